@@ -1,0 +1,1 @@
+"""The medreward FastAPI service."""

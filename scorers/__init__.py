@@ -1,0 +1,24 @@
+"""Pure reward functions for medical VLM fine-tuning, behind one registry.
+
+``scorers.score(name, items, params)`` is the in-process entry point: the service calls the
+same function, so training in-process (TRL, verl workers) gives exactly the service's rewards.
+"""
+
+from scorers.registry import REGISTRY, Params, RewardSpec, UnknownRewardError, get_reward, register, score
+from scorers.types import Item, Score, Status
+
+# Importing a reward module registers it. Keep one line per module, sorted.
+# (reward modules are added here as they land)
+
+__all__ = [
+    "REGISTRY",
+    "Item",
+    "Params",
+    "RewardSpec",
+    "Score",
+    "Status",
+    "UnknownRewardError",
+    "get_reward",
+    "register",
+    "score",
+]

@@ -1,0 +1,151 @@
+"""The reward registry: a dict filled by a decorator, never an if/elif chain.
+
+Each reward is a pure function over a batch, ``fn(items, params) -> list[Score]``, declared
+next to its code with its params model, its range, a description and a citation. The API
+lists this registry at ``GET /v1/rewards`` and one contract test runs over every entry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from scorers.types import Item, Score
+
+log = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=BaseModel)
+RewardFn = Callable[[Sequence[Item], P], list[Score]]
+
+
+class Params(BaseModel):
+    """Base of every reward's params model: unknown keys are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class RewardSpec(Generic[P]):
+    """A registered reward: the function and everything a caller needs to know about it."""
+
+    name: str
+    fn: RewardFn[P]
+    params: type[P]
+    range: tuple[float, float]
+    description: str
+    citation: str = ""
+    # Item dicts the contract test feeds the reward (alongside generic garbage): at least one
+    # should score "ok", so that the range and determinism checks see real values.
+    examples: tuple[Mapping[str, Any], ...] = field(default=())
+
+    def info(self) -> dict[str, Any]:
+        """The public description served at ``GET /v1/rewards``."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "range": list(self.range),
+            "params_schema": self.params.model_json_schema(),
+            "citation": self.citation,
+        }
+
+
+REGISTRY: dict[str, RewardSpec[Any]] = {}
+
+
+class UnknownRewardError(KeyError):
+    """Raised for a reward name that is not registered; the message lists the valid names."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.valid = sorted(REGISTRY)
+        super().__init__(f"unknown reward {name!r}; valid rewards: {', '.join(self.valid)}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def register(
+    name: str,
+    *,
+    params: type[P],
+    range: tuple[float, float],
+    description: str,
+    citation: str = "",
+    examples: Sequence[Mapping[str, Any]] = (),
+) -> Callable[[RewardFn[P]], RewardFn[P]]:
+    """Register ``fn`` under ``name``. A name registered twice is a programming error."""
+
+    def decorate(fn: RewardFn[P]) -> RewardFn[P]:
+        if name in REGISTRY:
+            raise ValueError(f"reward {name!r} is registered twice")
+        REGISTRY[name] = RewardSpec(
+            name=name,
+            fn=fn,
+            params=params,
+            range=range,
+            description=description,
+            citation=citation,
+            examples=tuple(examples),
+        )
+        return fn
+
+    return decorate
+
+
+def get_reward(name: str) -> RewardSpec[Any]:
+    """The spec registered under ``name``, or `UnknownRewardError` naming the valid ones."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownRewardError(name) from None
+
+
+def as_items(items: Sequence[Item | Mapping[str, Any]]) -> list[Item]:
+    """Accept `Item` objects or plain dicts with the Item fields (validated)."""
+    return [it if isinstance(it, Item) else Item.model_validate(it) for it in items]
+
+
+def score(
+    name: str,
+    items: Sequence[Item | Mapping[str, Any]],
+    params: BaseModel | Mapping[str, Any] | None = None,
+) -> list[Score]:
+    """Score a batch with one registered reward: the entry point the service itself calls.
+
+    Params are validated against the reward's params model (a `pydantic.ValidationError`
+    names the bad field). A scorer that raises on the batch is retried item by item so that
+    one bad item costs only its own score: it comes back with ``status="error"`` and
+    ``reward=None``, never a silent 0.
+
+    >>> [s.reward for s in score("format", [{"completion": "<think>x</think><answer>y</answer>"}])]
+    [1.0]
+    """
+    spec = get_reward(name)
+    if isinstance(params, spec.params):
+        p = params
+    else:
+        raw = params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
+        p = spec.params.model_validate(raw)
+    batch = as_items(items)
+    if not batch:
+        return []
+    try:
+        out = spec.fn(batch, p)
+    except Exception:
+        log.exception("reward %s failed on a batch of %d; scoring item by item", name, len(batch))
+        out = [_score_one(spec, it, p) for it in batch]
+    if len(out) != len(batch):
+        raise RuntimeError(f"reward {name!r} returned {len(out)} scores for {len(batch)} items")
+    return out
+
+
+def _score_one(spec: RewardSpec[Any], item: Item, params: BaseModel) -> Score:
+    try:
+        return spec.fn([item], params)[0]
+    except Exception as exc:  # the reason reaches the caller; the traceback reaches the log
+        log.exception("reward %s failed on one item", spec.name)
+        return Score.error(f"scorer failed: {type(exc).__name__}: {exc}")
