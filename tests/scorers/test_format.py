@@ -1,0 +1,176 @@
+"""The ``format`` reward, case by case: what a clinician's model may emit and what it earns."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from scorers import score
+from scorers.format_reward import boxes_schema_error
+
+BOXES: dict[str, Any] = {"answer_schema": "boxes"}
+GOOD = "<think>Opacity in the right lower lobe, no effusion.</think>\n<answer>pneumonia</answer>"
+
+# (completion, params, reward, rule, note)
+STRICT_CASES: list[tuple[str, dict[str, Any], float, str, str]] = [
+    (GOOD, {}, 1.0, "ok", "one think block then one answer block"),
+    ("  \n" + GOOD + "\n\n", {}, 1.0, "ok", "whitespace around the blocks is allowed"),
+    ("<think></think><answer>yes</answer>", {}, 1.0, "ok", "an empty think block is still a think block"),
+    ("<think>a</think><answer>b</answer> Hope this helps!", {}, 0.0, "trailing_text", "text after </answer>"),
+    (
+        "<think>a</think>\n<answer>b</answer>\nextra line",
+        {},
+        0.0,
+        "trailing_text",
+        "open-r1's MULTILINE $ lets this pass; we do not",
+    ),
+    ("Sure. <think>a</think><answer>b</answer>", {}, 0.0, "leading_text", "text before <think>"),
+    ("<think>a</think> so <answer>b</answer>", {}, 0.0, "text_between_blocks", "text between the blocks"),
+    ("<think>a</think><answer>   </answer>", {}, 0.0, "empty_answer", "an answer of whitespace is no answer"),
+    ("<think>a</think><answer></answer>", {}, 0.0, "empty_answer", "empty answer block"),
+    ("<answer>b</answer>", {}, 0.0, "missing_think_open", "think required by default"),
+    ("<think>a<answer>b</answer>", {}, 0.0, "missing_think_close", "think never closed"),
+    ("<think>a</think><answer>b", {}, 0.0, "missing_answer_close", "truncated before </answer>"),
+    ("<think>a</think>b</answer>", {}, 0.0, "missing_answer_open", "no <answer>"),
+    ("", {}, 0.0, "missing_think_open", "empty completion: scored, not an error"),
+    ("<think>a<think>b</think></think><answer>c</answer>", {}, 0.0, "nested_think", "think inside think"),
+    ("<think>a</think><think>b</think><answer>c</answer>", {}, 0.0, "duplicate_think_tag", "two think blocks"),
+    ("<think>a</think><answer>b</answer><answer>c</answer>", {}, 0.0, "duplicate_answer_tag", "two answers"),
+    ("<think>a</think><answer>b<answer>c</answer></answer>", {}, 0.0, "nested_answer", "answer inside answer"),
+    ("<think>a<answer>b</answer></think>", {}, 0.0, "answer_inside_think", "answer nested in the reasoning"),
+    ("<answer>b</answer><think>a</think>", {}, 0.0, "tag_order", "answer before think"),
+    ("</think>a<think><answer>b</answer>", {}, 0.0, "tag_order", "think closed before it is opened"),
+    # prefix: the chat template put <think> in the prompt (trl#6966).
+    ("Left apex is clear.</think><answer>no</answer>", {"prefix": True}, 1.0, "ok", "template-prefilled think"),
+    ("Left apex is clear.</think><answer>no</answer>", {}, 0.0, "missing_think_open", "same, prefix not declared"),
+    ("<think>x</think><answer>no</answer>", {"prefix": True}, 0.0, "nested_think", "think opened twice"),
+    # require_think=False: Med-R1's no-think format.
+    ("<answer>effusion</answer>", {"require_think": False}, 1.0, "ok", "bare answer block allowed"),
+    (GOOD, {"require_think": False}, 1.0, "ok", "a present think block still counts"),
+    ("a</think><answer>b</answer>", {"require_think": False}, 0.0, "missing_think_open", "half a think block"),
+    # configurable tags.
+    (
+        "<reasoning>r</reasoning><final>B</final>",
+        {"think_tags": ["<reasoning>", "</reasoning>"], "answer_tags": ["<final>", "</final>"]},
+        1.0,
+        "ok",
+        "custom tag pairs",
+    ),
+    (GOOD, {"answer_tags": ["<final>", "</final>"]}, 0.0, "missing_answer_open", "default answer tags not accepted"),
+    # answer schema: a JSON box list.
+    ('<think>a</think><answer>[{"bbox_2d": [12, 30.5, 200, 24]}]</answer>', BOXES, 1.0, "ok", "bbox"),
+    ("<think>a</think><answer>[12, 30, 200, 240]</answer>", BOXES, 1.0, "ok", "bare box"),
+    ("<think>a</think><answer>[-3.5, 0, 20, 1e2]</answer>", BOXES, 1.0, "ok", "floats/negatives"),
+    (
+        '<think>a</think><answer>```json\n[{"bbox_2d": [1, 2, 3, 4], "label": "nodule"}]\n```</answer>',
+        {"answer_schema": "boxes"},
+        1.0,
+        "ok",
+        "Qwen2.5-VL json fence",
+    ),
+    ("<think>a</think><answer>[1, 2, 3]</answer>", BOXES, 0.0, "schema_invalid", "3 numbers"),
+    ("<think>a</think><answer>the left lung</answer>", BOXES, 0.0, "schema_invalid", "prose"),
+    ("<think>a</think><answer>[NaN, 1, 2, 3]</answer>", BOXES, 0.0, "schema_invalid", "NaN"),
+    ("<think>a</think><answer>[]</answer>", BOXES, 0.0, "schema_invalid", "no box at all"),
+    ("<think>a</think><answer>b</answer>x", BOXES, 0.0, "trailing_text", "layout rule first"),
+]
+
+
+@pytest.mark.parametrize(
+    ("completion", "params", "reward", "rule"),
+    [c[:4] for c in STRICT_CASES],
+    ids=[c[4] or c[0][:40] for c in STRICT_CASES],
+)
+def test_strict(completion: str, params: dict[str, Any], reward: float, rule: str) -> None:
+    (s,) = score("format", [{"completion": completion}], params)
+    assert s.status == "ok"
+    assert s.reward == reward
+    assert s.details["rule"] == rule
+
+
+LENIENT_CASES: list[tuple[str, dict[str, Any], float, str]] = [
+    (GOOD, {}, 1.0, "all four tags once, in order"),
+    ("<think>a</think><answer>b</answer> trailing", {}, 1.0, "lenient ignores trailing text (rule still reported)"),
+    ("<think>a</think> b", {}, 0.5, "think tags only"),
+    ("<answer>b</answer>", {}, 0.5, "answer tags only"),
+    ("<think>a</think><answer>b", {}, 0.75, "truncated answer: three tags"),
+    ("<think>a<think>b</think><answer>c</answer>", {}, 0.75, "duplicate <think> earns nothing"),
+    ("<answer>b</answer><think>a</think>", {}, 0.5, "out of order: the later pair loses"),
+    ("no tags at all", {}, 0.0, "nothing"),
+    ("a</think><answer>b</answer>", {"prefix": True}, 1.0, "prefilled <think> counts as present"),
+    ("<answer>b</answer>", {"require_think": False}, 1.0, "no-think format: two tags, 0.5 each"),
+    ("<answer>b", {"require_think": False}, 0.5, "no-think format, truncated"),
+    ("<think>a</think><answer>[1,2,3,4]</answer>", BOXES, 1.0, "tags + schema: five shares"),
+    ("<think>a</think><answer>left lung</answer>", BOXES, 0.8, "schema share lost"),
+]
+
+
+@pytest.mark.parametrize(
+    ("completion", "params", "reward"), [c[:3] for c in LENIENT_CASES], ids=[c[3] for c in LENIENT_CASES]
+)
+def test_lenient(completion: str, params: dict[str, Any], reward: float) -> None:
+    (s,) = score("format", [{"completion": completion}], {"mode": "lenient", **params})
+    assert s.status == "ok"
+    assert s.reward == pytest.approx(reward)
+
+
+def test_lenient_reports_the_strict_rule() -> None:
+    (s,) = score("format", [{"completion": "<think>a</think><answer>b</answer> x"}], {"mode": "lenient"})
+    assert (s.reward, s.details["rule"]) == (1.0, "trailing_text")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"think_tags": ["<a>", "</a>"], "answer_tags": ["<a>", "</b>"]},
+        {"answer_tags": ["", "</answer>"]},
+        {"answer_tags": ["<answer>", "<answer>"]},
+        {"think_tags": ["<t>", "</t>"], "answer_tags": ["<t>x", "</x>"]},
+        {"mode": "loose"},
+        {"answer_schema": "polygons"},
+        {"unknown": 1},
+    ],
+    ids=["shared tag", "blank tag", "open equals close", "tag inside tag", "bad mode", "bad schema", "unknown key"],
+)
+def test_bad_params_are_rejected(params: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        score("format", [{"completion": GOOD}], params)
+
+
+@pytest.mark.parametrize(
+    ("answer", "ok"),
+    [
+        ('{"bbox_2d": [1, 2, 3, 4]}', True),
+        ("[[1, 2, 3, 4], [5, 6, 7, 8]]", True),
+        ('[{"bbox_2d": [1, 2, 3, 4]}, {"bbox_2d": [1, 2, 3]}]', False),
+        ("[true, 2, 3, 4]", False),
+        ("[1e400, 2, 3, 4]", False),
+        ('["1", 2, 3, 4]', False),
+        ("[" * 10_000 + "]" * 10_000, False),
+        ("[1, 2, 3, 4", False),
+        ("```json\n[1, 2, 3, 4]\n```", True),
+    ],
+    ids=["object", "list of lists", "one bad box", "bool", "inf", "string", "deep", "broken", "fence"],
+)
+def test_boxes_schema(answer: str, ok: bool) -> None:
+    assert (boxes_schema_error(answer) is None) is ok
+
+
+@pytest.mark.parametrize(
+    "completion",
+    [
+        "x" * 100_000,
+        "<think>" * 10_000,
+        "<think>a</think><answer>" + "[" * 10_000 + "]" * 10_000 + "</answer>",
+        "<answer>" * 5_000 + "</answer>" * 5_000,
+    ],
+    ids=["100k chars", "10k think tags", "10k-deep brackets in a box answer", "10k answer tags"],
+)
+def test_pathological_inputs_are_fast(completion: str) -> None:
+    start = time.perf_counter()
+    (s,) = score("format", [{"completion": completion}], {"answer_schema": "boxes"})
+    assert time.perf_counter() - start < 0.05
+    assert s.reward == 0.0
