@@ -1,22 +1,46 @@
 """The contract between the service and the schedule/state layer.
 
 The service never touches a scheduler directly: it asks a `RunStore` to ``report`` the raw
-IoUs of one or more GRPO groups, and the store, atomically (one transaction, Lua script or
+IoUs of one or more GRPO groups, and the store, atomically (one SQLite transaction, or Redis
 WATCH/MULTI), scores each group with the τ in force when it arrives, updates the schedule
 and returns the rewards. A report that carries a ``request_id`` seen before returns the
 stored result and changes nothing (trainers retry 5–10 times).
+
+Get a store with ``schedulers.stores.open_store(url)`` (``memory://``, ``sqlite:///path.db``,
+``redis://host:port/db``). Errors the API maps to HTTP statuses:
+
+- `RunNotFoundError` (a `KeyError`) → 404; another tenant's run is not found either.
+- `RunExistsError` → 409.
+- `SchedulerConfigError` (a `ValueError`, with ``.field``) → 422: unknown scheduler name or
+  a bad config field.
+
+The public run dict (``get_run``, ``create_run``, ``ReportResult.run``)::
+
+    {"run_id": "r1", "scheduler": "medloc", "config": {...all fields with defaults...},
+     "tau": 0.45,            # the τ in force now
+     "step": 12,             # the last training step reported (or the count of reports)
+     "groups": 240,          # groups counted, each report counted once
+     "reports": 30,          # report calls applied (replays not included)
+     "window": {"size", "capacity", "mean_reward", "std_reward", "mean_iou", "margin", ...},
+     "raises": [{"step", "group", "tau_before", "tau_after", "mean_reward", "std_reward",
+                 "mean_iou", "margin", ...}, ...],
+     "created_at": 1.7e9, "updated_at": 1.7e9}
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
 class GroupReport:
-    """One GRPO group's raw IoUs (one per completion; None = the item was unscorable)."""
+    """One GRPO group's raw IoUs (one per completion; None = the item was unscorable).
+
+    Unscorable items get reward None and are left out of the group's statistics; a group
+    with no scorable item is counted but adds no window entry.
+    """
 
     group: str
     ious: Sequence[float | None]
@@ -24,7 +48,7 @@ class GroupReport:
 
 @dataclass(frozen=True)
 class GroupResult:
-    """The rewards a group got, with the τ that scored it and whether it raised τ."""
+    """The rewards a group got, with the τ that scored it and whether it then raised τ."""
 
     group: str
     rewards: list[float | None]
@@ -34,11 +58,25 @@ class GroupResult:
 
 @dataclass(frozen=True)
 class ReportResult:
+    """What one ``report`` call returns (and what a replay of its request_id returns again)."""
+
     groups: list[GroupResult]
     run: dict[str, Any]
     """The run's public state after the report (see `RunStore.get_run`)."""
     replayed: bool = False
     """True when the request_id was seen before and this is the stored result."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what the stores persist for idempotent replays)."""
+        return {"groups": [asdict(g) for g in self.groups], "run": self.run, "replayed": self.replayed}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, replayed: bool | None = None) -> ReportResult:
+        groups = [
+            GroupResult(group=g["group"], rewards=list(g["rewards"]), tau=g["tau"], raised=g.get("raised", False))
+            for g in data["groups"]
+        ]
+        return cls(groups=groups, run=data["run"], replayed=data["replayed"] if replayed is None else replayed)
 
 
 @dataclass(frozen=True)
@@ -57,20 +95,44 @@ class RunExistsError(ValueError):
     """A run with this id already exists for this tenant."""
 
 
-class RunStore(Protocol):
-    """Durable, tenant-scoped run state. Implementations: memory, sqlite, redis."""
+class SchedulerConfigError(ValueError):
+    """Unknown scheduler name or an invalid config value; ``field`` names the culprit (→ HTTP 422)."""
 
-    def create_run(self, tenant: str, run_id: str, scheduler: str, config: dict[str, Any]) -> dict[str, Any]: ...
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class StoreURLError(ValueError):
+    """``open_store`` got a URL it cannot open (unknown scheme or malformed)."""
+
+
+class RunStore(Protocol):
+    """Durable, tenant-scoped run state. Implementations: memory, sqlite, redis.
+
+    Every method is safe to call from several threads; the sqlite store is also safe from
+    several processes on one host and the redis store from several hosts.
+    """
+
+    def create_run(self, tenant: str, run_id: str, scheduler: str, config: dict[str, Any]) -> dict[str, Any]:
+        """Validate ``config`` (defaults filled in) and create the run; `RunExistsError` if the id is taken."""
+        ...
 
     def get_run(self, tenant: str, run_id: str) -> dict[str, Any]:
         """``{"run_id", "scheduler", "config", "tau", "step", "groups", "window": {...}, "raises": [...]}``."""
         ...
 
-    def list_runs(self, tenant: str) -> list[dict[str, Any]]: ...
+    def list_runs(self, tenant: str) -> list[dict[str, Any]]:
+        """This tenant's runs (public dicts), sorted by run_id."""
+        ...
 
-    def delete_run(self, tenant: str, run_id: str) -> None: ...
+    def delete_run(self, tenant: str, run_id: str) -> None:
+        """Delete the run and its idempotency records; `RunNotFoundError` if absent."""
+        ...
 
-    def reset_run(self, tenant: str, run_id: str) -> dict[str, Any]: ...
+    def reset_run(self, tenant: str, run_id: str) -> dict[str, Any]:
+        """Back to τ₀ with an empty window and history, same config; forgets request ids."""
+        ...
 
     def history(self, tenant: str, run_id: str) -> list[dict[str, Any]]:
         """Every raise: step, τ before/after and the three statistics that allowed it."""
@@ -84,7 +146,9 @@ class RunStore(Protocol):
         *,
         step: int | None = None,
         request_id: str | None = None,
-    ) -> ReportResult: ...
+    ) -> ReportResult:
+        """Score and count ``groups`` in order, atomically; idempotent on (tenant, run_id, request_id)."""
+        ...
 
     def tau(self, tenant: str, run_id: str) -> float:
         """The τ in force now (for rewards that only read it)."""

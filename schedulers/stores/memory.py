@@ -1,0 +1,135 @@
+"""In-process run store: one lock, nothing survives the process (tests, single-worker demos)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from schedulers.base import GroupReport, ReportResult, RunExistsError, RunNotFoundError
+from schedulers.stores.records import (
+    Record,
+    apply_report,
+    check_report,
+    new_record,
+    public_run,
+    request_key,
+    reset_record,
+)
+
+# Request ids remembered per run (oldest forgotten first): trainers retry within seconds, so
+# this only has to outlast a retry burst; 100k ids cost a few tens of MB at most.
+DEFAULT_MAX_REQUESTS = 100_000
+
+
+class MemoryStore:
+    """`RunStore` in a dict, serialised by one lock.
+
+    >>> s = MemoryStore(); _ = s.create_run("t", "r", "fixed", {"tau": 0.5})
+    >>> s.report("t", "r", [GroupReport("p", [0.7])], request_id="a").groups[0].rewards
+    [1.0]
+    >>> s.report("t", "r", [GroupReport("p", [0.7])], request_id="a").replayed, s.get_run("t", "r")["groups"]
+    (True, 1)
+    """
+
+    def __init__(self, max_requests: int = DEFAULT_MAX_REQUESTS) -> None:
+        self.max_requests = max_requests
+        self._lock = threading.Lock()
+        self._runs: dict[tuple[str, str], Record] = {}
+        self._requests: dict[tuple[str, str], OrderedDict[str, dict[str, Any]]] = {}
+        self._docs: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+
+    def _record(self, tenant: str, run_id: str) -> Record:
+        try:
+            return self._runs[(tenant, run_id)]
+        except KeyError:
+            raise RunNotFoundError(run_id) from None
+
+    def create_run(self, tenant: str, run_id: str, scheduler: str, config: dict[str, Any]) -> dict[str, Any]:
+        record = new_record(run_id, scheduler, config, time.time())
+        with self._lock:
+            if (tenant, run_id) in self._runs:
+                raise RunExistsError(run_id)
+            self._runs[(tenant, run_id)] = record
+            self._requests[(tenant, run_id)] = OrderedDict()
+        return public_run(record)
+
+    def get_run(self, tenant: str, run_id: str) -> dict[str, Any]:
+        with self._lock:
+            record = self._record(tenant, run_id)
+        return public_run(record)
+
+    def list_runs(self, tenant: str) -> list[dict[str, Any]]:
+        with self._lock:
+            records = [r for (t, _), r in sorted(self._runs.items()) if t == tenant]
+        return [public_run(r) for r in records]
+
+    def delete_run(self, tenant: str, run_id: str) -> None:
+        with self._lock:
+            self._record(tenant, run_id)
+            del self._runs[(tenant, run_id)]
+            self._requests.pop((tenant, run_id), None)
+
+    def reset_run(self, tenant: str, run_id: str) -> dict[str, Any]:
+        with self._lock:
+            record = reset_record(self._record(tenant, run_id), time.time())
+            self._runs[(tenant, run_id)] = record
+            self._requests[(tenant, run_id)] = OrderedDict()
+        return public_run(record)
+
+    def history(self, tenant: str, run_id: str) -> list[dict[str, Any]]:
+        return self.get_run(tenant, run_id)["raises"]
+
+    def tau(self, tenant: str, run_id: str) -> float:
+        with self._lock:
+            return float(self._record(tenant, run_id)["state"]["tau"])
+
+    def report(
+        self,
+        tenant: str,
+        run_id: str,
+        groups: Sequence[GroupReport],
+        *,
+        step: int | None = None,
+        request_id: str | None = None,
+    ) -> ReportResult:
+        check_report(groups, step, request_id)
+        with self._lock:
+            record = self._record(tenant, run_id)
+            seen = self._requests.setdefault((tenant, run_id), OrderedDict())
+            key = request_key(record, request_id) if request_id else None
+            if key is not None and key in seen:
+                return ReportResult.from_dict(copy.deepcopy(seen[key]), replayed=True)
+            new, result = apply_report(record, groups, step, time.time())
+            self._runs[(tenant, run_id)] = new
+            if key is not None:
+                seen[key] = copy.deepcopy(result.to_dict())
+                while len(seen) > self.max_requests:
+                    seen.popitem(last=False)
+        return result
+
+    def put_doc(self, tenant: str, kind: str, name: str, doc: dict[str, Any]) -> None:
+        with self._lock:
+            self._docs.setdefault((tenant, kind), {})[name] = copy.deepcopy(doc)
+
+    def get_doc(self, tenant: str, kind: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            doc = self._docs.get((tenant, kind), {}).get(name)
+        return copy.deepcopy(doc)
+
+    def delete_doc(self, tenant: str, kind: str, name: str) -> bool:
+        with self._lock:
+            return self._docs.get((tenant, kind), {}).pop(name, None) is not None
+
+    def list_docs(self, tenant: str, kind: str) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(dict(sorted(self._docs.get((tenant, kind), {}).items())))
+
+    def ping(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,96 @@
+"""Pure functions over a run record, the one place the three stores share their logic.
+
+A record is the JSON document a store keeps per (tenant, run_id)::
+
+    {"run_id", "scheduler", "config", "state", "uid", "created_at", "updated_at"}
+
+``uid`` changes on create and reset: idempotency keys include it, so request ids seen before
+a reset (or before a delete and re-create) are forgotten. Each store wraps these functions in
+its own atomic step (a lock, an SQLite transaction, Redis WATCH/MULTI) and so the stores
+cannot disagree on what a report does.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from schedulers.base import GroupReport, ReportResult
+from schedulers.registry import build_config, make_scheduler, validate_config
+from schedulers.scheduler import Scheduler, SchedulerConfig
+
+Record = dict[str, Any]
+
+
+@lru_cache(maxsize=256)
+def _config(name: str, config_json: str) -> SchedulerConfig:
+    # Validating a pydantic config costs more than a whole report; stored configs repeat.
+    return build_config(name, json.loads(config_json))
+
+
+def load_scheduler(record: Record) -> Scheduler:
+    cfg = _config(record["scheduler"], json.dumps(record["config"], sort_keys=True))
+    return make_scheduler(record["scheduler"], cfg, record["state"])
+
+
+def new_record(run_id: str, scheduler: str, config: dict[str, Any] | None, now: float) -> Record:
+    """A fresh run; validates the scheduler name and config (`SchedulerConfigError`)."""
+    if not isinstance(run_id, str) or not run_id:
+        raise ValueError("run_id must be a non-empty string")
+    cfg = validate_config(scheduler, config)
+    state = make_scheduler(scheduler, cfg).state_dict()
+    return {
+        "run_id": run_id,
+        "scheduler": scheduler,
+        "config": cfg,
+        "state": state,
+        "uid": uuid.uuid4().hex,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def reset_record(record: Record, now: float) -> Record:
+    """Same run and config, fresh state and uid."""
+    fresh = load_scheduler(record)
+    fresh.reset()
+    return record | {"state": fresh.state_dict(), "uid": uuid.uuid4().hex, "updated_at": now}
+
+
+def public_run(record: Record, scheduler: Scheduler | None = None) -> dict[str, Any]:
+    """The dict ``RunStore.get_run`` returns."""
+    sched = scheduler or load_scheduler(record)
+    return (
+        {"run_id": record["run_id"], "scheduler": record["scheduler"], "config": record["config"]}
+        | sched.public()
+        | {"created_at": record["created_at"], "updated_at": record["updated_at"]}
+    )
+
+
+def check_report(groups: Sequence[GroupReport], step: int | None, request_id: str | None) -> None:
+    """Reject malformed arguments before any state is touched."""
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
+        raise ValueError("step must be a non-negative integer")
+    if request_id is not None and (not isinstance(request_id, str) or not request_id):
+        raise ValueError("request_id must be a non-empty string")
+    for g in groups:
+        if not isinstance(g, GroupReport):
+            raise TypeError("groups must be GroupReport objects")
+
+
+def apply_report(
+    record: Record, groups: Sequence[GroupReport], step: int | None, now: float
+) -> tuple[Record, ReportResult]:
+    """Score ``groups`` against the record's schedule: the new record and the result to return."""
+    sched = load_scheduler(record)
+    results = sched.report(groups, step)
+    new = record | {"state": sched.state_dict(), "updated_at": now}
+    return new, ReportResult(groups=results, run=public_run(new, sched))
+
+
+def request_key(record: Record, request_id: str) -> str:
+    """Idempotency key within one tenant: run incarnation + request id."""
+    return f"{record['uid']}:{request_id}"

@@ -1,0 +1,223 @@
+"""Redis run store: several replicas on several hosts share one Redis (or Sentinel primary).
+
+Each report is an optimistic transaction: WATCH the run key, read the run (and the request
+id's stored result), apply the report in Python, then MULTI/SET/EXEC; if another replica
+changed the run in between, EXEC fails and the report is retried from the read, so reports
+are serialised per run and none is lost. The scheduler logic stays in Python (one
+implementation for every store), which is why this is WATCH/MULTI and not a Lua script.
+
+Keys (tenant, run id, kind and name are percent-encoded, so ``:`` in them cannot collide)::
+
+    {prefix}:run:{tenant}:{run_id}          the run record (JSON)
+    {prefix}:runs:{tenant}                  set of the tenant's run ids
+    {prefix}:req:{tenant}:{run_id}:{uid}:{request_id}   a report's result, with a TTL
+    {prefix}:doc:{tenant}:{kind}            hash name → JSON document
+
+Idempotency records expire after ``request_ttl_s`` (default 7 days). They are written in the
+same MULTI as the run, so watching the run key alone guards both. They carry the run's
+incarnation ``uid``: after a reset or a delete the old ones are simply never read again and
+expire on their own.
+
+Durability: an acknowledged report has been applied by Redis; it survives a crash of the
+service (the client). Surviving a crash of Redis itself needs Redis persistence
+(``appendonly yes``; ``appendfsync always`` for every write), which is Redis' configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import redis
+
+from schedulers.base import GroupReport, ReportResult, RunExistsError, RunNotFoundError
+from schedulers.stores.records import (
+    Record,
+    apply_report,
+    check_report,
+    new_record,
+    public_run,
+    request_key,
+    reset_record,
+)
+
+DEFAULT_REQUEST_TTL_S = 7 * 24 * 3600
+T = TypeVar("T")
+
+
+def _q(s: str) -> str:
+    return quote(s, safe="")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+class RedisStore:
+    """`RunStore` on a Redis server (``redis://host:port/db``)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "medreward",
+        request_ttl_s: int = DEFAULT_REQUEST_TTL_S,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.request_ttl_s = request_ttl_s
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> RedisStore:
+        client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=30, health_check_interval=30)
+        return cls(client, **kwargs)
+
+    # ---- keys ----------------------------------------------------------------------------
+    def _run_key(self, tenant: str, run_id: str) -> str:
+        return f"{self.prefix}:run:{_q(tenant)}:{_q(run_id)}"
+
+    def _index_key(self, tenant: str) -> str:
+        return f"{self.prefix}:runs:{_q(tenant)}"
+
+    def _req_key(self, tenant: str, record: Record, request_id: str) -> str:
+        return f"{self.prefix}:req:{_q(tenant)}:{_q(record['run_id'])}:{_q(request_key(record, request_id))}"
+
+    def _doc_key(self, tenant: str, kind: str) -> str:
+        return f"{self.prefix}:doc:{_q(tenant)}:{_q(kind)}"
+
+    # ---- optimistic transactions ---------------------------------------------------------
+    def _optimistic(self, key: str, body: Callable[[Any], T]) -> T:
+        """Run ``body(pipe)`` with ``key`` watched, retrying while another client wins the race."""
+        attempt = 0
+        with self.client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    return body(pipe)
+                except redis.WatchError:
+                    attempt += 1
+                    # Jittered backoff so that many replicas on one hot run do not retry in lockstep.
+                    time.sleep(random.uniform(0, min(0.001 * 2**attempt, 0.05)))
+                finally:
+                    pipe.reset()
+
+    def _read(self, pipe: Any, tenant: str, run_id: str) -> Record:
+        raw = pipe.get(self._run_key(tenant, run_id))
+        if raw is None:
+            raise RunNotFoundError(run_id)
+        record: Record = json.loads(raw)
+        return record
+
+    # ---- runs ------------------------------------------------------------------------------
+    def create_run(self, tenant: str, run_id: str, scheduler: str, config: dict[str, Any]) -> dict[str, Any]:
+        record = new_record(run_id, scheduler, config, time.time())
+        key = self._run_key(tenant, run_id)
+
+        def body(pipe: Any) -> None:
+            if pipe.exists(key):
+                raise RunExistsError(run_id)
+            pipe.multi()
+            pipe.set(key, _dumps(record))
+            pipe.sadd(self._index_key(tenant), run_id)
+            pipe.execute()
+
+        self._optimistic(key, body)
+        return public_run(record)
+
+    def get_run(self, tenant: str, run_id: str) -> dict[str, Any]:
+        return public_run(self._read(self.client, tenant, run_id))
+
+    def list_runs(self, tenant: str) -> list[dict[str, Any]]:
+        ids = sorted(self.client.smembers(self._index_key(tenant)))
+        if not ids:
+            return []
+        raws = self.client.mget([self._run_key(tenant, i) for i in ids])
+        return [public_run(json.loads(raw)) for raw in raws if raw is not None]
+
+    def delete_run(self, tenant: str, run_id: str) -> None:
+        key = self._run_key(tenant, run_id)
+
+        def body(pipe: Any) -> None:
+            self._read(pipe, tenant, run_id)
+            pipe.multi()
+            pipe.delete(key)
+            pipe.srem(self._index_key(tenant), run_id)
+            pipe.execute()
+
+        self._optimistic(key, body)
+
+    def reset_run(self, tenant: str, run_id: str) -> dict[str, Any]:
+        key = self._run_key(tenant, run_id)
+
+        def body(pipe: Any) -> Record:
+            record = reset_record(self._read(pipe, tenant, run_id), time.time())
+            pipe.multi()
+            pipe.set(key, _dumps(record))
+            pipe.execute()
+            return record
+
+        return public_run(self._optimistic(key, body))
+
+    def history(self, tenant: str, run_id: str) -> list[dict[str, Any]]:
+        raises: list[dict[str, Any]] = self._read(self.client, tenant, run_id)["state"]["raises"]
+        return raises
+
+    def tau(self, tenant: str, run_id: str) -> float:
+        return float(self._read(self.client, tenant, run_id)["state"]["tau"])
+
+    def report(
+        self,
+        tenant: str,
+        run_id: str,
+        groups: Sequence[GroupReport],
+        *,
+        step: int | None = None,
+        request_id: str | None = None,
+    ) -> ReportResult:
+        check_report(groups, step, request_id)
+        key = self._run_key(tenant, run_id)
+
+        def body(pipe: Any) -> ReportResult:
+            record = self._read(pipe, tenant, run_id)
+            req_key = self._req_key(tenant, record, request_id) if request_id is not None else None
+            if req_key is not None:
+                stored = pipe.get(req_key)
+                if stored is not None:
+                    return ReportResult.from_dict(json.loads(stored), replayed=True)
+            new, result = apply_report(record, groups, step, time.time())
+            pipe.multi()
+            pipe.set(key, _dumps(new))
+            if req_key is not None:
+                pipe.set(req_key, _dumps(result.to_dict()), ex=self.request_ttl_s)
+            pipe.execute()
+            return result
+
+        return self._optimistic(key, body)
+
+    # ---- documents ---------------------------------------------------------------------------
+    def put_doc(self, tenant: str, kind: str, name: str, doc: dict[str, Any]) -> None:
+        self.client.hset(self._doc_key(tenant, kind), name, _dumps(doc))
+
+    def get_doc(self, tenant: str, kind: str, name: str) -> dict[str, Any] | None:
+        raw = self.client.hget(self._doc_key(tenant, kind), name)
+        return None if raw is None else dict(json.loads(raw))
+
+    def delete_doc(self, tenant: str, kind: str, name: str) -> bool:
+        return bool(self.client.hdel(self._doc_key(tenant, kind), name))
+
+    def list_docs(self, tenant: str, kind: str) -> dict[str, dict[str, Any]]:
+        raw = self.client.hgetall(self._doc_key(tenant, kind))
+        return {name: json.loads(raw[name]) for name in sorted(raw)}
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        self.client.close()

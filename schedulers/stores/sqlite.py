@@ -1,0 +1,266 @@
+"""SQLite run store, the embedded default: WAL, one ``BEGIN IMMEDIATE`` transaction per report.
+
+Safe for several threads and several worker processes on one host: every write takes
+SQLite's write lock first (``BEGIN IMMEDIATE``), then reads the run, applies the report and
+commits, so reports from many ranks are serialised and none is lost. ``synchronous=FULL``
+(the default here) makes each acknowledged report durable against a crash of the process
+and of the machine; ``synchronous=normal`` keeps it durable against a crash of the process
+only, for fewer fsyncs. Each thread (and each process after a fork) opens its own connection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from schedulers.base import GroupReport, ReportResult, RunExistsError, RunNotFoundError
+from schedulers.stores.records import (
+    Record,
+    apply_report,
+    check_report,
+    new_record,
+    public_run,
+    reset_record,
+)
+
+# Request ids remembered per run; older ones are pruned in the same transaction every
+# PRUNE_EVERY reports. Trainers retry within seconds, so this only has to outlast a burst.
+DEFAULT_MAX_REQUESTS = 100_000
+PRUNE_EVERY = 1_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    tenant TEXT NOT NULL, run_id TEXT NOT NULL, record TEXT NOT NULL,
+    PRIMARY KEY (tenant, run_id)
+);
+CREATE TABLE IF NOT EXISTS requests (
+    tenant TEXT NOT NULL, run_id TEXT NOT NULL, request_key TEXT NOT NULL,
+    seq INTEGER NOT NULL, result TEXT NOT NULL,
+    PRIMARY KEY (tenant, run_id, request_key)
+);
+CREATE INDEX IF NOT EXISTS requests_seq ON requests (tenant, run_id, seq);
+CREATE TABLE IF NOT EXISTS docs (
+    tenant TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,
+    PRIMARY KEY (tenant, kind, name)
+);
+"""
+
+_SYNC_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+class SQLiteStore:
+    """`RunStore` in one SQLite file.
+
+    >>> import tempfile, os
+    >>> s = SQLiteStore(os.path.join(tempfile.mkdtemp(), "runs.db"))
+    >>> s.create_run("t", "r", "medloc", {})["tau"]
+    0.3
+    >>> s.report("t", "r", [GroupReport("p", [0.2, 0.5])], request_id="x").groups[0].rewards
+    [0.0, 1.0]
+    >>> s.close()
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "FULL",
+        busy_timeout_s: float = 60.0,
+        max_requests: int = DEFAULT_MAX_REQUESTS,
+    ) -> None:
+        if str(path) == ":memory:":
+            raise ValueError("an in-memory SQLite store is per connection; use memory:// instead")
+        if synchronous.upper() not in _SYNC_MODES:
+            raise ValueError(f"synchronous must be one of {', '.join(_SYNC_MODES)}")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.synchronous = synchronous.upper()
+        self.busy_timeout_s = busy_timeout_s
+        self.max_requests = max_requests
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._init_schema()
+
+    # ---- connections and transactions -----------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so that the write lock is
+        # taken before the read and two writers cannot both read the same old state.
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        self._local.conn = conn
+        self._local.pid = os.getpid()
+        with self._all_lock:
+            self._all.append(conn)
+        return conn
+
+    def _init_schema(self) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding SQLite's write lock from the start."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _load(self, conn: sqlite3.Connection, tenant: str, run_id: str) -> Record:
+        row = conn.execute("SELECT record FROM runs WHERE tenant = ? AND run_id = ?", (tenant, run_id)).fetchone()
+        if row is None:
+            raise RunNotFoundError(run_id)
+        record: Record = json.loads(row[0])
+        return record
+
+    def _save(self, conn: sqlite3.Connection, tenant: str, record: Record) -> None:
+        conn.execute(
+            "UPDATE runs SET record = ? WHERE tenant = ? AND run_id = ?", (_dumps(record), tenant, record["run_id"])
+        )
+
+    # ---- runs -------------------------------------------------------------------------
+    def create_run(self, tenant: str, run_id: str, scheduler: str, config: dict[str, Any]) -> dict[str, Any]:
+        record = new_record(run_id, scheduler, config, time.time())
+        with self._tx() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO runs (tenant, run_id, record) VALUES (?, ?, ?)", (tenant, run_id, _dumps(record))
+                )
+            except sqlite3.IntegrityError:
+                raise RunExistsError(run_id) from None
+        return public_run(record)
+
+    def get_run(self, tenant: str, run_id: str) -> dict[str, Any]:
+        return public_run(self._load(self._conn(), tenant, run_id))
+
+    def list_runs(self, tenant: str) -> list[dict[str, Any]]:
+        rows = self._conn().execute("SELECT record FROM runs WHERE tenant = ? ORDER BY run_id", (tenant,)).fetchall()
+        return [public_run(json.loads(r[0])) for r in rows]
+
+    def delete_run(self, tenant: str, run_id: str) -> None:
+        with self._tx() as conn:
+            if conn.execute("DELETE FROM runs WHERE tenant = ? AND run_id = ?", (tenant, run_id)).rowcount == 0:
+                raise RunNotFoundError(run_id)
+            conn.execute("DELETE FROM requests WHERE tenant = ? AND run_id = ?", (tenant, run_id))
+
+    def reset_run(self, tenant: str, run_id: str) -> dict[str, Any]:
+        with self._tx() as conn:
+            record = reset_record(self._load(conn, tenant, run_id), time.time())
+            self._save(conn, tenant, record)
+            conn.execute("DELETE FROM requests WHERE tenant = ? AND run_id = ?", (tenant, run_id))
+        return public_run(record)
+
+    def history(self, tenant: str, run_id: str) -> list[dict[str, Any]]:
+        raises: list[dict[str, Any]] = self._load(self._conn(), tenant, run_id)["state"]["raises"]
+        return raises
+
+    def tau(self, tenant: str, run_id: str) -> float:
+        return float(self._load(self._conn(), tenant, run_id)["state"]["tau"])
+
+    def report(
+        self,
+        tenant: str,
+        run_id: str,
+        groups: Sequence[GroupReport],
+        *,
+        step: int | None = None,
+        request_id: str | None = None,
+    ) -> ReportResult:
+        check_report(groups, step, request_id)
+        with self._tx() as conn:
+            if request_id is not None:
+                row = conn.execute(
+                    "SELECT result FROM requests WHERE tenant = ? AND run_id = ? AND request_key = ?",
+                    (tenant, run_id, request_id),
+                ).fetchone()
+                if row is not None:
+                    return ReportResult.from_dict(json.loads(row[0]), replayed=True)
+            record = self._load(conn, tenant, run_id)
+            new, result = apply_report(record, groups, step, time.time())
+            self._save(conn, tenant, new)
+            seq = int(new["state"]["reports"])
+            if request_id is not None:
+                conn.execute(
+                    "INSERT INTO requests (tenant, run_id, request_key, seq, result) VALUES (?, ?, ?, ?, ?)",
+                    (tenant, run_id, request_id, seq, _dumps(result.to_dict())),
+                )
+            if seq % PRUNE_EVERY == 0:
+                conn.execute(
+                    "DELETE FROM requests WHERE tenant = ? AND run_id = ? AND seq <= ?",
+                    (tenant, run_id, seq - self.max_requests),
+                )
+        return result
+
+    # ---- documents --------------------------------------------------------------------
+    def put_doc(self, tenant: str, kind: str, name: str, doc: dict[str, Any]) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO docs (tenant, kind, name, doc) VALUES (?, ?, ?, ?)",
+                (tenant, kind, name, _dumps(doc)),
+            )
+
+    def get_doc(self, tenant: str, kind: str, name: str) -> dict[str, Any] | None:
+        row = (
+            self._conn()
+            .execute("SELECT doc FROM docs WHERE tenant = ? AND kind = ? AND name = ?", (tenant, kind, name))
+            .fetchone()
+        )
+        return None if row is None else dict(json.loads(row[0]))
+
+    def delete_doc(self, tenant: str, kind: str, name: str) -> bool:
+        with self._tx() as conn:
+            cur = conn.execute("DELETE FROM docs WHERE tenant = ? AND kind = ? AND name = ?", (tenant, kind, name))
+            return cur.rowcount > 0
+
+    def list_docs(self, tenant: str, kind: str) -> dict[str, dict[str, Any]]:
+        rows = (
+            self._conn()
+            .execute("SELECT name, doc FROM docs WHERE tenant = ? AND kind = ? ORDER BY name", (tenant, kind))
+            .fetchall()
+        )
+        return {name: json.loads(doc) for name, doc in rows}
+
+    def ping(self) -> bool:
+        try:
+            self._conn().execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:  # a connection of another thread mid-use; it dies with the process
+                pass
+        self._local = threading.local()
