@@ -9,6 +9,7 @@ from scorers.types import Item, Score, Status
 
 # Importing a reward module registers it. Keep one line per module, sorted.
 from scorers import format_reward  # noqa: E402,F401  isort: skip
+from scorers import iou  # noqa: E402,F401  isort: skip
 from scorers import length  # noqa: E402,F401  isort: skip
 from scorers import recitation  # noqa: E402,F401  isort: skip
 

@@ -1,0 +1,372 @@
+"""The ``iou`` reward: predicted boxes (or polygons) against reference ones.
+
+Per item: find the boxes in the answer (`scorers.boxes`), bring both sides into one
+coordinate space (`scorers.coords`), compute IoU and the chosen metric for every
+predicted × reference pair (`scorers.box_metrics`), match them one to one by the Hungarian
+method (`scorers.matching`) and shape the result:
+
+    reward = Σ_matched shape(metric) / max(n_pred, n_ref)
+
+(Visual-RFT's normaliser: misses and spam both cost; peer-rewards.md §3.2, §9.2). For one box
+against one box this is just ``shape(metric)``. Shapes (``mode``):
+
+- ``continuous``: the metric itself; GIoU/DIoU/CIoU, which lie in (−1, 1], are mapped to
+  [0, 1] by ``(v + 1) / 2`` so that every metric gives a reward in [0, 1] and profiles can mix
+  them (IoU is left as is).
+- ``threshold``: ``1[v ≥ tau]`` (MedLoc-R1's ≥; papers.md §1.2), or ``1[v > tau]`` with
+  ``strict`` (VLM-R1's first release). ``tau`` is a param, which the scheduler layer sets.
+- ``band``: 0 for ``v ≤ lo``, 1 for ``v ≥ hi``, linear between (Vision-R1's banded rule,
+  made continuous; peer-rewards.md §10).
+
+``tau``, ``lo`` and ``hi`` apply to the raw metric value (GIoU in (−1, 1], not remapped).
+
+Reference boxes are ``Item.boxes`` in original-image coordinates of the call's ``coords``
+mode; ``boxes=[]`` says "nothing to find" (1.0 when nothing is predicted, else 0.0), while
+``boxes`` missing makes the item unscorable. Items with ``polygons`` and no ``boxes`` go the
+polygon way (`scorers.polygons`). Every scored item's details carry the raw ``iou``
+(Σ matched IoU / max(n_pred, n_ref), whatever the metric and mode), which is what MedLoc-R1's
+scheduler windows; ``pairs`` as ``[pred_index, ref_index, iou, metric]``; ``boxes``, the
+predictions in the comparison space; ``format``, the box syntax that matched.
+
+Everything numeric runs once per batch in numpy; the only per-item Python is the regex.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from scorers.box_metrics import Metric, paired_metric
+from scorers.boxes import MAX_ABS_COORD, find_box_tokens
+from scorers.coords import CoordMode, Frame, frame_for
+from scorers.matching import match
+from scorers.polygons import score_polygon_item
+from scorers.registry import Params, register
+from scorers.types import Item, Score
+
+Mode = Literal["continuous", "threshold", "band"]
+
+
+class IouParams(Params):
+    """Params of the ``iou`` reward (names fixed by DESIGN.md §4)."""
+
+    mode: Mode = Field(default="continuous", description="continuous | threshold | band.")
+    coords: CoordMode = Field(
+        default="abs",
+        description="abs (pixels; predictions in model-input pixels when input_size is given) | norm1 | norm1000.",
+    )
+    metric: Metric = Field(default="iou", description="iou | giou | diou | ciou.")
+    # VLM-R1's original binary reward: IoU > 0.5; MedLoc-R1 starts its schedule at τ0=0.3.
+    tau: float = Field(default=0.5, ge=-1.0, le=1.0, description="threshold mode: reward 1 when metric ≥ tau.")
+    strict: bool = Field(default=False, description="threshold mode: use metric > tau (VLM-R1) instead of ≥.")
+    # Vision-R1's first-stage band (0.5, 0.75) (peer-rewards.md §10).
+    lo: float = Field(default=0.5, ge=-1.0, le=1.0, description="band mode: reward 0 at or below lo.")
+    hi: float = Field(default=0.75, ge=-1.0, le=1.0, description="band mode: reward 1 at or above hi.")
+    # VisionReasoner caps objects at 120; 100 keeps the Hungarian step well under a millisecond.
+    max_boxes: int = Field(
+        default=100, ge=1, le=10_000, description="More boxes than this on either side: unscorable."
+    )
+    clip: bool = Field(default=True, description="Clip predicted boxes to the image when its size is known.")
+    missing: Literal["zero", "unscorable"] = Field(
+        default="zero",
+        description="No box found in the answer while the reference has some: reward 0 (as VLM-R1) or abstain.",
+    )
+
+    @model_validator(mode="after")
+    def _band_is_ordered(self) -> IouParams:
+        if self.lo > self.hi:
+            raise ValueError("lo must not exceed hi")
+        return self
+
+
+_PRED_REASONS = (
+    "",
+    "invalid box: non-finite coordinate",
+    f"invalid box: coordinate beyond ±{MAX_ABS_COORD:g}",
+    "invalid box: x2 < x1",
+    "invalid box: y2 < y1",
+)
+_REF_REASONS = (
+    "",
+    "invalid reference box: non-finite coordinate",
+    f"invalid reference box: coordinate beyond ±{MAX_ABS_COORD:g}",
+    "invalid reference box: x2 <= x1 (no area)",
+    "invalid reference box: y2 <= y1 (no area)",
+)
+
+
+def _box_codes(b: np.ndarray, *, strict_area: bool) -> np.ndarray:
+    """Per box, 0 if valid else the index of its reason (the same order as `boxes.box_error`)."""
+    if b.shape[0] == 0:
+        return np.zeros(0, dtype=np.int8)
+    in_range = (np.abs(b) <= MAX_ABS_COORD).all(axis=1)
+    finite = np.isfinite(b).all(axis=1)
+    if strict_area:
+        bad_x = b[:, 2] <= b[:, 0]
+        bad_y = b[:, 3] <= b[:, 1]
+    else:
+        bad_x = b[:, 2] < b[:, 0]
+        bad_y = b[:, 3] < b[:, 1]
+    return np.select([~finite, ~in_range, bad_x, bad_y], [1, 2, 3, 4], 0).astype(np.int8)
+
+
+def _first_bad(codes: np.ndarray, counts: np.ndarray) -> dict[int, int]:
+    """Row (among the scored items) → reason code of its first invalid box."""
+    bad = np.flatnonzero(codes)
+    if bad.size == 0:
+        return {}
+    owner = np.repeat(np.arange(counts.size), counts)[bad]
+    first: dict[int, int] = {}
+    for row, code in zip(owner.tolist(), codes[bad].tolist(), strict=True):
+        first.setdefault(row, code)
+    return first
+
+
+def _shape(value: np.ndarray, p: IouParams) -> np.ndarray:
+    if p.mode == "threshold":
+        hit = value > p.tau if p.strict else value >= p.tau
+        return hit.astype(np.float64)
+    if p.mode == "band":
+        if p.hi == p.lo:
+            return (value >= p.hi).astype(np.float64)
+        return np.clip((value - p.lo) / (p.hi - p.lo), 0.0, 1.0)
+    if p.metric == "iou":
+        return value
+    return (value + 1.0) / 2.0
+
+
+def _to_space(boxes: np.ndarray, counts: np.ndarray, sx: list[float], sy: list[float]) -> np.ndarray:
+    """Scale each item's boxes by its own factors (repeated per box)."""
+    fx = np.repeat(np.asarray(sx), counts)
+    fy = np.repeat(np.asarray(sy), counts)
+    out = boxes.copy()
+    out[:, 0] *= fx
+    out[:, 2] *= fx
+    out[:, 1] *= fy
+    out[:, 3] *= fy
+    return out
+
+
+_EXAMPLES: tuple[dict[str, Any], ...] = (
+    {"completion": "<think>left apex</think><answer>[10, 10, 50, 50]</answer>", "boxes": [[10, 10, 50, 50]]},
+    {
+        "completion": '<answer>```json\n[{"bbox_2d": [20, 20, 60, 60], "label": "nodule"}]\n```</answer>',
+        "boxes": [[40, 40, 120, 120]],
+        "image_size": (400, 400),
+        "input_size": (200, 200),
+    },
+    {"completion": "<answer><|box_start|>(100,100),(500,500)<|box_end|></answer>", "boxes": [[100, 100, 400, 400]]},
+    {"completion": "<answer>no finding</answer>", "boxes": []},
+    {"completion": "<answer>[[0,0],[10,0],[10,10],[0,10]]</answer>", "polygons": [[[0, 0], [10, 0], [0, 10]]]},
+)
+
+
+@register(
+    "iou",
+    params=IouParams,
+    range=(0.0, 1.0),
+    description=(
+        "Grounding: predicted boxes ([x1,y1,x2,y2], bbox_2d JSON, Qwen2-VL box tokens) or polygons against "
+        "reference ones; IoU/GIoU/DIoU/CIoU, Hungarian matching, Σ matched / max(n_pred, n_ref); "
+        "continuous, threshold (τ, MedLoc-R1) or band (Vision-R1) shaping."
+    ),
+    citation=(
+        "MedLoc-R1 (arXiv 2603.28120); VLM-R1 (arXiv 2504.07615); Vision-R1 (arXiv 2503.18013); "
+        "Visual-RFT (arXiv 2503.01785); Rezatofighi et al. 2019 (GIoU); Zheng et al. 2020 (DIoU/CIoU)."
+    ),
+    examples=_EXAMPLES,
+)
+def iou_reward(items: Sequence[Item], params: IouParams) -> list[Score]:
+    """Box IoU reward for a batch, in [0, 1] (see the module docstring for the rules).
+
+    >>> items = [Item(completion="<answer>[0, 0, 10, 10]</answer>", boxes=[[0, 0, 10, 5]])]
+    >>> s = iou_reward(items, IouParams())[0]
+    >>> s.reward, s.details["iou"], s.details["pairs"]
+    (0.5, 0.5, [[0, 0, 0.5, 0.5]])
+    >>> iou_reward(items, IouParams(mode="threshold", tau=0.5))[0].reward
+    1.0
+    """
+    p = params
+    out: list[Score | None] = [None] * len(items)
+    rows: list[int] = []  # item index of each item that reaches the box maths
+    fmts: list[str | None] = []
+    n_pred: list[int] = []
+    n_ref: list[int] = []
+    pred_tok: list[str] = []
+    ref_flat: list[float] = []
+    psx: list[float] = []
+    psy: list[float] = []
+    rsx: list[float] = []
+    rsy: list[float] = []
+    bw: list[float] = []
+    bh: list[float] = []
+    frames: dict[tuple[Any, Any], Frame | str] = {}
+    max_boxes = p.max_boxes
+    inf = float("inf")
+
+    for k, it in enumerate(items):
+        ref = it.boxes
+        if ref is None:
+            if it.polygons is not None:
+                out[k] = score_polygon_item(it, p.coords, p.metric, max_boxes, p.clip, p.missing, partial(_shape, p=p))
+            else:
+                out[k] = Score.unscorable("no reference boxes: item.boxes is missing")
+            continue
+        key = (it.image_size, it.input_size)
+        frame = frames.get(key)
+        if frame is None:
+            frame = frames[key] = frame_for(p.coords, it.image_size, it.input_size)
+        if isinstance(frame, str):
+            out[k] = Score.unscorable(frame)
+            continue
+        nr = len(ref)
+        if nr > max_boxes:
+            out[k] = Score.unscorable(f"too many reference boxes: {nr} > max_boxes={max_boxes}")
+            continue
+        if any(len(b) != 4 for b in ref):
+            out[k] = Score.unscorable("invalid reference box: needs 4 coordinates [x1, y1, x2, y2]")
+            continue
+        found, fmt = find_box_tokens(it.completion)
+        npd = len(found)
+        if npd > max_boxes:
+            out[k] = Score.unscorable(f"too many boxes: {npd} > max_boxes={max_boxes}", format=fmt)
+            continue
+        for b in ref:
+            ref_flat.extend(b)
+        for t in found:
+            pred_tok.extend(t)
+        rows.append(k)
+        fmts.append(fmt)
+        n_pred.append(npd)
+        n_ref.append(nr)
+        psx.append(frame.pred_sx)
+        psy.append(frame.pred_sy)
+        rsx.append(frame.ref_sx)
+        rsy.append(frame.ref_sy)
+        if frame.bounds is None:
+            bw.append(inf)
+            bh.append(inf)
+        else:
+            bw.append(frame.bounds[0])
+            bh.append(frame.bounds[1])
+
+    if rows:
+        _score_boxes(out, rows, fmts, n_pred, n_ref, pred_tok, ref_flat, (psx, psy, rsx, rsy, bw, bh), p)
+    return [s if s is not None else Score.error("internal: item was not scored") for s in out]
+
+
+def _score_boxes(
+    out: list[Score | None],
+    rows: list[int],
+    fmts: list[str | None],
+    n_pred_l: list[int],
+    n_ref_l: list[int],
+    pred_tok: list[str],
+    ref_flat: list[float],
+    frame_cols: tuple[list[float], list[float], list[float], list[float], list[float], list[float]],
+    p: IouParams,
+) -> None:
+    """The numeric part, once for the whole batch: validate, map, pair, match, shape."""
+    psx, psy, rsx, rsy, bw, bh = frame_cols
+    n_pred = np.asarray(n_pred_l, dtype=np.intp)
+    n_ref = np.asarray(n_ref_l, dtype=np.intp)
+    raw_pred = np.array(pred_tok, dtype=np.float64).reshape(-1, 4)
+    raw_ref = np.array(ref_flat, dtype=np.float64).reshape(-1, 4)
+    bad_ref = _first_bad(_box_codes(raw_ref, strict_area=True), n_ref)
+    bad_pred = _first_bad(_box_codes(raw_pred, strict_area=False), n_pred)
+
+    pred = _to_space(raw_pred, n_pred, psx, psy)
+    ref = _to_space(raw_ref, n_ref, rsx, rsy)
+    if p.clip:
+        ux = np.repeat(np.asarray(bw), n_pred)
+        uy = np.repeat(np.asarray(bh), n_pred)
+        lx = np.where(np.isinf(ux), -np.inf, 0.0)
+        ly = np.where(np.isinf(uy), -np.inf, 0.0)
+        for col, lo, hi in ((0, lx, ux), (2, lx, ux), (1, ly, uy), (3, ly, uy)):
+            np.clip(pred[:, col], lo, hi, out=pred[:, col])
+
+    # Every predicted × reference pair of every item, flattened into one paired computation.
+    n_pairs = n_pred * n_ref
+    pred_start = np.cumsum(n_pred) - n_pred
+    ref_start = np.cumsum(n_ref) - n_ref
+    pair_start = np.cumsum(n_pairs) - n_pairs
+    if np.array_equal(n_pairs, n_pred) and np.array_equal(n_pairs, n_ref):
+        pi = ri = np.arange(pred.shape[0])  # every item one box against one box (or none)
+    else:
+        owner = np.repeat(np.arange(len(rows)), n_pairs)
+        t = np.arange(int(n_pairs.sum())) - pair_start[owner]
+        m = n_ref[owner]
+        pi = pred_start[owner] + t // m
+        ri = ref_start[owner] + t % m
+    with np.errstate(all="ignore"):  # invalid items compute garbage that is never read
+        iou_all, val_all = paired_metric(pred[pi], ref[ri], p.metric)
+        shaped_all = _shape(val_all, p)
+
+    iou_l = iou_all.tolist()
+    val_l = val_all.tolist()
+    shaped_l = shaped_all.tolist()
+    pred_l = pred.tolist()
+    ps_l = pair_start.tolist()
+    pr_l = pred_start.tolist()
+    threshold = p.mode == "threshold"
+    for row, k in enumerate(rows):
+        code = bad_ref.get(row)
+        if code is not None:
+            out[k] = Score.unscorable(_REF_REASONS[code])
+            continue
+        code = bad_pred.get(row)
+        if code is not None:
+            out[k] = Score.unscorable(_PRED_REASONS[code], format=fmts[row])
+            continue
+        npd = n_pred_l[row]
+        nr = n_ref_l[row]
+        if nr == 0:
+            r = 1.0 if npd == 0 else 0.0
+            rule = "no reference boxes and none predicted" if npd == 0 else "boxes predicted where there are none"
+            out[k] = Score(r, "ok", {"iou": r, "n_pred": npd, "n_ref": 0, "rule": rule, "format": fmts[row]})
+            continue
+        if npd == 0:
+            if p.missing == "unscorable":
+                out[k] = Score.unscorable("no box found in the answer")
+            else:
+                out[k] = Score(
+                    0.0, "ok", {"iou": 0.0, "n_pred": 0, "n_ref": nr, "rule": "no box found", "format": None}
+                )
+            continue
+        s = ps_l[row]
+        b0 = pr_l[row]
+        if npd == 1 and nr == 1:
+            iou = iou_l[s]
+            reward = shaped_l[s]
+            details: dict[str, Any] = {
+                "iou": iou,
+                "n_pred": 1,
+                "n_ref": 1,
+                "pairs": [[0, 0, iou, val_l[s]]],
+                "boxes": [pred_l[b0]],
+                "format": fmts[row],
+            }
+        else:
+            vals = val_all[s : s + npd * nr].reshape(npd, nr)
+            pr, rc = match(vals)
+            flat = s + pr * nr + rc
+            denom = max(npd, nr)
+            iou = float(iou_all[flat].sum()) / denom
+            reward = float(shaped_all[flat].sum()) / denom
+            details = {
+                "iou": iou,
+                "n_pred": npd,
+                "n_ref": nr,
+                "pairs": [
+                    [i, j, iou_l[f], val_l[f]] for i, j, f in zip(pr.tolist(), rc.tolist(), flat.tolist(), strict=True)
+                ],
+                "boxes": pred_l[b0 : b0 + npd],
+                "format": fmts[row],
+            }
+        if threshold:
+            details["tau"] = p.tau
+        out[k] = Score(reward, "ok", details)
