@@ -1,0 +1,272 @@
+"""MedLoc-R1's performance-aware schedule, checked against the paper's behaviour.
+
+The simulated policy's IoU improves with training; the schedule must walk τ along the
+piecewise path 0.30 → 0.45 → 0.60 → 0.70 → 0.80, raising only when the window is full, the
+hit rate is high, the group means are stable and the mean IoU clears τ by Δ. A deliberately
+naive re-implementation written from papers.md §1.3–1.5 gives the expected τ per group.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+
+import numpy as np
+import pytest
+
+from schedulers.base import GroupReport
+from schedulers.medloc import MedLocConfig, MedLocScheduler, next_delta
+from schedulers.registry import make_scheduler
+
+G = 8  # MedLoc-R1: GRPO group size G=8
+B = 4  # prompts per step
+
+
+def simulate_policy(steps: int, seed: int = 0, start: float = 0.2, end: float = 0.92) -> list[list[list[float]]]:
+    """IoUs per step → per prompt group → per rollout, from a policy whose skill grows linearly."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(steps):
+        skill = start + (end - start) * k / (steps - 1)
+        ious = np.clip(rng.normal(skill, 0.08, size=(B, G)), 0.0, 1.0)
+        out.append(ious.tolist())
+    return out
+
+
+def naive_medloc_taus(groups: list[list[float]], n: int = 30) -> list[float]:
+    """τ in force for each group, straight from the paper's description (papers.md §1.3–1.5)."""
+    tau, entries, taus = 0.3, [], []
+    for ious in groups:
+        taus.append(tau)
+        rewards = [1.0 if x >= tau else 0.0 for x in ious]
+        entries = [*entries, (statistics.fmean(rewards), statistics.fmean(ious))][-n:]
+        if len(entries) == n and tau < 0.8:
+            means = [e[0] for e in entries]
+            hit, std = statistics.fmean(means), statistics.pstdev(means)
+            margin = statistics.fmean(e[1] for e in entries) - tau
+            p, s = (0.55, 0.40) if tau >= 0.75 else (0.75, 0.35) if tau >= 0.6 else (0.80, 0.20)
+            if hit >= p - 1e-9 and std <= s + 1e-9 and margin >= 0.10 - 1e-9:
+                delta = 0.15 if tau < 0.55 else 0.10 if tau < 0.75 else 0.05
+                tau = round(min(tau + delta, 0.8), 9)
+                entries = entries[-(n // 2) :]
+    return taus
+
+
+def run_simulation(sched: MedLocScheduler, steps: list[list[list[float]]]) -> list[float]:
+    """Feed each step's groups as one report; return the τ that scored each group."""
+    taus = []
+    for k, step in enumerate(steps):
+        results = sched.report([GroupReport(f"s{k}p{i}", ious) for i, ious in enumerate(step)], step=k)
+        taus.extend(r.tau for r in results)
+    return taus
+
+
+def test_improving_policy_walks_the_papers_tau_path() -> None:
+    steps = simulate_policy(400)
+    sched = MedLocScheduler(MedLocConfig())
+    taus = run_simulation(sched, steps)
+
+    path = [0.3] + [r["tau_after"] for r in sched.raises]
+    assert path == [0.3, 0.45, 0.6, 0.7, 0.8]
+    assert sched.tau == 0.8
+    assert taus == naive_medloc_taus([g for step in steps for g in step])
+    assert all(b >= a for a, b in zip(taus, taus[1:], strict=False)), "τ never goes down"
+
+
+def test_every_raise_records_statistics_that_meet_all_three_conditions() -> None:
+    sched = MedLocScheduler(MedLocConfig())
+    run_simulation(sched, simulate_policy(400, seed=1))
+    assert len(sched.raises) == 4
+    for r in sched.raises:
+        assert r["window_size"] == 30, "a raise needs a full window"
+        assert r["mean_reward"] >= r["min_reward"]
+        assert r["std_reward"] <= r["max_std"]
+        assert r["mean_iou"] - r["tau_before"] >= 0.10 - 1e-9
+        assert math.isclose(r["margin"], r["mean_iou"] - r["tau_before"])
+        assert {"step", "group", "tau_before", "tau_after"} <= set(r)
+    steps = [r["step"] for r in sched.raises]
+    assert steps == sorted(steps) and len(set(steps)) == 4
+
+
+def test_a_stagnant_policy_is_never_raised() -> None:
+    sched = MedLocScheduler(MedLocConfig())
+    run_simulation(sched, simulate_policy(200, start=0.3, end=0.3))
+    assert sched.tau == 0.3 and sched.raises == []
+
+
+def test_without_the_margin_check_the_first_raise_comes_earlier() -> None:
+    """On the same improving policy the margin is the binding condition at τ₀ (paper's ablation)."""
+    steps = simulate_policy(400, seed=2)
+    full = MedLocScheduler(MedLocConfig())
+    ablated = MedLocScheduler(MedLocConfig(check_margin=False))
+    run_simulation(full, steps)
+    run_simulation(ablated, steps)
+    assert full.raises and ablated.raises
+    assert ablated.raises[0]["step"] < full.raises[0]["step"]
+
+
+# Windows that meet two of the three conditions: each case feeds 30 identical-pattern groups at
+# τ=0.3 (P=0.80, S=0.20, Δ=0.10). With the failing check on, τ stays; switched off, τ rises.
+HALF_HITS = [0.9] * 4 + [0.0] * 4  # hit rate 0.5, std 0, margin 0.15: not accurate enough
+MARGINAL = [0.35] * 8  # hit rate 1, std 0, margin 0.05: passing only marginally
+ERRATIC = [[0.6] * 8] * 4 + [[0.25] * 8]  # group means 1,1,1,1,0: mean 0.8, std 0.4, margin 0.23
+
+
+@pytest.mark.parametrize(
+    ("pattern", "check"),
+    [
+        ([HALF_HITS], "check_reward"),
+        ([ERRATIC[i % 5] for i in range(30)], "check_stability"),
+        ([MARGINAL], "check_margin"),
+    ],
+    ids=["low-hit-rate-blocks", "erratic-group-means-block", "thin-margin-blocks"],
+)
+def test_each_condition_alone_blocks_a_raise(pattern: list[list[float]], check: str) -> None:
+    groups = [pattern[i % len(pattern)] for i in range(30)]
+    with_check = MedLocScheduler(MedLocConfig())
+    without = MedLocScheduler(MedLocConfig(**{check: False}))
+    for i, ious in enumerate(groups):
+        with_check.report([GroupReport(str(i), ious)])
+        without.report([GroupReport(str(i), ious)])
+    assert with_check.tau == 0.3 and with_check.raises == []
+    assert without.tau == 0.45 and len(without.raises) == 1
+
+
+@pytest.mark.parametrize(
+    ("fill", "groups_before_raise"),
+    [(None, 30), (10, 10)],
+    ids=["default-needs-full-window", "min_fill-lowers-the-bar"],
+)
+def test_no_raise_before_the_window_is_filled(fill: int | None, groups_before_raise: int) -> None:
+    sched = MedLocScheduler(MedLocConfig(min_fill=fill))
+    raised_at = None
+    for i in range(40):
+        if sched.report([GroupReport(str(i), [0.9] * G)])[0].raised:
+            raised_at = i + 1
+            break
+    assert raised_at == groups_before_raise
+
+
+def perfect_path(cfg: MedLocConfig, groups: int) -> list[float]:
+    sched = MedLocScheduler(cfg)
+    for i in range(groups):
+        sched.report([GroupReport(str(i), [1.0] * G)])
+    return [cfg.tau0] + [r["tau_after"] for r in sched.raises]
+
+
+def naive_path(decay: str, raises: int) -> list[float]:
+    tau, path = 0.3, [0.3]
+    for _ in range(raises):
+        x = (tau - 0.3) / 0.5
+        d = {"linear": 0.2 * (1 - x), "cosine": 0.1 * (1 + math.cos(math.pi * x))}[decay]
+        tau = round(min(tau + d, 0.8), 9)
+        path.append(tau)
+    return path
+
+
+@pytest.mark.parametrize(
+    "decay",
+    ["linear", "cosine"],
+    ids=["linear-from-delta0-0.2", "cosine-from-delta0-0.2"],
+)
+def test_linear_and_cosine_decay_follow_their_formulas(decay: str) -> None:
+    # A perfect policy raises at group 30 and then every 15 groups (N/2 kept after each raise).
+    path = perfect_path(MedLocConfig(decay=decay), 30 + 15 * 5)
+    assert path == pytest.approx(naive_path(decay, 6))
+    assert path[1] == pytest.approx(0.5), "first step is δ₀ = 0.2"
+    assert all(t < 0.8 for t in path), "δ shrinks to 0 at τ_target, so the cap is approached, not jumped"
+
+
+def test_piecewise_decay_caps_at_target_and_stops() -> None:
+    assert perfect_path(MedLocConfig(), 30 + 15 * 10) == [0.3, 0.45, 0.6, 0.7, 0.8]
+
+
+@pytest.mark.parametrize(
+    ("tau", "delta"),
+    [(0.3, 0.15), (0.549, 0.15), (0.55, 0.10), (0.7, 0.10), (0.75, 0.05), (0.79, 0.05)],
+    ids=["start", "just-below-beta1", "at-beta1", "mid", "at-beta2", "late"],
+)
+def test_piecewise_delta_boundaries(tau: float, delta: float) -> None:
+    assert next_delta(tau, MedLocConfig()) == delta
+
+
+@pytest.mark.parametrize(
+    ("rescore", "mean_after"),
+    [(False, 1.0), (True, 0.0)],
+    ids=["port-keeps-old-rewards", "rescore-under-new-tau"],
+)
+def test_semi_preserved_refresh_keeps_the_newest_half(rescore: bool, mean_after: float) -> None:
+    # IoU 0.42 hits τ=0.3 with margin 0.12 → raise to 0.45, under which 0.42 misses.
+    sched = MedLocScheduler(MedLocConfig(rescore_kept=rescore))
+    for i in range(30):
+        sched.report([GroupReport(f"g{i}", [0.42 + 0.001 * (i % 2)] * G)])
+    assert sched.tau == 0.45
+    kept = sched.window.to_list()
+    assert len(kept) == 15
+    assert [e[1] for e in kept] == pytest.approx([0.42 + 0.001 * (i % 2) for i in range(15, 30)])
+    assert sched.public()["window"]["mean_reward"] == mean_after
+
+
+def test_a_raise_affects_only_later_groups_of_the_same_report() -> None:
+    sched = MedLocScheduler(MedLocConfig())
+    for i in range(29):
+        sched.report([GroupReport(str(i), [0.5] * G)])
+    results = sched.report([GroupReport("a", [0.44] * G), GroupReport("b", [0.44] * G)])
+    assert results[0].tau == 0.3 and results[0].rewards == [1.0] * G and results[0].raised
+    assert results[1].tau == 0.45 and results[1].rewards == [0.0] * G and not results[1].raised
+
+
+@pytest.mark.parametrize(
+    ("ious", "rewards", "entry"),
+    [
+        ([0.5, None, 0.1], [1.0, None, 0.0], (0.5, 0.3)),
+        ([float("nan"), 0.4, float("inf")], [None, 1.0, None], (1.0, 0.4)),
+        ([None, None], [None, None], None),
+        (["0.9", True, 3.0], [None, None, None], None),
+    ],
+    ids=["unscorable-left-out", "non-finite-left-out", "all-unscorable-adds-no-entry", "garbage-abstains"],
+)
+def test_unscorable_items_are_left_out_of_the_statistics(
+    ious: list[object], rewards: list[float | None], entry: tuple[float, float] | None
+) -> None:
+    sched = MedLocScheduler(MedLocConfig())
+    result = sched.report([GroupReport("g", ious)])  # type: ignore[arg-type]
+    assert result[0].rewards == rewards
+    assert sched.groups == 1, "the group is counted even when it adds no window entry"
+    window = sched.window.to_list()
+    if entry is None:
+        assert window == []
+    else:
+        assert (window[0][0], window[0][1]) == pytest.approx(entry)
+
+
+@pytest.mark.parametrize(
+    ("strict", "reward"),
+    [(False, 1.0), (True, 0.0)],
+    ids=["ge-default-paper-note", "gt-like-the-port"],
+)
+def test_iou_exactly_at_tau(strict: bool, reward: float) -> None:
+    sched = MedLocScheduler(MedLocConfig(strict=strict))
+    assert sched.report([GroupReport("g", [0.3])])[0].rewards == [reward]
+
+
+def test_state_dict_round_trip_resumes_exactly() -> None:
+    steps = simulate_policy(300, seed=3)
+    straight = MedLocScheduler(MedLocConfig())
+    run_simulation(straight, steps)
+
+    first = MedLocScheduler(MedLocConfig())
+    run_simulation(first, steps[:150])
+    saved = json.loads(json.dumps(first.state_dict()))  # what a store persists
+    resumed = make_scheduler("medloc", {}, saved)
+    for k, step in enumerate(steps[150:], start=150):
+        resumed.report([GroupReport(f"s{k}p{i}", g) for i, g in enumerate(step)], step=k)
+    assert len(resumed.raises) > len(first.raises), "the schedule went on moving after the resume"
+    assert resumed.state_dict() == straight.state_dict()
+
+
+def test_load_state_dict_rejects_an_unknown_version() -> None:
+    sched = MedLocScheduler(MedLocConfig())
+    with pytest.raises(ValueError, match="version"):
+        sched.load_state_dict(sched.state_dict() | {"version": 99})
