@@ -1,18 +1,71 @@
-"""The FastAPI application."""
+"""The FastAPI application: routers, error handlers, middleware and the lifespan that opens the store."""
 
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 from fastapi import FastAPI
 
-from app.api.routes import health, rewards
+from app.api.errors import install as install_error_handlers
+from app.api.routes import health, nemo_gym, openrlhf, profiles, rewards, runs, score, slime
+from app.auth import KeyRing, parse_keys
+from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.models import load_models
+from app.profiles import ProfileBook, load_file
+from app.settings import Settings, get_settings
+
+log = logging.getLogger("app")
 
 
-def create_app() -> FastAPI:
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the store, load profiles and models; close the store after in-flight requests finish."""
+    from schedulers.stores import open_store
+
+    settings: Settings = app.state.settings
+    # Scoring runs in this pool (sync routes), so per-sample bursts queue here, not on the loop.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
+    keys = parse_keys(settings.api_keys, settings.api_keys_file)
+    app.state.keyring = KeyRing.from_keys(keys)
+    if not keys:
+        log.warning("no API keys configured: the service is OPEN (every caller is tenant 'default')")
+    else:
+        log.info("API keys loaded", extra={"tenants": sorted(set(keys.values()))})
+    app.state.store = await anyio.to_thread.run_sync(open_store, settings.store_url)
+    file_profiles = load_file(settings.profiles_file) if settings.profiles_file else {}
+    app.state.profiles = ProfileBook(app.state.store, file_profiles)
+    if settings.load_models:
+        try:
+            await anyio.to_thread.run_sync(load_models)
+        except Exception as exc:  # /readyz reports it; the other rewards still serve
+            log.error("embedding model failed to load: %s", exc)
+    log.info("medreward ready", extra={"store": settings.store_url.split("://", 1)[0]})
+    try:
+        yield
+    finally:
+        app.state.store.close()
+        log.info("medreward stopped")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; tests pass their own settings."""
+    settings = settings or get_settings()
     app = FastAPI(
         title="medreward",
         version="0.1.0",
         description="Medically informed rewards for GRPO fine-tuning of medical vision-language models.",
+        lifespan=lifespan,
     )
-    app.include_router(health.router)
-    app.include_router(rewards.router)
+    app.state.settings = settings
+    install_error_handlers(app)
+    for module in (health, rewards, score, profiles, runs, openrlhf, slime, nemo_gym):
+        app.include_router(module.router)
+    # Outermost first: the request id must wrap the body limit so that 413s are logged too.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
     return app
 
 

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.profiles import Profile
+from scorers import Item
+
+RUN_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+REQUEST_ID = r"^[A-Za-z0-9._:-]{1,128}$"
+
+_GROUNDING_ITEM: dict[str, Any] = {
+    "completion": "<think>opacity in the right lower lobe</think><answer>[120, 200, 260, 330]</answer>",
+    "boxes": [[118, 190, 250, 320]],
+    "group": "cxr-0042",
+}
+_VQA_ITEM: dict[str, Any] = {
+    "completion": "<think>no visible pleural line</think><answer>no</answer>",
+    "reference": "no",
+}
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
 class RewardInfo(BaseModel):
@@ -21,3 +41,114 @@ class RewardList(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    store: bool = Field(description="The run store answered a ping.")
+    models: dict[str, Any] = Field(description="Embedding model status (semantic reward).")
+    rewards: list[str] = Field(description="Registered rewards.")
+
+
+class _Scheduled(_Request):
+    run_id: str | None = Field(
+        default=None, pattern=RUN_ID, description="Report IoUs to this run's scheduler (iou reward only)."
+    )
+    step: int | None = Field(default=None, ge=0, le=10**12, description="Trainer step, recorded with raises.")
+    request_id: str | None = Field(
+        default=None, pattern=REQUEST_ID, description="Idempotency key: a retry returns the stored schedule result."
+    )
+
+
+class RewardRequest(_Scheduled):
+    """One reward over a batch."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"items": [_VQA_ITEM], "params": {}},
+                {"items": [_GROUNDING_ITEM], "params": {"coords": "abs"}, "run_id": "exp-1", "request_id": "s1-r0"},
+            ]
+        },
+    )
+
+    items: list[Item] = Field(description="Items to score (at most MEDREWARD_MAX_ITEMS).")
+    params: dict[str, Any] = Field(default_factory=dict, description="The reward's params (see its params_schema).")
+
+
+class RewardResponse(BaseModel):
+    rewards: list[float | None] = Field(description="One per item; null = the reward abstains (see status).")
+    status: list[str] = Field(description="ok | unscorable | error, one per item.")
+    details: list[dict[str, Any]] = Field(description="What was extracted and which rule fired, per item.")
+    schedule: dict[str, Any] | None = Field(default=None, description="Run state after the report (with run_id).")
+
+
+class ScoreRequest(_Scheduled):
+    """A composite score by profile."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"profile": "vqa-closed", "items": [_VQA_ITEM]},
+                {"profile": "grounding-medloc", "items": [_GROUNDING_ITEM], "run_id": "exp-1", "step": 12},
+            ]
+        },
+    )
+
+    profile: str | Profile = Field(description="A profile name, or an inline profile.")
+    items: list[Item]
+
+
+class ScoreResponse(BaseModel):
+    rewards: list[float | None] = Field(description="Weighted total per item; null when every component abstains.")
+    components: dict[str, list[float | None]] = Field(description="Every component's rewards (null = abstained).")
+    weights: dict[str, float]
+    status: list[str]
+    details: list[dict[str, Any]] = Field(description="Per item: each component's details.")
+    schedule: dict[str, Any] | None = None
+
+
+class ProfileOut(BaseModel):
+    name: str
+    source: Literal["builtin", "file", "tenant"]
+    profile: Profile
+
+
+class ProfileList(BaseModel):
+    profiles: list[ProfileOut]
+
+
+class RunCreate(_Request):
+    """A new run (its schedule state)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"run_id": "exp-1", "scheduler": "medloc", "config": {"tau0": 0.3}}]},
+    )
+
+    run_id: str | None = Field(default=None, pattern=RUN_ID, description="Generated when absent.")
+    scheduler: Literal["medloc", "fixed", "step"] = "medloc"
+    config: dict[str, Any] = Field(default_factory=dict, description="Scheduler config (defaults: DESIGN §3).")
+
+
+class RunState(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    scheduler: str
+    tau: float
+    step: int | None = None
+    groups: int = 0
+    window: dict[str, Any] = Field(default_factory=dict)
+    raises: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class RunList(BaseModel):
+    runs: list[RunState]
+
+
+class RunHistory(BaseModel):
+    run_id: str
+    history: list[dict[str, Any]] = Field(description="Every raise: step, τ before/after, the statistics.")

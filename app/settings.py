@@ -3,22 +3,52 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Everything the service can be configured with; defaults give the embedded mode."""
+    """Everything the service can be configured with; defaults give the embedded mode.
+
+    Every field is read from ``MEDREWARD_<FIELD>`` (e.g. ``MEDREWARD_STORE_URL``).
+    """
 
     model_config = SettingsConfigDict(env_prefix="MEDREWARD_", extra="ignore")
 
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
-    store_url: str = "sqlite:///medreward.db"
-    """Run-state store: ``sqlite:///path.db`` (default, under the working directory),
-    ``redis://host:port/db`` or ``memory://``."""
-    log_level: str = "info"
+    host: str = Field(default="127.0.0.1", description="Interface to bind (forced to 127.0.0.1 with no API keys).")
+    port: int = Field(default=8000, description="TCP port.")
+    workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
+    store_url: str = Field(
+        default="sqlite:///medreward.db",
+        description="Run-state store: sqlite:///path.db (default, under the working directory), "
+        "redis://host:port/db or memory://.",
+    )
+    log_level: str = Field(default="info", description="Log level of the JSON logs.")
+    api_keys: str = Field(default="", description="API keys mapped to tenants: 'key1:tenant1,key2:tenant2'.")
+    api_keys_file: Path | None = Field(
+        default=None, description="File with one 'key:tenant' per line (# comments allowed); adds to api_keys."
+    )
+    allow_open: bool = Field(
+        default=False,
+        description="Allow a non-loopback host with no API keys (only behind your own auth proxy).",
+    )
+    profiles_file: Path | None = Field(default=None, description="YAML file of profiles loaded at start.")
+    load_models: bool = Field(default=True, description="Load the embedding model at start (semantic reward).")
+    max_items: int = Field(default=1024, ge=1, description="Items per request; more gives 413.")
+    max_completion_chars: int = Field(default=32_768, ge=1, description="Characters per completion; more gives 413.")
+    max_boxes: int = Field(default=100, ge=1, description="Reference boxes or polygons per item; more gives 413.")
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1, description="Request body bytes; more gives 413.")
+    abstain_value: float = Field(
+        default=0.0,
+        description="Reward sent to trainers whose protocol has no null (OpenRLHF, slime, NeMo Gym) when "
+        "every component abstains; the response also flags the abstention.",
+    )
+    threadpool_size: int = Field(
+        default=64, ge=1, description="Threads that run the CPU-bound scoring off the event loop."
+    )
+    graceful_timeout_s: int = Field(default=30, ge=0, description="Seconds in-flight requests get at shutdown.")
 
 
 @lru_cache

@@ -1,13 +1,45 @@
-"""Liveness."""
+"""Operations: liveness, readiness, Prometheus metrics."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-from app.schemas import Health
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from app import metrics
+from app.models import model_status
+from app.schemas import Health, Readiness
+from scorers import REGISTRY
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger(__name__)
 
 
 @router.get("/healthz", response_model=Health)
 def healthz() -> Health:
     """The process is alive and serving."""
     return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+def readyz(request: Request) -> Any:
+    """Models loaded and the run store reachable (503 otherwise)."""
+    try:
+        store_ok = bool(request.app.state.store.ping())
+    except Exception:
+        log.warning("store ping failed", exc_info=True)
+        store_ok = False
+    models = model_status(request.app.state.settings.load_models)
+    models_ok = bool(models.get("loaded")) or not models.get("required")
+    ready = store_ok and models_ok
+    body = Readiness(status="ready" if ready else "not_ready", store=store_ok, models=models, rewards=sorted(REGISTRY))
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+def prometheus() -> Response:
+    """Prometheus metrics (text exposition format)."""
+    data, content_type = metrics.render()
+    return Response(content=data, media_type=content_type)

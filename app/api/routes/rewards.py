@@ -1,14 +1,57 @@
-"""The reward registry over HTTP."""
+"""The reward registry over HTTP: list the rewards, score a batch with one."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-from app.schemas import RewardInfo, RewardList
+import math
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from app.api.deps import SettingsDep, StoreDep, TenantDep
+from app.api.errors import not_found
+from app.limits import check_items
+from app.schemas import RewardInfo, RewardList, RewardRequest, RewardResponse
+from app.scoring import RunRef, build_params, score_one_reward
 from scorers import REGISTRY
 
 router = APIRouter(prefix="/v1/rewards", tags=["rewards"])
 
+RewardName = Annotated[str, Path(max_length=64, description="A registered reward.", examples=["format"])]
+
+
+def finite(x: float | None) -> float | None:
+    """JSON has no NaN/inf: a non-finite reward is an abstention, not a crash."""
+    return x if x is None or math.isfinite(x) else None
+
 
 @router.get("", response_model=RewardList)
-def list_rewards() -> RewardList:
+def list_rewards(_: TenantDep) -> RewardList:
     """List every registered reward with its params schema and range."""
     return RewardList(rewards=[RewardInfo(**spec.info()) for spec in REGISTRY.values()])
+
+
+@router.get("/{name}", response_model=RewardInfo)
+def get_reward_info(name: RewardName, _: TenantDep) -> RewardInfo:
+    """One reward's description, params schema and range."""
+    if name not in REGISTRY:
+        raise not_found("reward", name, list(REGISTRY), "name")
+    return RewardInfo(**REGISTRY[name].info())
+
+
+@router.post("/{name}", response_model=RewardResponse)
+def score_reward(
+    name: RewardName, body: RewardRequest, tenant: TenantDep, settings: SettingsDep, store: StoreDep
+) -> RewardResponse:
+    """Score a batch with one reward (with ``run_id``, IoUs go to the run's scheduler)."""
+    if name not in REGISTRY:
+        raise not_found("reward", name, list(REGISTRY), "name")
+    check_items(body.items, settings)
+    params = build_params(name, body.params)
+    run = RunRef(store, tenant, body.run_id, body.step, body.request_id) if body.run_id else None
+    scores, schedule = score_one_reward(name, body.items, params, run)
+    return RewardResponse(
+        rewards=[finite(s.reward) for s in scores],
+        status=[s.status for s in scores],
+        details=[s.details for s in scores],
+        schedule=schedule,
+    )

@@ -1,0 +1,1 @@
+"""Trainer-native protocols (OpenRLHF, slime, NeMo Gym) translated onto the one scoring core."""

@@ -1,0 +1,40 @@
+"""slime's ``remote_rm``: ``{"prompt", "response", "label"}`` → a number, or a dict for ``--reward-key``.
+
+slime stores the whole JSON reply as ``sample.reward`` (reference/trainer-protocols.md §4.1):
+``?output=number`` returns a bare number; the default dict carries ``score`` (use
+``--reward-key score``) with every component.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SlimeRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "prompt": "Is there a pneumothorax? Answer yes or no.",
+                    "response": "<think>no pleural line</think><answer>no</answer>",
+                    "label": "no",
+                }
+            ]
+        },
+    )
+
+    prompt: str | list[dict[str, Any]] | None = Field(default=None, description="Text or chat messages.")
+    response: str
+    label: Any = Field(default=None, description="A reference, or an object (or JSON string) with Item fields.")
+    metadata: dict[str, Any] | None = Field(default=None, description="Optional; may carry Item fields.")
+
+
+class SlimeResult(BaseModel):
+    score: float = Field(description="The total (abstention → MEDREWARD_ABSTAIN_VALUE).")
+    reward: float | None = Field(description="The total, null when every component abstained.")
+    abstained: bool
+    components: dict[str, float | None]
+    tau: float | None = None

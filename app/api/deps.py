@@ -1,0 +1,63 @@
+"""Dependencies as ``Annotated`` aliases: settings, the run store, profiles and the caller's tenant."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.auth import KeyRing
+from app.profiles import ProfileBook
+from app.settings import Settings
+from schedulers.base import RunStore
+
+# auto_error=False: the missing-key case gets our own 401 body (and open mode needs no header).
+bearer = HTTPBearer(auto_error=False, description="API key (MEDREWARD_API_KEYS); not needed in open mode.")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> RunStore:
+    store: RunStore = request.app.state.store
+    return store
+
+
+def get_profiles(request: Request) -> ProfileBook:
+    book: ProfileBook = request.app.state.profiles
+    return book
+
+
+def _keyring(request: Request) -> KeyRing:
+    ring: KeyRing = request.app.state.keyring
+    return ring
+
+
+def get_tenant(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+    header = f"Bearer {credentials.credentials}" if credentials else request.headers.get("authorization")
+    return _keyring(request).authenticate(header)
+
+
+def get_adapter_tenant(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    api_key: Annotated[
+        str | None,
+        Query(
+            max_length=512,
+            description="API key for trainers that cannot send headers (OpenRLHF, slime); never logged.",
+        ),
+    ] = None,
+) -> str:
+    header = f"Bearer {credentials.credentials}" if credentials else request.headers.get("authorization")
+    return _keyring(request).authenticate(header, api_key)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[RunStore, Depends(get_store)]
+ProfilesDep = Annotated[ProfileBook, Depends(get_profiles)]
+TenantDep = Annotated[str, Depends(get_tenant)]
+AdapterTenantDep = Annotated[str, Depends(get_adapter_tenant)]

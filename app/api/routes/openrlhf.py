@@ -1,0 +1,67 @@
+"""OpenRLHF ``--reward.remote_url http://host:8000/openrlhf/<profile>``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.adapters.common import ensure_run, label_fields, make_item, prompt_group
+from app.adapters.openrlhf import OpenRLHFRequest, OpenRLHFResponse, response_from_query
+from app.api.deps import AdapterTenantDep, ProfilesDep, SettingsDep, StoreDep
+from app.api.errors import ApiError
+from app.api.routes.profiles import ProfileName
+from app.api.routes.rewards import finite
+from app.limits import check_items, check_text
+from app.schemas import RUN_ID
+from app.scoring import score_profile
+
+router = APIRouter(tags=["trainers"])
+
+RunQuery = Annotated[
+    str | None, Query(pattern=RUN_ID, description="Report to this run (created from the profile's scheduler).")
+]
+StepQuery = Annotated[int | None, Query(ge=0, le=10**12, description="Trainer step.")]
+
+
+@router.post("/openrlhf/{profile}", response_model=OpenRLHFResponse)
+def openrlhf(
+    profile: ProfileName,
+    body: OpenRLHFRequest,
+    tenant: AdapterTenantDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    profiles: ProfilesDep,
+    run_id: RunQuery = None,
+    step: StepQuery = None,
+) -> OpenRLHFResponse:
+    """Score OpenRLHF's ``{query, prompts, labels}`` with a profile (empty lists → empty lists)."""
+    n = len(body.query)
+    for name, values in (("prompts", body.prompts), ("labels", body.labels)):
+        if values and len(values) != n:
+            raise ApiError(422, "length_mismatch", f"{len(values)} {name} for {n} queries", name)
+    resolved = profiles.resolved(tenant, profile)
+    if n > settings.max_items:
+        raise ApiError(413, "too_many_items", f"{n} queries; at most {settings.max_items} per request", "query")
+    items = []
+    for i, query in enumerate(body.query):
+        check_text(query, settings, f"query[{i}]")
+        prompt = body.prompts[i] if body.prompts else None
+        fields = label_fields(body.labels[i] if body.labels else None)
+        if "group" not in fields and prompt is not None:
+            fields["group"] = prompt_group(prompt)
+        items.append(make_item(response_from_query(query, prompt), fields, f"labels[{i}]"))
+    check_items(items, settings, "labels")
+    run = ensure_run(store, tenant, run_id, resolved, step) if n else None
+    out = score_profile(resolved, items, run)
+    fallback = settings.abstain_value
+
+    def or_fallback(values: list[float | None]) -> list[float]:
+        return [fallback if (v := finite(x)) is None else v for x in values]
+
+    rewards = or_fallback(out.rewards)
+    extra = {key: or_fallback(vals) for key, vals in out.components.items()}
+    extra["abstained"] = [1.0 if r is None else 0.0 for r in out.rewards]
+    if out.schedule is not None:
+        extra["tau"] = [float(out.schedule["tau"])] * n
+    return OpenRLHFResponse(rewards=rewards, scores=[min(1.0, max(0.0, r)) for r in rewards], extra_logs=extra)

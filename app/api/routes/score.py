@@ -1,0 +1,36 @@
+"""Composite scoring by profile."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api.deps import ProfilesDep, SettingsDep, StoreDep, TenantDep
+from app.api.routes.rewards import finite
+from app.limits import check_items
+from app.profiles import resolve
+from app.schemas import ScoreRequest, ScoreResponse
+from app.scoring import RunRef, score_profile
+
+router = APIRouter(prefix="/v1/score", tags=["score"])
+
+
+@router.post("", response_model=ScoreResponse)
+def score(
+    body: ScoreRequest, tenant: TenantDep, settings: SettingsDep, store: StoreDep, profiles: ProfilesDep
+) -> ScoreResponse:
+    """Score a batch with a profile: the weighted total and every component (null = abstained)."""
+    check_items(body.items, settings)
+    if isinstance(body.profile, str):
+        resolved = profiles.resolved(tenant, body.profile)
+    else:
+        resolved = resolve("inline", body.profile)
+    run = RunRef(store, tenant, body.run_id, body.step, body.request_id) if body.run_id else None
+    out = score_profile(resolved, body.items, run)
+    return ScoreResponse(
+        rewards=[finite(r) for r in out.rewards],
+        components={k: [finite(r) for r in v] for k, v in out.components.items()},
+        weights=out.weights,
+        status=out.status,
+        details=out.details,
+        schedule=out.schedule,
+    )
