@@ -83,7 +83,8 @@ class SQLiteStore:
             raise ValueError("an in-memory SQLite store is per connection; use memory:// instead")
         if synchronous.upper() not in _SYNC_MODES:
             raise ValueError(f"synchronous must be one of {', '.join(_SYNC_MODES)}")
-        self.path = Path(path)
+        # Absolute now, so that a later chdir cannot point new connections at another file.
+        self.path = Path(path).absolute()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.synchronous = synchronous.upper()
         self.busy_timeout_s = busy_timeout_s
