@@ -151,48 +151,84 @@ def _once_rule(text: str, tag: str, close: str, first: int, count: int, what: st
     return f"nested_{what}" if end < 0 or second < end else f"duplicate_{what}_tag"
 
 
-def analyse(text: str, p: FormatParams) -> tuple[str, int, int, int]:
+def analyse(text: str, p: FormatParams, *, single_marker: bool | None = None) -> tuple[str, int, int, int]:
     """The first format rule ``text`` breaks ("ok" if none), the lenient credit and its total.
 
     Returns ``(rule, credited, checks, answer_chars)``: ``credited`` of ``checks`` equal shares
     earned in lenient mode, and the length of the stripped answer (-1 without an answer block).
-    ``text`` already carries the think prefix when ``p.prefix`` is set.
+    ``text`` already carries the think prefix when ``p.prefix`` is set. ``single_marker`` is
+    `_single_marker(p)`, passed in by a caller that scores a batch under the same params.
 
     >>> analyse("<think>a</think><answer>b</answer> more", FormatParams())
     ('trailing_text', 4, 4, 1)
     """
     to, tc = p.think_tags
     ao, ac = p.answer_tags
-    n_to, n_tc, n_ao, n_ac = text.count(to), text.count(tc), text.count(ao), text.count(ac)
-    p_to, p_tc, p_ao, p_ac = text.find(to), text.find(tc), text.find(ao), text.find(ac)
-    with_think = p.require_think or n_to > 0 or n_tc > 0
-
-    # Lenient credit: each tag once, and after every earlier tag that was credited.
-    checks = 4 if with_think else 2
-    credited = 0
-    last = -1
-    seq = ((n_to, p_to), (n_tc, p_tc), (n_ao, p_ao), (n_ac, p_ac)) if with_think else ((n_ao, p_ao), (n_ac, p_ac))
-    for n, pos in seq:
-        if n == 1 and pos > last:
-            credited += 1
-            last = pos
+    checks = 4
+    fast = False
+    marker = to[0]
+    if single_marker is None:
+        single_marker = _single_marker(p)
+    if single_marker and text.count(marker) == 4:
+        # The common case in five C calls: four tags found in order, disjoint, each holding one
+        # of the text's four markers (and starting with it), so no tag can occur a second time.
+        p_to = text.find(to)
+        p_tc = text.find(tc, p_to + len(to)) if p_to >= 0 else -1
+        p_ao = text.find(ao, p_tc + len(tc)) if p_tc >= 0 else -1
+        p_ac = text.find(ac, p_ao + len(ao)) if p_ao >= 0 else -1
+        fast = p_ac >= 0
+    if fast:
+        n_to = n_tc = n_ao = n_ac = 1
+        credited = 4
+        rule = _spacing_rule(text, p_to, p_tc + len(tc), p_ao, p_ac + len(ac))
+    else:
+        n_to, n_tc, n_ao, n_ac = text.count(to), text.count(tc), text.count(ao), text.count(ac)
+        p_to, p_tc, p_ao, p_ac = text.find(to), text.find(tc), text.find(ao), text.find(ac)
+        with_think = p.require_think or n_to > 0 or n_tc > 0
+        # Lenient credit: each tag once, and after every earlier tag that was credited.
+        seq = ((n_to, p_to), (n_tc, p_tc), (n_ao, p_ao), (n_ac, p_ac)) if with_think else ((n_ao, p_ao), (n_ac, p_ac))
+        checks = len(seq)
+        credited = 0
+        last = -1
+        for n, pos in seq:
+            if n == 1 and pos > last:
+                credited += 1
+                last = pos
+        rule = _strict_rule(text, p, with_think, (n_to, n_tc, n_ao, n_ac), (p_to, p_tc, p_ao, p_ac))
 
     answer_ok = n_ao == 1 and n_ac == 1 and p_ao < p_ac
-    a_start, a_end = (p_ao + len(ao), p_ac) if answer_ok else (-1, -1)
-    answer_chars = len(text[a_start:a_end].strip()) if answer_ok else -1
+    answer = text[p_ao + len(ao) : p_ac] if answer_ok else ""
+    answer_chars = len(answer.strip()) if answer_ok else -1
     schema_error: str | None = None
     if p.answer_schema == "boxes":
         checks += 1
-        schema_error = boxes_schema_error(text[a_start:a_end]) if answer_ok else "no answer block"
+        schema_error = boxes_schema_error(answer) if answer_ok else "no answer block"
         if schema_error is None:
             credited += 1
-
-    rule = _strict_rule(text, p, with_think, (n_to, n_tc, n_ao, n_ac), (p_to, p_tc, p_ao, p_ac))
     if rule == "ok" and answer_chars == 0:
         rule = "empty_answer"
     if rule == "ok" and schema_error is not None:
         rule = "schema_invalid"
     return rule, credited, checks, answer_chars
+
+
+def _single_marker(p: FormatParams) -> bool:
+    """Whether all four tags start with the same character and hold it once (``<…>`` tags)."""
+    tags = (*p.think_tags, *p.answer_tags)
+    m = tags[0][0]
+    return all(t[0] == m and t.count(m) == 1 for t in tags)
+
+
+def _spacing_rule(text: str, first: int, think_end: int, answer_open: int, answer_end: int) -> str:
+    """With the tags in place: only whitespace may lie before, between and after the blocks."""
+    # Inline checks for the usual empty gaps; the regex only runs on a non-empty one.
+    if first > 0 and _NON_SPACE.search(text, 0, first):
+        return "leading_text"
+    if 0 <= think_end < answer_open and _NON_SPACE.search(text, think_end, answer_open):
+        return "text_between_blocks"
+    if answer_end < len(text) and _NON_SPACE.search(text, answer_end):
+        return "trailing_text"
+    return "ok"
 
 
 def _strict_rule(
@@ -218,14 +254,9 @@ def _strict_rule(
             return "tag_order"
     if p_ac < p_ao:
         return "tag_order"
-    first = p_to if with_think else p_ao
-    if _has_text(text, 0, first):
-        return "leading_text"
-    if with_think and _has_text(text, p_tc + len(tc), p_ao):
-        return "text_between_blocks"
-    if _has_text(text, p_ac + len(ac), len(text)):
-        return "trailing_text"
-    return "ok"
+    if with_think:
+        return _spacing_rule(text, p_to, p_tc + len(tc), p_ao, p_ac + len(ac))
+    return _spacing_rule(text, p_ao, -1, p_ao, p_ac + len(ac))
 
 
 @register(
@@ -258,9 +289,10 @@ def format_reward(items: Sequence[Item], params: FormatParams) -> list[Score]:
     """
     strict = params.mode == "strict"
     opener = params.think_tags[0] if params.prefix else ""
+    marker = _single_marker(params)
     out: list[Score] = []
     for item in items:
-        rule, credited, checks, answer_chars = analyse(opener + item.completion, params)
+        rule, credited, checks, answer_chars = analyse(opener + item.completion, params, single_marker=marker)
         reward = (1.0 if rule == "ok" else 0.0) if strict else credited / checks
         details = {"rule": rule, "credited": credited, "checks": checks, "answer_chars": answer_chars}
         out.append(Score(reward, "ok", details))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from scorers import score
-from scorers.format_reward import boxes_schema_error
+from scorers.format_reward import FormatParams, analyse, boxes_schema_error
 
 BOXES: dict[str, Any] = {"answer_schema": "boxes"}
 GOOD = "<think>Opacity in the right lower lobe, no effusion.</think>\n<answer>pneumonia</answer>"
@@ -174,3 +177,44 @@ def test_pathological_inputs_are_fast(completion: str) -> None:
     (s,) = score("format", [{"completion": completion}], {"answer_schema": "boxes"})
     assert time.perf_counter() - start < 0.05
     assert s.reward == 0.0
+
+
+# Property tests against deliberately naive references, on texts built from tag soup.
+TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
+PIECES = st.lists(st.sampled_from([*TAGS, "a", " ", "\n", "<", "x < y", "</", "answer>"]), max_size=12)
+
+
+def naive_strict(text: str) -> float:
+    """The strict rule as one regex, valid once every tag is known to occur exactly once."""
+    if any(text.count(t) != 1 for t in TAGS):
+        return 0.0
+    m = re.fullmatch(r"\s*<think>(.*)</think>\s*<answer>(.*)</answer>\s*", text, re.DOTALL)
+    return 1.0 if m and m.group(2).strip() else 0.0
+
+
+@settings(max_examples=400, deadline=None)
+@given(PIECES)
+def test_strict_matches_naive_regex(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert score("format", [{"completion": text}])[0].reward == naive_strict(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(PIECES)
+def test_lenient_is_tag_count_when_in_order(pieces: list[str]) -> None:
+    """open-r1's tag_count (each tag once, any order) bounds ours; in canonical order they agree."""
+    text = "".join(pieces)
+    reward = score("format", [{"completion": text}], {"mode": "lenient"})[0].reward
+    once = [t for t in TAGS if text.count(t) == 1]
+    tag_count = 0.25 * len(once)
+    assert reward is not None and reward <= tag_count
+    if [text.find(t) for t in once] == sorted(text.find(t) for t in once):
+        assert reward == tag_count
+
+
+@settings(max_examples=400, deadline=None)
+@given(PIECES)
+def test_fast_path_agrees_with_general_path(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    p = FormatParams()
+    assert analyse(text, p, single_marker=True) == analyse(text, p, single_marker=False)

@@ -1,0 +1,211 @@
+"""Scorer throughput in-process, on one core, for every registered reward.
+
+For each reward in ``scorers.REGISTRY`` (rewards registered later are measured too): items/s
+at batch 1, 64 and 1024 through ``scorers.score`` (the service's own entry point) with params
+validated once up front, as an in-process trainer would hold them; then a pathological-input
+table (100k-character completion, 10k repeated tags, 10k-deep nested brackets, 10k nested
+``<think>``) in ms per item, flagging anything over 50 ms. Items come from a per-reward factory
+(``FACTORIES``) that builds a representative, varied batch; a reward without one falls back to
+its registered ``examples``.
+
+Targets (issue 2): ``format`` ≥ 100k items/s and ``answer`` (open, with the normaliser) ≥ 20k
+items/s on one core; every pathological input scored or rejected in under 50 ms.
+
+Run: ``.venv/bin/python -m bench.bench_scorers`` (``--quick`` for a fast, noisier pass).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from bench.report import print_table, time_per_call, write_json
+
+BATCHES = (1, 64, 1024)
+PATHOLOGICAL_LIMIT_MS = 50.0
+# Issue 2's throughput targets, items/s on one core at the largest batch.
+TARGETS = {"format": 100_000.0, "answer": 20_000.0}
+
+ItemFactory = Callable[[int], dict[str, Any]]
+
+_FINDINGS = [
+    "blunting of the right costophrenic angle",
+    "a rounded opacity in the left upper lobe",
+    "no focal consolidation",
+    "an enlarged cardiac silhouette",
+    "a thin pleural line at the left apex",
+]
+_OPEN = [
+    ("Left pleural effusions", "left pleural effusion"),
+    ("cardiomegaly", "Cardiomegaly"),
+    ("No pneumothorax", "pneumothorax"),
+    ("right lower lobe pneumonia", "pneumonia in the right lower lobe"),
+    ("T2-weighted MRI", "t2 weighted mri"),
+]
+
+
+def _think(i: int) -> str:
+    return f"<think>Image {i}: there is {_FINDINGS[i % len(_FINDINGS)]}, so I compare both sides.</think>"
+
+
+def _format_item(i: int) -> dict[str, Any]:
+    return {"completion": f"{_think(i)}\n<answer>{_OPEN[i % len(_OPEN)][0]}</answer>"}
+
+
+def _open_item(i: int) -> dict[str, Any]:
+    said, ref = _OPEN[i % len(_OPEN)]
+    return {"completion": f"{_think(i)}<answer>{said}</answer>", "reference": ref, "kind": "open"}
+
+
+def _length_item(i: int) -> dict[str, Any]:
+    return {**_format_item(i), "num_tokens": 40 + i % 300}
+
+
+def _iou_item(i: int) -> dict[str, Any]:
+    x, y = 100 + i % 50, 120 + i % 30
+    box = f'[{{"bbox_2d": [{x}, {y}, {x + 90}, {y + 110}], "label": "nodule"}}]'
+    return {
+        "completion": f"{_think(i)}<answer>{box}</answer>",
+        "boxes": [[105.0, 118.0, 200.0, 235.0]],
+        "image_size": (512, 512),
+    }
+
+
+def _recitation_item(i: int) -> dict[str, Any]:
+    return {
+        "completion": f"{_think(i)}<answer>effusion</answer>",
+        "knowledge": "Pleural effusion blunts the costophrenic angle on an upright chest radiograph.",
+    }
+
+
+# One representative item per reward (varied by index, so that no cache sees one item only),
+# and the params it is measured with.
+FACTORIES: dict[str, tuple[ItemFactory, dict[str, Any]]] = {
+    "format": (_format_item, {}),
+    "answer": (_open_item, {}),
+    "length": (_length_item, {}),
+    "semantic": (_open_item, {}),
+    "iou": (_iou_item, {}),
+    "recitation": (_recitation_item, {}),
+}
+
+
+def _from_examples(name: str) -> tuple[ItemFactory, dict[str, Any]]:
+    from scorers import REGISTRY
+
+    examples = [dict(e) for e in REGISTRY[name].examples] or [_format_item(0)]
+    return (lambda i: examples[i % len(examples)]), {}
+
+
+def factory(name: str) -> tuple[ItemFactory, dict[str, Any]]:
+    """The item factory and params for ``name``: its own, or one cycling over its examples."""
+    return FACTORIES.get(name) or _from_examples(name)
+
+
+def pathological_completions() -> dict[str, str]:
+    """Inputs that break naive parsers: huge, tag floods, deep nesting."""
+    prose = " ".join(_FINDINGS) + ". "
+    half = (prose * (50_000 // len(prose) + 1))[:50_000]
+    return {
+        "100k chars": f"<think>{half}</think><answer>{half}</answer>",
+        "10k repeated tags": "<answer>yes</answer>" * 5_000,
+        "10k-deep brackets": "<think>a</think><answer>" + "[" * 10_000 + "1, 2, 3, 4" + "]" * 10_000 + "</answer>",
+        "10k nested <think>": "<think>" * 10_000 + "a" + "</think>" * 10_000 + "<answer>yes</answer>",
+    }
+
+
+def pin_one_core() -> int | None:
+    """Pin this process to one CPU so the figures read "on one core"; returns the CPU or None."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
+def throughput(names: Sequence[str], batches: Sequence[int], *, quick: bool) -> list[dict[str, Any]]:
+    """Items/s per reward and batch size."""
+    import scorers
+
+    rows: list[dict[str, Any]] = []
+    min_seconds, repeat = (0.1, 1) if quick else (0.5, 5)
+    for name in names:
+        make, raw = factory(name)
+        params = scorers.get_reward(name).params.model_validate(raw)
+        row: dict[str, Any] = {"reward": name}
+        for b in batches:
+            items = scorers.registry.as_items([make(i) for i in range(b)])
+            call = partial(scorers.score, name, items, params)
+            seconds = time_per_call(call, min_seconds=min_seconds, repeat=repeat)
+            row[f"items/s @{b}"] = b / seconds
+        largest = row[f"items/s @{batches[-1]}"]
+        target = TARGETS.get(name)
+        row["target"] = "-" if target is None else f"{target:,.0f} {'ok' if largest >= target else 'MISSED'}"
+        rows.append(row)
+    return rows
+
+
+def pathological(names: Sequence[str]) -> list[dict[str, Any]]:
+    """Ms per item for each reward on each pathological input, flagged above the limit.
+
+    Two figures: the first call on the input (cold: whatever the reward caches is not cached
+    yet; this one is flagged) and the best repeated call (warm).
+    """
+    import scorers
+
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        make, raw = factory(name)
+        params = scorers.get_reward(name).params.model_validate(raw)
+        scorers.score(name, [make(0)], params)  # lazy loads happen here, not on the first input
+        for label, completion in pathological_completions().items():
+            item = scorers.Item.model_validate({**make(0), "completion": completion})
+            call = partial(scorers.score, name, [item], params)
+            start = time.perf_counter()
+            status = call()[0].status
+            cold = (time.perf_counter() - start) * 1000
+            warm = time_per_call(call, min_seconds=0.05, repeat=3) * 1000
+            flag = "SLOW" if cold > PATHOLOGICAL_LIMIT_MS else "ok"
+            rows.append(
+                {"reward": name, "input": label, "ms first": cold, "ms warm": warm, "status": status, "< 50 ms": flag}
+            )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the scorer benchmark: print both tables and write ``bench/results/scorers.json``."""
+    parser = argparse.ArgumentParser(prog="bench_scorers", description=__doc__.splitlines()[0])
+    parser.add_argument("--rewards", help="comma-separated reward names (default: every registered reward)")
+    parser.add_argument("--batches", default=",".join(map(str, BATCHES)), help="comma-separated batch sizes")
+    parser.add_argument("--quick", action="store_true", help="one short timing round per figure (noisier)")
+    parser.add_argument("--no-pathological", action="store_true", help="skip the pathological-input table")
+    args = parser.parse_args(argv)
+
+    cpu = pin_one_core()
+    # One core: keep BLAS/ONNX/torch from spawning threads that would only contend for it.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    import scorers
+
+    names = args.rewards.split(",") if args.rewards else sorted(scorers.REGISTRY)
+    for name in names:
+        scorers.get_reward(name)  # fail fast, listing the valid names
+    batches = [int(b) for b in args.batches.split(",")]
+
+    rows = throughput(names, batches, quick=args.quick)
+    print_table(f"Scorer throughput, items/s in-process (pinned to CPU {cpu})", rows)
+    patho = [] if args.no_pathological else pathological(names)
+    if patho:
+        print_table(f"Pathological inputs, ms per item (limit {PATHOLOGICAL_LIMIT_MS:.0f} ms)", patho)
+    write_json(
+        "scorers",
+        {"pinned_cpu": cpu, "batches": batches, "quick": args.quick, "throughput": rows, "pathological": patho},
+    )
+
+
+if __name__ == "__main__":
+    main()
