@@ -1,0 +1,89 @@
+"""Each registered reward over HTTP gives what ``scorers.score`` gives in-process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from scorers import REGISTRY, score
+
+NAMES = sorted(REGISTRY)
+
+
+def _items(name: str) -> list[dict[str, Any]]:
+    items = [dict(e) for e in REGISTRY[name].examples] or [{"completion": "<think>x</think><answer>y</answer>"}]
+    # An item no reward can judge fully: rewards must answer (null or a value), never fail the batch.
+    return [*({k: list(v) if isinstance(v, tuple) else v for k, v in it.items()} for it in items), {"completion": ""}]
+
+
+@pytest.mark.parametrize("name", NAMES, ids=NAMES)
+def test_every_reward_matches_in_process(client: TestClient, name: str) -> None:
+    items = _items(name)
+    resp = client.post(f"/v1/rewards/{name}", json={"items": items})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    expected = [s.reward for s in score(name, items)]
+    assert body["rewards"] == pytest.approx(expected)
+    assert len(body["status"]) == len(body["details"]) == len(items)
+    lo, hi = REGISTRY[name].range
+    assert all(r is None or lo <= r <= hi for r in body["rewards"])
+
+
+@pytest.mark.parametrize("name", NAMES, ids=NAMES)
+def test_every_reward_listed_with_schema(client: TestClient, name: str) -> None:
+    listed = {r["name"]: r for r in client.get("/v1/rewards").json()["rewards"]}
+    assert listed[name]["range"] == list(REGISTRY[name].range)
+    assert listed[name]["params_schema"]["type"] == "object"
+    assert client.get(f"/v1/rewards/{name}").json()["name"] == name
+
+
+@pytest.mark.parametrize("name", NAMES, ids=NAMES)
+def test_every_reward_empty_batch(client: TestClient, name: str) -> None:
+    resp = client.post(f"/v1/rewards/{name}", json={"items": []})
+    assert resp.status_code == 200
+    assert resp.json()["rewards"] == []
+
+
+CASES = [
+    # (reward, item, params, expected reward, note)
+    ("format", {"completion": "<think>lobar opacity</think><answer>pneumonia</answer>"}, {}, 1.0, "well formed"),
+    ("format", {"completion": "pneumonia"}, {"mode": "strict"}, 0.0, "no tags at all"),
+    ("iou", {"completion": "<answer>[10, 10, 50, 50]</answer>", "boxes": [[10, 10, 50, 50]]}, {}, 1.0, "exact box"),
+    (
+        "iou",
+        {"completion": "<answer>[100, 100, 150, 150]</answer>", "boxes": [[10, 10, 50, 50]]},
+        {},
+        0.0,
+        "disjoint box",
+    ),
+    (
+        "iou",
+        {"completion": "<answer>[10, 10, 50, 50]</answer>", "boxes": [[10, 10, 50, 90]]},
+        {"mode": "threshold", "tau": 0.6},
+        0.0,
+        "IoU 0.5 under tau 0.6",
+    ),
+    ("iou", {"completion": "<answer>no box</answer>", "boxes": [[10, 10, 50, 50]]}, {}, 0.0, "no box = miss"),
+]
+
+
+@pytest.mark.parametrize(
+    ("reward", "item", "params", "expected"),
+    [c[:4] for c in CASES],
+    ids=[c[4] for c in CASES],
+)
+def test_clinical_cases(
+    client: TestClient, reward: str, item: dict[str, Any], params: dict[str, Any], expected: float
+) -> None:
+    resp = client.post(f"/v1/rewards/{reward}", json={"items": [item], "params": params})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["rewards"][0] == pytest.approx(expected)
+
+
+def test_iou_without_reference_abstains(client: TestClient) -> None:
+    body = client.post("/v1/rewards/iou", json={"items": [{"completion": "<answer>[1,2,3,4]</answer>"}]}).json()
+    assert body["rewards"] == [None]
+    assert body["status"] == ["unscorable"]
+    assert body["details"][0]["reason"]
