@@ -8,6 +8,7 @@ from scorers.registry import REGISTRY, Params, RewardSpec, UnknownRewardError, g
 from scorers.types import Item, Score, Status
 
 # Importing a reward module registers it. Keep one line per module, sorted.
+from scorers import answer  # noqa: E402,F401  isort: skip
 from scorers import format_reward  # noqa: E402,F401  isort: skip
 from scorers import iou  # noqa: E402,F401  isort: skip
 from scorers import length  # noqa: E402,F401  isort: skip

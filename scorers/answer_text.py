@@ -1,0 +1,142 @@
+"""The ``closed`` (yes/no) and ``open`` (free text) kinds of the ``answer`` reward.
+
+Closed: the verdict words are read on word boundaries from normalised tokens, so the "no" in
+"normal", "know" or "nodule" is not a no; an answer naming both yes and no is wrong (DESIGN.md
+§2). Open: both sides go through the medical normaliser; a negation, uncertainty, laterality or
+polarity mismatch is wrong whatever the overlap, then the canonical forms are compared exactly
+(default, as VQA-RAD/SLAKE/PathVQA closed-set evaluation) or by token F1 (``graded``, the
+recall/F1 signal LLaVA-Med reports for open questions).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import lru_cache
+from typing import Literal
+
+from scorers.answer_verdict import Verdict, best
+from scorers.medical.normalise import analyse, clinical_conflict, normalised_tokens
+
+YesNo = Literal["yes", "no"]
+
+# Words that say yes or no wherever they stand in the answer.
+_YES = frozenset({"yes", "yeah", "yep", "true", "correct", "affirmative"})
+_NO = frozenset({"no", "nope", "false", "incorrect"})
+# Words that say yes or no only when they are the whole answer: "present" alone answers "is
+# there X?", but "X present, Y absent" is a finding list, not a verdict.
+_YES_ALONE = frozenset({"y", "present", "positive", "seen"})
+_NO_ALONE = frozenset({"n", "absent", "negative", "none"})
+_STRICT_YES = frozenset({"yes", "y", "true"})
+_STRICT_NO = frozenset({"no", "n", "false"})
+
+
+@lru_cache(maxsize=65536)
+def closed_verdict(text: str) -> tuple[YesNo | None, str]:
+    """Read a yes/no answer: (verdict or None, how it was read).
+
+    >>> closed_verdict("No, there is no effusion.")
+    ('no', 'closed_word')
+    >>> closed_verdict("Yes, there is no effusion")
+    (None, 'closed_both')
+    >>> closed_verdict("The nodule looks normal")
+    (None, 'closed_no_verdict')
+    """
+    toks = [t for t in normalised_tokens(text) if t.isalnum()]
+    says_yes = any(t in _YES for t in toks)
+    says_no = any(t in _NO for t in toks)
+    if says_yes and says_no:
+        return None, "closed_both"
+    if says_yes:
+        return "yes", "closed_word"
+    if says_no:
+        return "no", "closed_word"
+    if len(toks) == 1:
+        if toks[0] in _YES_ALONE:
+            return "yes", "closed_word"
+        if toks[0] in _NO_ALONE:
+            return "no", "closed_word"
+    a = analyse(text)
+    if a.uncertain:
+        return None, "closed_hedged"
+    if a.negated:  # "not present", "pneumothorax is ruled out"
+        return "no", "closed_from_negation"
+    return None, "closed_no_verdict"
+
+
+def strict_yes_no(text: str) -> YesNo | None:
+    """ "yes"/"no" when the text is nothing but a yes/no word (used by kind inference).
+
+    >>> strict_yes_no(" Yes. "), strict_yes_no("no pneumothorax")
+    ('yes', None)
+    """
+    toks = [t for t in normalised_tokens(text) if t.isalnum()]
+    if len(toks) != 1:
+        return None
+    if toks[0] in _STRICT_YES:
+        return "yes"
+    if toks[0] in _STRICT_NO:
+        return "no"
+    return None
+
+
+def score_closed(answer: str, refs: list[str]) -> Verdict:
+    """Closed (yes/no) answer against references. 1.0 when the verdicts agree, else 0.0.
+
+    >>> score_closed("No.", ["no"]).reward, score_closed("Not present", ["no"]).rule
+    (1.0, 'closed_from_negation')
+    """
+    ref_verdicts = [v for v in (closed_verdict(r)[0] for r in refs) if v is not None]
+    if not ref_verdicts:
+        return Verdict(None, "reference is not a yes/no answer", {})
+    got, how = closed_verdict(answer)
+    extra = {"verdict": got, "expected": ref_verdicts[0]}
+    if got is None:
+        return Verdict(0.0, how, extra)
+    if got in ref_verdicts:
+        return Verdict(1.0, how if how != "closed_word" else "closed_match", extra)
+    return Verdict(0.0, "closed_mismatch", extra)
+
+
+def token_f1(pred: tuple[str, ...], gold: tuple[str, ...]) -> float:
+    """SQuAD-style token F1 over multisets of tokens.
+
+    >>> round(token_f1(("left", "pleural", "effusion"), ("pleural", "effusion")), 3)
+    0.8
+    """
+    if not pred or not gold:
+        return 0.0
+    common = sum((Counter(pred) & Counter(gold)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _open_one(answer: str, ref: str, graded: bool) -> Verdict:
+    a, r = analyse(answer), analyse(ref)
+    extra = {"normalised": a.canonical, "reference_normalised": r.canonical}
+    if not r.canonical and not r.negated:
+        return Verdict(None, "reference is empty after normalisation", extra)
+    conflict = clinical_conflict(a, r)
+    if conflict is not None:
+        rule = conflict.split(":", 1)[0] + "_mismatch"
+        return Verdict(0.0, rule, {**extra, "conflict": conflict})
+    if a.canonical == r.canonical:
+        return Verdict(1.0, "exact_after_normalisation", extra)
+    if a.negated and r.negated and (not a.canonical or not r.canonical):
+        # "no" answering "is there a pneumothorax?" against the reference "no pneumothorax"
+        return Verdict(1.0, "negation_agrees", extra)
+    if graded:
+        return Verdict(token_f1(a.tokens, r.tokens), "token_f1", extra)
+    return Verdict(0.0, "no_match", extra)
+
+
+def score_open(answer: str, refs: list[str], graded: bool = False) -> Verdict:
+    """Free-text answer against accepted references, the best over them.
+
+    >>> score_open("No pneumothorax", ["pneumothorax"]).rule
+    'negation_mismatch'
+    >>> score_open("Enlarged heart", ["Cardiomegaly"]).reward
+    1.0
+    """
+    return best([_open_one(answer, ref, graded) for ref in refs])
