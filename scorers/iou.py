@@ -139,18 +139,6 @@ def _shape(value: np.ndarray, p: IouParams) -> np.ndarray:
     return (value + 1.0) / 2.0
 
 
-def _to_space(boxes: np.ndarray, counts: np.ndarray, sx: list[float], sy: list[float]) -> np.ndarray:
-    """Scale each item's boxes by its own factors (repeated per box)."""
-    fx = np.repeat(np.asarray(sx), counts)
-    fy = np.repeat(np.asarray(sy), counts)
-    out = boxes.copy()
-    out[:, 0] *= fx
-    out[:, 2] *= fx
-    out[:, 1] *= fy
-    out[:, 3] *= fy
-    return out
-
-
 _EXAMPLES: tuple[dict[str, Any], ...] = (
     {"completion": "<think>left apex</think><answer>[10, 10, 50, 50]</answer>", "boxes": [[10, 10, 50, 50]]},
     {
@@ -192,42 +180,51 @@ def iou_reward(items: Sequence[Item], params: IouParams) -> list[Score]:
     """
     p = params
     out: list[Score | None] = [None] * len(items)
-    rows: list[int] = []  # item index of each item that reaches the box maths
+    # Per item that reaches the box maths: its index, box syntax, box counts, frame id.
+    rows: list[int] = []
     fmts: list[str | None] = []
     n_pred: list[int] = []
     n_ref: list[int] = []
-    pred_tok: list[str] = []
+    fids: list[int] = []
+    pred_tok: list[str] = []  # 4 coordinate strings per predicted box, parsed by numpy at once
     ref_flat: list[float] = []
-    psx: list[float] = []
-    psy: list[float] = []
-    rsx: list[float] = []
-    rsy: list[float] = []
-    bw: list[float] = []
-    bh: list[float] = []
-    frames: dict[tuple[Any, Any], Frame | str] = {}
+    # Items of a batch nearly always share their image and input sizes: one frame per pair.
+    frame_ids: dict[tuple[Any, Any], int] = {}
+    frames: list[Frame] = []
+    frame_errors: list[str] = []
     max_boxes = p.max_boxes
-    inf = float("inf")
+    last_key: tuple[Any, Any] | None = None
+    last_fid = 0
 
     for k, it in enumerate(items):
         ref = it.boxes
         if ref is None:
             if it.polygons is not None:
-                out[k] = score_polygon_item(it, p.coords, p.metric, max_boxes, p.clip, p.missing, partial(_shape, p=p))
+                shape = partial(_shape, p=p)
+                out[k] = score_polygon_item(it, p.coords, p.metric, max_boxes, p.clip, p.missing, shape)
             else:
                 out[k] = Score.unscorable("no reference boxes: item.boxes is missing")
             continue
         key = (it.image_size, it.input_size)
-        frame = frames.get(key)
-        if frame is None:
-            frame = frames[key] = frame_for(p.coords, it.image_size, it.input_size)
-        if isinstance(frame, str):
-            out[k] = Score.unscorable(frame)
+        fid = last_fid if key == last_key else frame_ids.get(key)
+        if fid is None:
+            frame = frame_for(p.coords, it.image_size, it.input_size)
+            if isinstance(frame, str):
+                fid = -1 - len(frame_errors)
+                frame_errors.append(frame)
+            else:
+                fid = len(frames)
+                frames.append(frame)
+            frame_ids[key] = fid
+        last_key, last_fid = key, fid
+        if fid < 0:
+            out[k] = Score.unscorable(frame_errors[-1 - fid])
             continue
         nr = len(ref)
         if nr > max_boxes:
             out[k] = Score.unscorable(f"too many reference boxes: {nr} > max_boxes={max_boxes}")
             continue
-        if any(len(b) != 4 for b in ref):
+        if (len(ref[0]) != 4) if nr == 1 else any(len(b) != 4 for b in ref):
             out[k] = Score.unscorable("invalid reference box: needs 4 coordinates [x1, y1, x2, y2]")
             continue
         found, fmt = find_box_tokens(it.completion)
@@ -235,27 +232,24 @@ def iou_reward(items: Sequence[Item], params: IouParams) -> list[Score]:
         if npd > max_boxes:
             out[k] = Score.unscorable(f"too many boxes: {npd} > max_boxes={max_boxes}", format=fmt)
             continue
-        for b in ref:
-            ref_flat.extend(b)
-        for t in found:
-            pred_tok.extend(t)
+        if nr == 1:
+            ref_flat += ref[0]
+        else:
+            for b in ref:
+                ref_flat += b
+        if npd == 1:
+            pred_tok += found[0]
+        else:
+            for t in found:
+                pred_tok += t
         rows.append(k)
         fmts.append(fmt)
         n_pred.append(npd)
         n_ref.append(nr)
-        psx.append(frame.pred_sx)
-        psy.append(frame.pred_sy)
-        rsx.append(frame.ref_sx)
-        rsy.append(frame.ref_sy)
-        if frame.bounds is None:
-            bw.append(inf)
-            bh.append(inf)
-        else:
-            bw.append(frame.bounds[0])
-            bh.append(frame.bounds[1])
+        fids.append(fid)
 
     if rows:
-        _score_boxes(out, rows, fmts, n_pred, n_ref, pred_tok, ref_flat, (psx, psy, rsx, rsy, bw, bh), p)
+        _score_boxes(out, rows, fmts, n_pred, n_ref, fids, frames, pred_tok, ref_flat, p)
     return [s if s is not None else Score.error("internal: item was not scored") for s in out]
 
 
@@ -265,108 +259,120 @@ def _score_boxes(
     fmts: list[str | None],
     n_pred_l: list[int],
     n_ref_l: list[int],
+    fids: list[int],
+    frames: list[Frame],
     pred_tok: list[str],
     ref_flat: list[float],
-    frame_cols: tuple[list[float], list[float], list[float], list[float], list[float], list[float]],
     p: IouParams,
 ) -> None:
     """The numeric part, once for the whole batch: validate, map, pair, match, shape."""
-    psx, psy, rsx, rsy, bw, bh = frame_cols
     n_pred = np.asarray(n_pred_l, dtype=np.intp)
     n_ref = np.asarray(n_ref_l, dtype=np.intp)
     raw_pred = np.array(pred_tok, dtype=np.float64).reshape(-1, 4)
     raw_ref = np.array(ref_flat, dtype=np.float64).reshape(-1, 4)
     bad_ref = _first_bad(_box_codes(raw_ref, strict_area=True), n_ref)
     bad_pred = _first_bad(_box_codes(raw_pred, strict_area=False), n_pred)
+    single = bool((n_pred == 1).all() and (n_ref == 1).all())
 
-    pred = _to_space(raw_pred, n_pred, psx, psy)
-    ref = _to_space(raw_ref, n_ref, rsx, rsy)
+    # Frame columns per item: pred_sx, pred_sy, ref_sx, ref_sy, width bound, height bound.
+    inf = float("inf")
+    table = np.array(
+        [
+            (f.pred_sx, f.pred_sy, f.ref_sx, f.ref_sy, *(f.bounds if f.bounds is not None else (inf, inf)))
+            for f in frames
+        ],
+        dtype=np.float64,
+    )
+    per_item = table[np.asarray(fids, dtype=np.intp)]
+    per_pred = per_item if single else np.repeat(per_item, n_pred, axis=0)
+    per_ref = per_item if single else np.repeat(per_item, n_ref, axis=0)
+    pred = raw_pred * np.tile(per_pred[:, 0:2], 2)
+    ref = raw_ref * np.tile(per_ref[:, 2:4], 2)
     if p.clip:
-        ux = np.repeat(np.asarray(bw), n_pred)
-        uy = np.repeat(np.asarray(bh), n_pred)
-        lx = np.where(np.isinf(ux), -np.inf, 0.0)
-        ly = np.where(np.isinf(uy), -np.inf, 0.0)
-        for col, lo, hi in ((0, lx, ux), (2, lx, ux), (1, ly, uy), (3, ly, uy)):
-            np.clip(pred[:, col], lo, hi, out=pred[:, col])
+        upper = np.tile(per_pred[:, 4:6], 2)
+        lower = np.where(np.isinf(upper), -np.inf, 0.0)
+        np.clip(pred, lower, upper, out=pred)
 
     # Every predicted × reference pair of every item, flattened into one paired computation.
     n_pairs = n_pred * n_ref
     pred_start = np.cumsum(n_pred) - n_pred
-    ref_start = np.cumsum(n_ref) - n_ref
     pair_start = np.cumsum(n_pairs) - n_pairs
-    if np.array_equal(n_pairs, n_pred) and np.array_equal(n_pairs, n_ref):
-        pi = ri = np.arange(pred.shape[0])  # every item one box against one box (or none)
-    else:
-        owner = np.repeat(np.arange(len(rows)), n_pairs)
-        t = np.arange(int(n_pairs.sum())) - pair_start[owner]
-        m = n_ref[owner]
-        pi = pred_start[owner] + t // m
-        ri = ref_start[owner] + t % m
     with np.errstate(all="ignore"):  # invalid items compute garbage that is never read
-        iou_all, val_all = paired_metric(pred[pi], ref[ri], p.metric)
+        if single:
+            iou_all, val_all = paired_metric(pred, ref, p.metric)
+        else:
+            ref_start = np.cumsum(n_ref) - n_ref
+            owner = np.repeat(np.arange(len(rows)), n_pairs)
+            t = np.arange(int(n_pairs.sum())) - pair_start[owner]
+            m = n_ref[owner]
+            iou_all, val_all = paired_metric(pred[pred_start[owner] + t // m], ref[ref_start[owner] + t % m], p.metric)
         shaped_all = _shape(val_all, p)
 
     iou_l = iou_all.tolist()
     val_l = val_all.tolist()
     shaped_l = shaped_all.tolist()
     pred_l = pred.tolist()
-    ps_l = pair_start.tolist()
-    pr_l = pred_start.tolist()
-    threshold = p.mode == "threshold"
-    for row, k in enumerate(rows):
-        code = bad_ref.get(row)
-        if code is not None:
-            out[k] = Score.unscorable(_REF_REASONS[code])
-            continue
-        code = bad_pred.get(row)
-        if code is not None:
-            out[k] = Score.unscorable(_PRED_REASONS[code], format=fmts[row])
-            continue
-        npd = n_pred_l[row]
-        nr = n_ref_l[row]
-        if nr == 0:
-            r = 1.0 if npd == 0 else 0.0
-            rule = "no reference boxes and none predicted" if npd == 0 else "boxes predicted where there are none"
-            out[k] = Score(r, "ok", {"iou": r, "n_pred": npd, "n_ref": 0, "rule": rule, "format": fmts[row]})
-            continue
-        if npd == 0:
-            if p.missing == "unscorable":
-                out[k] = Score.unscorable("no box found in the answer")
-            else:
-                out[k] = Score(
-                    0.0, "ok", {"iou": 0.0, "n_pred": 0, "n_ref": nr, "rule": "no box found", "format": None}
-                )
-            continue
-        s = ps_l[row]
-        b0 = pr_l[row]
+    has_bad = bool(bad_ref or bad_pred)
+    tau = p.tau if p.mode == "threshold" else None
+    if single and not has_bad and tau is None:
+        # The common batch (one box against one box, all valid) in one tight loop.
+        for k, fmt, iou, val, reward, box in zip(rows, fmts, iou_l, val_l, shaped_l, pred_l, strict=True):
+            out[k] = Score(
+                reward,
+                "ok",
+                {"iou": iou, "n_pred": 1, "n_ref": 1, "pairs": [[0, 0, iou, val]], "boxes": [box], "format": fmt},
+            )
+        return
+    columns = zip(rows, fmts, n_pred_l, n_ref_l, pair_start.tolist(), pred_start.tolist(), strict=True)
+    for row, (k, fmt, npd, nr, s, b0) in enumerate(columns):
+        if has_bad:
+            code = bad_ref.get(row)
+            if code is not None:
+                out[k] = Score.unscorable(_REF_REASONS[code])
+                continue
+            code = bad_pred.get(row)
+            if code is not None:
+                out[k] = Score.unscorable(_PRED_REASONS[code], format=fmt)
+                continue
+        details: dict[str, Any]
         if npd == 1 and nr == 1:
             iou = iou_l[s]
             reward = shaped_l[s]
-            details: dict[str, Any] = {
+            details = {
                 "iou": iou,
                 "n_pred": 1,
                 "n_ref": 1,
                 "pairs": [[0, 0, iou, val_l[s]]],
                 "boxes": [pred_l[b0]],
-                "format": fmts[row],
+                "format": fmt,
             }
+        elif nr == 0:
+            reward = iou = 1.0 if npd == 0 else 0.0
+            rule = "no reference boxes and none predicted" if npd == 0 else "boxes predicted where there are none"
+            details = {"iou": iou, "n_pred": npd, "n_ref": 0, "rule": rule, "format": fmt}
+        elif npd == 0:
+            if p.missing == "unscorable":
+                out[k] = Score.unscorable("no box found in the answer")
+                continue
+            reward = iou = 0.0
+            details = {"iou": 0.0, "n_pred": 0, "n_ref": nr, "rule": "no box found", "format": None}
         else:
-            vals = val_all[s : s + npd * nr].reshape(npd, nr)
-            pr, rc = match(vals)
+            pr, rc = match(val_all[s : s + npd * nr].reshape(npd, nr))
             flat = s + pr * nr + rc
             denom = max(npd, nr)
             iou = float(iou_all[flat].sum()) / denom
             reward = float(shaped_all[flat].sum()) / denom
+            pairs = [
+                [i, j, iou_l[f], val_l[f]] for i, j, f in zip(pr.tolist(), rc.tolist(), flat.tolist(), strict=True)
+            ]
             details = {
                 "iou": iou,
                 "n_pred": npd,
                 "n_ref": nr,
-                "pairs": [
-                    [i, j, iou_l[f], val_l[f]] for i, j, f in zip(pr.tolist(), rc.tolist(), flat.tolist(), strict=True)
-                ],
+                "pairs": pairs,
                 "boxes": pred_l[b0 : b0 + npd],
-                "format": fmts[row],
+                "format": fmt,
             }
-        if threshold:
-            details["tau"] = p.tau
+        if tau is not None:
+            details["tau"] = tau
         out[k] = Score(reward, "ok", details)
