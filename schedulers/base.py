@@ -30,7 +30,7 @@ The public run dict (``get_run``, ``create_run``, ``ReportResult.run``)::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
@@ -68,7 +68,8 @@ class ReportResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what the stores persist for idempotent replays)."""
-        return {"groups": [asdict(g) for g in self.groups], "run": self.run, "replayed": self.replayed}
+        groups = [{"group": g.group, "rewards": g.rewards, "tau": g.tau, "raised": g.raised} for g in self.groups]
+        return {"groups": groups, "run": self.run, "replayed": self.replayed}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, replayed: bool | None = None) -> ReportResult:

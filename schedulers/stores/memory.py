@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -39,7 +40,8 @@ class MemoryStore:
         self.max_requests = max_requests
         self._lock = threading.Lock()
         self._runs: dict[tuple[str, str], Record] = {}
-        self._requests: dict[tuple[str, str], OrderedDict[str, dict[str, Any]]] = {}
+        # Stored as JSON text: cheaper than a deep copy, and replays cannot alias live state.
+        self._requests: dict[tuple[str, str], OrderedDict[str, str]] = {}
         self._docs: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
 
     def _record(self, tenant: str, run_id: str) -> Record:
@@ -102,11 +104,11 @@ class MemoryStore:
             seen = self._requests.setdefault((tenant, run_id), OrderedDict())
             key = request_key(record, request_id) if request_id else None
             if key is not None and key in seen:
-                return ReportResult.from_dict(copy.deepcopy(seen[key]), replayed=True)
+                return ReportResult.from_dict(json.loads(seen[key]), replayed=True)
             new, result = apply_report(record, groups, step, time.time())
             self._runs[(tenant, run_id)] = new
             if key is not None:
-                seen[key] = copy.deepcopy(result.to_dict())
+                seen[key] = json.dumps(result.to_dict())
                 while len(seen) > self.max_requests:
                     seen.popitem(last=False)
         return result

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -46,6 +48,10 @@ from schedulers.stores.records import (
 )
 
 DEFAULT_REQUEST_TTL_S = 7 * 24 * 3600
+# Threads of one replica that write the same run queue on a local lock first, so that
+# optimistic retries only happen between replicas (a few), not between every request in
+# flight (hundreds, with per-sample trainers). Striped: bounded memory for any number of runs.
+LOCK_STRIPES = 64
 T = TypeVar("T")
 
 
@@ -70,6 +76,7 @@ class RedisStore:
         self.client = client
         self.prefix = prefix
         self.request_ttl_s = request_ttl_s
+        self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisStore:
@@ -93,7 +100,7 @@ class RedisStore:
     def _optimistic(self, key: str, body: Callable[[Any], T]) -> T:
         """Run ``body(pipe)`` with ``key`` watched, retrying while another client wins the race."""
         attempt = 0
-        with self.client.pipeline() as pipe:
+        with self._locks[zlib.crc32(key.encode()) % LOCK_STRIPES], self.client.pipeline() as pipe:
             while True:
                 try:
                     pipe.watch(key)
@@ -101,7 +108,7 @@ class RedisStore:
                 except redis.WatchError:
                     attempt += 1
                     # Jittered backoff so that many replicas on one hot run do not retry in lockstep.
-                    time.sleep(random.uniform(0, min(0.001 * 2**attempt, 0.05)))
+                    time.sleep(random.uniform(0, min(0.0005 * 2**attempt, 0.01)))
                 finally:
                     pipe.reset()
 

@@ -92,6 +92,10 @@ class SQLiteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        # Threads of this process queue here for the write lock: SQLite's own busy handler
+        # polls with sleeps of up to 100 ms, which is unfair and wastes time under contention.
+        # Between processes that busy handler is still what serialises the writers.
+        self._write_lock = threading.Lock()
         self._init_schema()
 
     # ---- connections and transactions -----------------------------------------------
@@ -127,13 +131,14 @@ class SQLiteStore:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction holding SQLite's write lock from the start."""
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def _load(self, conn: sqlite3.Connection, tenant: str, run_id: str) -> Record:
         row = conn.execute("SELECT record FROM runs WHERE tenant = ? AND run_id = ?", (tenant, run_id)).fetchone()
