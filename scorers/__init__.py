@@ -13,6 +13,7 @@ from scorers import format_reward  # noqa: E402,F401  isort: skip
 from scorers import iou  # noqa: E402,F401  isort: skip
 from scorers import length  # noqa: E402,F401  isort: skip
 from scorers import recitation  # noqa: E402,F401  isort: skip
+from scorers import semantic  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "REGISTRY",

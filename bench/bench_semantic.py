@@ -1,0 +1,233 @@
+"""Semantic reward: fidelity on labelled medical pairs, throughput against the raw model, memory.
+
+Fidelity: ``bench/semantic_pairs.jsonl`` holds reference/answer pairs written for this bench,
+labelled 1 (same clinical meaning: paraphrase, synonym, abbreviation) or 0 (a near-miss:
+negation, laterality, wrong organ, opposite polarity, wrong sequence/plane/modality, ...). For
+each scorer: AUROC (rank formula, ties averaged) and accuracy at 0.5, the default operating
+point of the calibrated score (the raw baselines are thresholded at 0.5 too).
+
+Throughput: GRPO-shaped traffic, groups of 8 distinct short completions sharing one reference,
+64 items per call; our reward's answers/s against the raw model embedding the same answer texts
+at batch 64 with no cache. Memory: RSS of a fresh process with the model loaded.
+
+Run: ``.venv/bin/python -m bench.bench_semantic`` (``--quick`` for a short throughput run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.report import print_table, time_per_call, write_json
+from scorers import score
+from scorers.semantic.combine import DEFAULT_THRESHOLD
+from scorers.semantic.embedder import OnnxMiniLM
+from scorers.semantic.lexical import lexical_similarity
+from scorers.semantic.loader import load_default_embedder
+
+PAIRS = Path(__file__).resolve().parent / "semantic_pairs.jsonl"
+GROUP_SIZE = 8  # G completions per prompt, a common GRPO setting (VLM-R1, MedGround-R1 use 8)
+BATCH = 64  # the raw-model batch size the issue measured (~800 answers/s on 2 cores)
+
+# Neutral framings that keep a completion's meaning: every completion of a group agrees with its
+# reference, so none is settled by a clinical conflict and the model sees (almost) all of them.
+_FRAMES = (
+    "{} in this patient",
+    "{} on the frontal image",
+    "{} seen on today's study",
+    "{} noted on this examination",
+    "{} at the centre of the image",
+    "{} in this adult",
+    "{} on the current scan",
+    "{} visible in this view",
+)
+
+
+def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
+    """Area under the ROC curve by the rank (Mann-Whitney U) formula, ties given average ranks.
+
+    >>> auroc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
+    0.75
+    """
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    pos = sum(labels)
+    neg = len(labels) - pos
+    rank_sum = sum(r for r, y in zip(ranks, labels, strict=True) if y)
+    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
+
+
+def accuracy(scores: Sequence[float], labels: Sequence[int], threshold: float) -> float:
+    return sum((s >= threshold) == bool(y) for s, y in zip(scores, labels, strict=True)) / len(labels)
+
+
+def load_pairs(path: Path = PAIRS) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def fidelity(pairs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Scores of every scorer on the pairs: (summary rows, per-category accuracy rows)."""
+    labels = [int(p["label"]) for p in pairs]
+    items = [{"completion": f"<answer>{p['answer']}</answer>", "reference": p["reference"]} for p in pairs]
+    emb = load_default_embedder()
+    vecs_a = emb.embed([p["answer"] for p in pairs])
+    vecs_r = emb.embed([p["reference"] for p in pairs])
+    scorers: dict[str, list[float]] = {
+        "lexical (rapidfuzz)": [lexical_similarity(p["answer"], p["reference"]) for p in pairs],
+        "raw cosine (MiniLM)": [float(a @ r) for a, r in zip(vecs_a, vecs_r, strict=True)],
+        "medreward lexical": [s.reward or 0.0 for s in score("semantic", items, {"backend": "lexical"})],
+        "medreward combined": [s.reward or 0.0 for s in score("semantic", items)],
+    }
+    summary = [
+        {
+            "scorer": name,
+            "auroc": round(auroc(vals, labels), 4),
+            "acc@0.5": round(accuracy(vals, labels, DEFAULT_THRESHOLD), 4),
+        }
+        for name, vals in scorers.items()
+    ]
+    by_cat: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(pairs):
+        by_cat[p["category"]].append(i)
+    categories = []
+    for cat, idx in sorted(by_cat.items()):
+        row: dict[str, Any] = {"category": cat, "label": pairs[idx[0]]["label"], "n": len(idx)}
+        for name, vals in scorers.items():
+            row[name] = round(accuracy([vals[i] for i in idx], [labels[i] for i in idx], DEFAULT_THRESHOLD), 3)
+        categories.append(row)
+    return summary, categories
+
+
+def grpo_items(pairs: list[dict[str, Any]], groups: int) -> list[dict[str, str]]:
+    """``groups`` groups of `GROUP_SIZE` distinct completions, each group sharing one reference."""
+    refs = sorted({p["reference"] for p in pairs})
+    items: list[dict[str, str]] = []
+    for g in range(groups):
+        ref = refs[g % len(refs)]
+        tag = f" (case {g // len(refs)})" if g >= len(refs) else ""
+        for frame in _FRAMES[:GROUP_SIZE]:
+            answer = frame.format(ref) + tag
+            items.append(
+                {"completion": f"<think>reading the image</think><answer>{answer}</answer>", "reference": ref}
+            )
+    return items
+
+
+def throughput(pairs: list[dict[str, Any]], groups: int, min_seconds: float) -> dict[str, Any]:
+    """Answers/s of the reward vs the raw model on the same answer texts, plus the dedupe check."""
+    items = grpo_items(pairs, groups)
+    answers = [it["completion"].split("<answer>")[1].split("</answer>")[0] for it in items]
+    raw = OnnxMiniLM(batch_size=BATCH, cache_size=0)
+    emb = load_default_embedder()
+
+    def run_raw() -> None:
+        for s in range(0, len(answers), BATCH):
+            raw.embed(answers[s : s + BATCH])
+
+    def run_reward() -> None:
+        for s in range(0, len(items), BATCH):
+            score("semantic", items[s : s + BATCH])
+
+    before = emb.texts_encoded
+    run_reward()
+    embedded = emb.texts_encoded - before
+    raw_s, ours_s = [], []
+    for _ in range(3):  # interleaved: the machine is shared, so compare rounds taken side by side
+        raw_s.append(time_per_call(run_raw, min_seconds=min_seconds, repeat=2))
+        ours_s.append(time_per_call(run_reward, min_seconds=min_seconds, repeat=2))
+    raw_rate, ours_rate = len(items) / min(raw_s), len(items) / min(ours_s)
+    # A completion repeated in a batch is embedded once: a group of 8 copies costs one text.
+    score("semantic", [{"completion": "<answer>collapsed lung</answer>", "reference": "pneumothorax"}])  # cache it
+    repeat = [{"completion": "<answer>small right apical pneumothorax</answer>", "reference": "pneumothorax"}] * 8
+    before = emb.texts_encoded
+    score("semantic", repeat)
+    return {
+        "items": len(items),
+        "group_size": GROUP_SIZE,
+        "batch": BATCH,
+        "answers_embedded_first_pass": embedded,
+        "raw_model_answers_per_s": round(raw_rate, 1),
+        "reward_answers_per_s": round(ours_rate, 1),
+        "ratio": round(ours_rate / raw_rate, 3),
+        "repeated_completion_embeddings": emb.texts_encoded - before,
+    }
+
+
+_RSS_PROBE = """
+import json, sys, time
+def status():
+    out = {}
+    for line in open('/proc/self/status'):
+        k, _, v = line.partition(':')
+        if k in ('VmRSS', 'VmHWM'):
+            out[k] = int(v.split()[0]) / 1024
+    return out
+base = status()
+import app.main  # the service's app with every reward registered
+from scorers.semantic import load_default_embedder
+e = load_default_embedder()
+e.embed(['warm up the runtime', 'left pleural effusion'] * 32)
+loaded = status()
+print(json.dumps({'python_rss_mib': round(base['VmRSS'], 1), 'service_rss_mib': round(loaded['VmRSS'], 1),
+                  'service_peak_rss_mib': round(loaded['VmHWM'], 1), 'backend': e.backend,
+                  'torch_imported': 'torch' in sys.modules}))
+"""
+
+
+def memory() -> dict[str, Any]:
+    """RSS of a fresh process that imported the service and loaded the default model."""
+    out = subprocess.run([sys.executable, "-c", _RSS_PROBE], capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "probe failed"}
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--pairs", type=Path, default=PAIRS)
+    parser.add_argument("--groups", type=int, default=64, help="GRPO groups in the throughput run")
+    parser.add_argument("--quick", action="store_true", help="short throughput run (noisier)")
+    args = parser.parse_args(argv)
+
+    pairs = load_pairs(args.pairs)
+    start = time.perf_counter()
+    load_default_embedder()
+    load_s = time.perf_counter() - start
+    summary, categories = fidelity(pairs)
+    print_table(f"Fidelity on {len(pairs)} labelled medical pairs (accuracy at {DEFAULT_THRESHOLD})", summary)
+    print_table("Accuracy by category", categories)
+    tp = throughput(pairs, 16 if args.quick else args.groups, 0.2 if args.quick else 0.5)
+    print_table("Throughput: groups of 8 distinct completions sharing one reference, 64 items per call", [tp])
+    mem = memory()
+    print_table("Memory of a service process with the model loaded", [mem])
+    result = {
+        "pairs": len(pairs),
+        "positives": sum(int(p["label"]) for p in pairs),
+        "threshold": DEFAULT_THRESHOLD,
+        "model_load_seconds": round(load_s, 3),
+        "fidelity": summary,
+        "by_category": categories,
+        "throughput": tp,
+        "memory": mem,
+    }
+    write_json("semantic", result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

