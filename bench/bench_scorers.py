@@ -19,8 +19,9 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
+from itertools import cycle
 from typing import Any
 
 from bench.report import print_table, time_per_call, write_json
@@ -39,13 +40,32 @@ _FINDINGS = [
     "an enlarged cardiac silhouette",
     "a thin pleural line at the left apex",
 ]
-_OPEN = [
-    ("Left pleural effusions", "left pleural effusion"),
-    ("cardiomegaly", "Cardiomegaly"),
-    ("No pneumothorax", "pneumothorax"),
-    ("right lower lobe pneumonia", "pneumonia in the right lower lobe"),
-    ("T2-weighted MRI", "t2 weighted mri"),
+# 11 × 2 × 6 × 8 = 1,056 distinct open answers, so that a cache sees each one once per round.
+_DESCRIPTORS = [
+    "small",
+    "large",
+    "new",
+    "mild",
+    "moderate",
+    "severe",
+    "chronic",
+    "acute",
+    "loculated",
+    "subtle",
+    "marked",
 ]
+_SIDES = ["left", "right"]
+_SITES = ["upper lobe", "lower lobe", "apex", "base", "hilum", "midzone"]
+_LESIONS = ["pleural effusions", "nodule", "consolidation", "pneumothorax", "atelectasis", "mass", "opacity", "cyst"]
+POOL = 1024  # distinct items per reward; a batch of b cycles over POOL // b different batches
+
+
+def _open_answer(i: int) -> tuple[str, str]:
+    """An answer and its reference: a paraphrase, or (every third item) the wrong side."""
+    d, side = _DESCRIPTORS[i % 11], _SIDES[(i // 11) % 2]
+    site, lesion = _SITES[(i // 22) % 6], _LESIONS[(i // 132) % 8]
+    ref_side = side if i % 3 else _SIDES[1 - (i // 11) % 2]
+    return f"{d} {side} {site} {lesion}", f"{d.capitalize()} {lesion} in the {ref_side} {site}"
 
 
 def _think(i: int) -> str:
@@ -53,11 +73,11 @@ def _think(i: int) -> str:
 
 
 def _format_item(i: int) -> dict[str, Any]:
-    return {"completion": f"{_think(i)}\n<answer>{_OPEN[i % len(_OPEN)][0]}</answer>"}
+    return {"completion": f"{_think(i)}\n<answer>{_open_answer(i)[0]}</answer>"}
 
 
 def _open_item(i: int) -> dict[str, Any]:
-    said, ref = _OPEN[i % len(_OPEN)]
+    said, ref = _open_answer(i)
     return {"completion": f"{_think(i)}<answer>{said}</answer>", "reference": ref, "kind": "open"}
 
 
@@ -127,20 +147,27 @@ def pin_one_core() -> int | None:
     return cpu
 
 
+def _rotating(name: str, rotation: Iterator[list[Any]], params: Any) -> Callable[[], object]:
+    """One scoring call per invocation, each on the next batch of the rotation."""
+    import scorers
+
+    return lambda: scorers.score(name, next(rotation), params)
+
+
 def throughput(names: Sequence[str], batches: Sequence[int], *, quick: bool) -> list[dict[str, Any]]:
     """Items/s per reward and batch size."""
     import scorers
 
     rows: list[dict[str, Any]] = []
-    min_seconds, repeat = (0.1, 1) if quick else (0.5, 5)
+    timing: dict[str, Any] = {"min_seconds": 0.1, "repeat": 1} if quick else {"min_seconds": 0.5, "repeat": 5}
     for name in names:
         make, raw = factory(name)
         params = scorers.get_reward(name).params.model_validate(raw)
         row: dict[str, Any] = {"reward": name}
+        pool = scorers.registry.as_items([make(i) for i in range(max(POOL, *batches))])
         for b in batches:
-            items = scorers.registry.as_items([make(i) for i in range(b)])
-            call = partial(scorers.score, name, items, params)
-            seconds = time_per_call(call, min_seconds=min_seconds, repeat=repeat)
+            rotation = cycle([pool[k : k + b] for k in range(0, max(len(pool) - b + 1, 1), b)])
+            seconds = time_per_call(_rotating(name, rotation, params), **timing)
             row[f"items/s @{b}"] = b / seconds
         largest = row[f"items/s @{batches[-1]}"]
         target = TARGETS.get(name)
