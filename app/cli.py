@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import logging.config
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,6 +76,9 @@ def serve(args: argparse.Namespace) -> int:
     host = bind_host(args.host or settings.host, settings, bool(keys))
     import uvicorn
 
+    # uvicorn handles SIGTERM itself (stops accepting, finishes in-flight requests, runs the
+    # lifespan shutdown) and then re-raises it; this handler makes that final re-raise a clean exit.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "app.main:app",
         host=host,
@@ -86,6 +90,10 @@ def serve(args: argparse.Namespace) -> int:
         server_header=False,
     )
     return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def bench_dir() -> Path | None:
