@@ -14,6 +14,8 @@ import statistics
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schedulers.base import GroupReport
 from schedulers.medloc import MedLocConfig, MedLocScheduler, next_delta
@@ -270,3 +272,41 @@ def test_load_state_dict_rejects_an_unknown_version() -> None:
     sched = MedLocScheduler(MedLocConfig())
     with pytest.raises(ValueError, match="version"):
         sched.load_state_dict(sched.state_dict() | {"version": 99})
+
+
+iou_values = st.one_of(st.none(), st.floats(min_value=0.0, max_value=1.0), st.just(float("nan")))
+group_lists = st.lists(st.lists(iou_values, min_size=0, max_size=8), min_size=1, max_size=120)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    groups=group_lists,
+    window=st.integers(min_value=1, max_value=12),
+    decay=st.sampled_from(["piecewise", "linear", "cosine"]),
+    rescore=st.booleans(),
+    cut=st.integers(min_value=0, max_value=120),
+)
+def test_invariants_hold_for_any_sequence_of_groups(
+    groups: list[list[float | None]], window: int, decay: str, rescore: bool, cut: int
+) -> None:
+    """τ only rises, stays in [τ₀, τ_target], the window never overflows, and a resume at any point is exact."""
+    cfg = MedLocConfig(window=window, decay=decay, rescore_kept=rescore)  # type: ignore[arg-type]
+    straight = MedLocScheduler(cfg)
+    resumed = MedLocScheduler(cfg)
+    taus = []
+    for i, ious in enumerate(groups):
+        if i == cut:
+            resumed = make_scheduler("medloc", cfg, json.loads(json.dumps(resumed.state_dict())))  # type: ignore[assignment]
+        result = straight.report([GroupReport(str(i), ious)])[0]
+        assert resumed.report([GroupReport(str(i), ious)])[0] == result
+        assert len(result.rewards) == len(ious)
+        assert all(r in (0.0, 1.0, None) for r in result.rewards)
+        taus.append(result.tau)
+        assert len(straight.window) <= window
+    assert taus == sorted(taus)
+    assert 0.3 <= straight.tau <= 0.8
+    assert straight.groups == len(groups)
+    assert len(straight.raises) == sum(1 for a, b in zip(taus, taus[1:], strict=False) if b > a) + (
+        1 if straight.tau > taus[-1] else 0
+    )
+    assert resumed.state_dict() == straight.state_dict()
