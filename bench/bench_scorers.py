@@ -210,9 +210,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batches", default=",".join(map(str, BATCHES)), help="comma-separated batch sizes")
     parser.add_argument("--quick", action="store_true", help="one short timing round per figure (noisier)")
     parser.add_argument("--no-pathological", action="store_true", help="skip the pathological-input table")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
+    parser.add_argument("--json", default="scorers", help="results file name under bench/results/ (no .json)")
     args = parser.parse_args(argv)
 
-    cpu = pin_one_core()
+    cpu = None if args.no_pin else pin_one_core()
     # One core: keep BLAS/ONNX/torch from spawning threads that would only contend for it.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, "1")
@@ -224,12 +226,15 @@ def main(argv: list[str] | None = None) -> None:
     batches = [int(b) for b in args.batches.split(",")]
 
     rows = throughput(names, batches, quick=args.quick)
-    print_table(f"Scorer throughput, items/s in-process (pinned to CPU {cpu})", rows)
+    print_table(
+        f"Scorer throughput, items/s in-process ({'pinned to CPU ' + str(cpu) if cpu is not None else 'not pinned'})",
+        rows,
+    )
     patho = [] if args.no_pathological else pathological(names)
     if patho:
         print_table(f"Pathological inputs, ms per item (limit {PATHOLOGICAL_LIMIT_MS:.0f} ms)", patho)
     write_json(
-        "scorers",
+        args.json,
         {"pinned_cpu": cpu, "batches": batches, "quick": args.quick, "throughput": rows, "pathological": patho},
     )
 
