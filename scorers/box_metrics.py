@@ -8,7 +8,8 @@ continuous plane (no "+1 pixel" convention):
 - DIoU = IoU − ρ² / (c² + eps), ρ the centre distance, c the enclosing box's diagonal
 - CIoU = DIoU − α·v, v = (4/π²)(atan(w_g/h_g) − atan(w_p/h_p))², α = v / (1 − IoU + v + eps)
 
-GIoU, DIoU and CIoU lie in (−1, 1]; IoU in [0, 1]. The arctangent of a width over a height is
+IoU lies in [0, 1]; GIoU and DIoU in (−1, 1]; CIoU in [−1.5, 1] (its aspect penalty α·v
+reaches 0.5 when disjoint boxes differ in shape). The arctangent of a width over a height is
 taken as ``arctan2(w, h)``, equal for h > 0 and defined (π/2) for a zero-height box.
 
 Callers guarantee that every pair has a positive union (the reference box has a positive

@@ -10,9 +10,10 @@ method (`scorers.matching`) and shape the result:
 (Visual-RFT's normaliser: misses and spam both cost; peer-rewards.md §3.2, §9.2). For one box
 against one box this is just ``shape(metric)``. Shapes (``mode``):
 
-- ``continuous``: the metric itself; GIoU/DIoU/CIoU, which lie in (−1, 1], are mapped to
-  [0, 1] by ``(v + 1) / 2`` so that every metric gives a reward in [0, 1] and profiles can mix
-  them (IoU is left as is).
+- ``continuous``: the metric itself; GIoU/DIoU, which lie in (−1, 1], are mapped to [0, 1] by
+  ``(v + 1) / 2`` so that every metric gives a reward in [0, 1] and profiles can mix them (IoU
+  is left as is); CIoU the same, clipped at 0 (it dips to −1.5 for disjoint boxes of
+  different shapes, where no ranking is worth a reward below 0).
 - ``threshold``: ``1[v ≥ tau]`` (MedLoc-R1's ≥; papers.md §1.2), or ``1[v > tau]`` with
   ``strict`` (VLM-R1's first release). ``tau`` is a param, which the scheduler layer sets.
 - ``band``: 0 for ``v ≤ lo``, 1 for ``v ≥ hi``, linear between (Vision-R1's banded rule,
@@ -136,6 +137,8 @@ def _shape(value: np.ndarray, p: IouParams) -> np.ndarray:
         return np.clip((value - p.lo) / (p.hi - p.lo), 0.0, 1.0)
     if p.metric == "iou":
         return value
+    if p.metric == "ciou":
+        return np.maximum((value + 1.0) / 2.0, 0.0)
     return (value + 1.0) / 2.0
 
 
