@@ -155,6 +155,18 @@ class RunStore(Protocol):
         """The τ in force now (for rewards that only read it)."""
         ...
 
+    def get_state(self, tenant: str, run_id: str) -> dict[str, Any]:
+        """A checkpoint: ``{"run_id", "scheduler", "config", "state"}``; save it with the trainer's."""
+        ...
+
+    def put_state(self, tenant: str, run_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        """Roll the run back (or forward) to a checkpointed ``state``; returns the public run.
+
+        Accepts ``get_state()["state"]``. Request ids are forgotten (reports after the
+        checkpoint must count again). A malformed state → `SchedulerConfigError` (field "state").
+        """
+        ...
+
     # Tenant-scoped named documents (profiles saved over the API), so that they survive a
     # restart and are shared by every replica.
     def put_doc(self, tenant: str, kind: str, name: str, doc: dict[str, Any]) -> None: ...

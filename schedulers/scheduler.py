@@ -144,14 +144,28 @@ class Scheduler(ABC):
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume from ``state_dict()`` output; `ValueError` naming the key for a malformed one."""
+        if not isinstance(state, Mapping):
+            raise ValueError("state must be an object")
         if state.get("version", STATE_VERSION) != STATE_VERSION:
             raise ValueError(f"unsupported scheduler state version {state.get('version')!r}")
-        self.tau = float(state["tau"])
-        self.step = int(state["step"])
-        self.groups = int(state["groups"])
-        self.reports = int(state.get("reports", 0))
-        self.window = Window(self.config.window, state.get("window", []))
-        self.raises = [dict(r) for r in state.get("raises", [])]
+        try:
+            tau = float(state["tau"])
+            counters = {k: int(state[k]) for k in ("step", "groups")} | {"reports": int(state.get("reports", 0))}
+            window = Window(self.config.window, state.get("window", []))
+            raises = [dict(r) for r in state.get("raises", [])]
+        except KeyError as exc:
+            raise ValueError(f"state is missing {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"malformed state: {exc}") from None
+        if not (math.isfinite(tau) and 0.0 <= tau <= 1.0):
+            raise ValueError("state.tau must be in [0, 1]")
+        if any(v < 0 for v in counters.values()):
+            raise ValueError("state.step, groups and reports must be ≥ 0")
+        self.tau = tau
+        self.step, self.groups, self.reports = counters["step"], counters["groups"], counters["reports"]
+        self.window = window
+        self.raises = raises
 
     def public(self) -> dict[str, Any]:
         """The schedule part of ``RunStore.get_run``."""

@@ -37,7 +37,10 @@ class Window:
         self.capacity = capacity
         self._entries: deque[tuple[float, float, list[float]]] = deque(maxlen=capacity)
         for mean_reward, mean_iou, ious in entries:
-            self._entries.append((float(mean_reward), float(mean_iou), [float(x) for x in ious]))
+            entry = (float(mean_reward), float(mean_iou), [float(x) for x in ious])
+            if not ious or not all(math.isfinite(x) for x in (entry[0], entry[1], *entry[2])):
+                raise ValueError("window entries need finite numbers and at least one IoU")
+            self._entries.append(entry)
 
     def __len__(self) -> int:
         return len(self._entries)

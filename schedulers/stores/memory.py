@@ -15,6 +15,8 @@ from schedulers.stores.records import (
     Record,
     apply_report,
     check_report,
+    export_state,
+    import_state,
     new_record,
     public_run,
     request_key,
@@ -88,6 +90,17 @@ class MemoryStore:
     def tau(self, tenant: str, run_id: str) -> float:
         with self._lock:
             return float(self._record(tenant, run_id)["state"]["tau"])
+
+    def get_state(self, tenant: str, run_id: str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(export_state(self._record(tenant, run_id)))
+
+    def put_state(self, tenant: str, run_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            record = import_state(self._record(tenant, run_id), copy.deepcopy(state), time.time())
+            self._runs[(tenant, run_id)] = record
+            self._requests[(tenant, run_id)] = OrderedDict()
+        return public_run(record)
 
     def report(
         self,

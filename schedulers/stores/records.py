@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from schedulers.base import GroupReport, ReportResult
+from schedulers.base import GroupReport, ReportResult, SchedulerConfigError
 from schedulers.registry import build_config, make_scheduler, validate_config
 from schedulers.scheduler import Scheduler, SchedulerConfig
 
@@ -58,6 +58,25 @@ def reset_record(record: Record, now: float) -> Record:
     fresh = load_scheduler(record)
     fresh.reset()
     return record | {"state": fresh.state_dict(), "uid": uuid.uuid4().hex, "updated_at": now}
+
+
+def export_state(record: Record) -> dict[str, Any]:
+    """A checkpoint of the schedule: ``{"run_id", "scheduler", "config", "state"}`` (JSON)."""
+    return {k: record[k] for k in ("run_id", "scheduler", "config", "state")}
+
+
+def import_state(record: Record, state: Any, now: float) -> Record:
+    """The record with ``state`` (a ``state_dict``, e.g. from a trainer checkpoint) loaded.
+
+    The run gets a new incarnation ``uid``: after rolling back to a checkpoint, request ids
+    reported since then must count again. `SchedulerConfigError` (field ``state``) if malformed.
+    """
+    sched = load_scheduler(record)
+    try:
+        sched.load_state_dict(state)
+    except ValueError as exc:
+        raise SchedulerConfigError(f"state: {exc}", field="state") from None
+    return record | {"state": sched.state_dict(), "uid": uuid.uuid4().hex, "updated_at": now}
 
 
 def public_run(record: Record, scheduler: Scheduler | None = None) -> dict[str, Any]:

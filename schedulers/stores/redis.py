@@ -41,6 +41,8 @@ from schedulers.stores.records import (
     Record,
     apply_report,
     check_report,
+    export_state,
+    import_state,
     new_record,
     public_run,
     request_key,
@@ -175,6 +177,21 @@ class RedisStore:
 
     def tau(self, tenant: str, run_id: str) -> float:
         return float(self._read(self.client, tenant, run_id)["state"]["tau"])
+
+    def get_state(self, tenant: str, run_id: str) -> dict[str, Any]:
+        return export_state(self._read(self.client, tenant, run_id))
+
+    def put_state(self, tenant: str, run_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        key = self._run_key(tenant, run_id)
+
+        def body(pipe: Any) -> Record:
+            record = import_state(self._read(pipe, tenant, run_id), state, time.time())
+            pipe.multi()
+            pipe.set(key, _dumps(record))
+            pipe.execute()
+            return record
+
+        return public_run(self._optimistic(key, body))
 
     def report(
         self,

@@ -25,6 +25,8 @@ from schedulers.stores.records import (
     Record,
     apply_report,
     check_report,
+    export_state,
+    import_state,
     new_record,
     public_run,
     reset_record,
@@ -190,6 +192,16 @@ class SQLiteStore:
 
     def tau(self, tenant: str, run_id: str) -> float:
         return float(self._load(self._conn(), tenant, run_id)["state"]["tau"])
+
+    def get_state(self, tenant: str, run_id: str) -> dict[str, Any]:
+        return export_state(self._load(self._conn(), tenant, run_id))
+
+    def put_state(self, tenant: str, run_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        with self._tx() as conn:
+            record = import_state(self._load(conn, tenant, run_id), state, time.time())
+            self._save(conn, tenant, record)
+            conn.execute("DELETE FROM requests WHERE tenant = ? AND run_id = ?", (tenant, run_id))
+        return public_run(record)
 
     def report(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,9 +83,11 @@ def test_a_bad_config_creates_nothing(store: RunStore, scheduler: str, config: d
         lambda s: s.tau("t1", "missing"),
         lambda s: s.reset_run("t1", "missing"),
         lambda s: s.delete_run("t1", "missing"),
+        lambda s: s.get_state("t1", "missing"),
+        lambda s: s.put_state("t1", "missing", {}),
         lambda s: s.report("t1", "missing", [GroupReport("g", [0.5])], request_id="x"),
     ],
-    ids=["get", "history", "tau", "reset", "delete", "report"],
+    ids=["get", "history", "tau", "reset", "delete", "get-state", "put-state", "report"],
 )
 def test_a_missing_run_is_not_found(store: RunStore, call: Any) -> None:
     with pytest.raises(RunNotFoundError):
@@ -294,3 +297,45 @@ def test_open_store_rejects_what_it_cannot_open(url: str) -> None:
     with pytest.raises(StoreURLError) as info:
         open_store(url)
     assert isinstance(info.value, ValueError) and str(info.value)
+
+
+def test_put_state_rolls_back_to_a_trainer_checkpoint(store: RunStore) -> None:
+    store.create_run("t", "r", "medloc", QUICK)
+    for i in range(2):
+        store.report("t", "r", [GroupReport(str(i), [0.9] * 4)], step=i, request_id=f"q{i}")
+    checkpoint = json.loads(json.dumps(store.get_state("t", "r")))  # saved beside the model weights
+    assert checkpoint["scheduler"] == "medloc" and checkpoint["state"]["groups"] == 2
+    for i in range(2, 4):
+        store.report("t", "r", [GroupReport(str(i), [0.9] * 4)], step=i, request_id=f"q{i}")
+    assert store.tau("t", "r") == 0.45
+
+    restored = store.put_state("t", "r", checkpoint["state"])
+    assert (restored["tau"], restored["groups"], restored["step"], restored["raises"]) == (0.3, 2, 1, [])
+    redo = store.report("t", "r", [GroupReport("2", [0.9] * 4)], step=2, request_id="q2")
+    assert not redo.replayed, "reports after the checkpoint count again"
+    store.report("t", "r", [GroupReport("3", [0.9] * 4)], step=3, request_id="q3")
+    assert store.tau("t", "r") == 0.45 and store.get_run("t", "r")["groups"] == 4
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"tau": 2.0, "step": 0, "groups": 0},
+        {"step": 0, "groups": 0},
+        {"tau": 0.3, "step": -1, "groups": 0},
+        {"tau": 0.3, "step": 0, "groups": 0, "window": [["x", 0.5, [0.5]]]},
+        {"tau": 0.3, "step": 0, "groups": 0, "window": [[1.0, 0.5, []]]},
+        {"tau": 0.3, "step": 0, "groups": 0, "version": 7},
+        ["not", "an", "object"],
+    ],
+    ids=["tau-above-one", "tau-missing", "negative-step", "garbage-window", "no-ious", "future-version", "list"],
+)
+def test_a_malformed_state_is_refused_and_changes_nothing(store: RunStore, state: Any) -> None:
+    store.create_run("t", "r", "medloc", QUICK)
+    store.report("t", "r", [GroupReport("g", [0.9])], request_id="q")
+    before = store.get_run("t", "r")
+    with pytest.raises(SchedulerConfigError) as info:
+        store.put_state("t", "r", state)
+    assert info.value.field == "state"
+    assert store.get_run("t", "r") == before
+    assert store.report("t", "r", [GroupReport("g", [0.9])], request_id="q").replayed, "request ids kept"
