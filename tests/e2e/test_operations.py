@@ -1,0 +1,67 @@
+"""Readiness, metrics, request ids, JSON logs, graceful shutdown, open mode on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.conftest import ALICE, Server, server_env
+
+
+def test_readyz_and_metrics(server: Server, alice: httpx.Client) -> None:
+    ready = alice.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["store"] is True
+    alice.post("/v1/rewards/iou", json={"items": [{"completion": "x"}]})  # abstains: no reference
+    text = httpx.get(f"{server.url}/metrics").text
+    assert (
+        'medreward_http_request_duration_seconds_bucket{le="0.001",method="POST",route="/v1/rewards/{name}"}' in text
+    )
+    assert 'medreward_items_scored_total{reward="iou"}' in text
+    assert 'medreward_abstentions_total{reward="iou",status="unscorable"}' in text
+    assert "medreward_errors_total" in text
+
+
+def test_request_id_echoed_and_logged_without_keys(server: Server, alice: httpx.Client) -> None:
+    resp = alice.get("/v1/runs", headers={"X-Request-ID": "trace-abc-123"})
+    assert resp.headers["x-request-id"] == "trace-abc-123"
+    assert alice.get("/healthz").headers["x-request-id"]  # generated when absent
+    lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("request_id") == "trace-abc-123"]
+    assert access and access[0]["route"] == "/v1/runs" and access[0]["status"] == 200
+    assert "e2e-key-alice" not in server.logs()
+
+
+def test_graceful_shutdown_finishes_in_flight(tmp_path: Path) -> None:
+    srv = Server(tmp_path / "g.db", server_env(MEDREWARD_LOAD_MODELS="false")).start()
+    items = [{"completion": "<think>t</think><answer>[1, 1, 9, 9]</answer>", "boxes": [[1, 1, 9, 9]] * 50}] * 1000
+    result: dict[str, int] = {}
+
+    def slow_request() -> None:
+        resp = httpx.post(f"{srv.url}/v1/rewards/iou", json={"items": items}, headers=ALICE, timeout=120)
+        result["status"] = resp.status_code
+        result["n"] = len(resp.json()["rewards"])
+
+    t = threading.Thread(target=slow_request)
+    t.start()
+    import time
+
+    time.sleep(0.5)  # the batch is being scored
+    assert srv.stop() == 0, srv.logs()
+    t.join(30)
+    assert result == {"status": 200, "n": 1000}
+
+
+def test_open_mode_binds_loopback(tmp_path: Path) -> None:
+    env = server_env(MEDREWARD_LOAD_MODELS="false")
+    env.pop("MEDREWARD_API_KEYS")
+    srv = Server(tmp_path / "o.db", env, extra_args=["--host", "0.0.0.0"]).start()
+    try:
+        assert httpx.get(f"{srv.url}/v1/runs").status_code == 200  # open: no key needed
+        logs = srv.logs()
+        assert "OPEN" in logs and "binding 127.0.0.1" in logs
+        assert f"http://127.0.0.1:{srv.port}" in logs
+    finally:
+        assert srv.stop() == 0
