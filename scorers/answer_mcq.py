@@ -67,8 +67,9 @@ def _blank_option_texts(text: str, options: Mapping[str, str]) -> str:
             before_ok = start == 0 or not lower[start - 1].isalnum()
             after_ok = end == len(lower) or not lower[end].isalnum()
             if before_ok and after_ok:
-                lower = lower[:start] + " " * len(needle) + lower[end:]
-                text = text[:start] + " " * len(needle) + text[end:]
+                # "#" rather than spaces: a letter before a blanked text must not look final
+                lower = lower[:start] + "#" * len(needle) + lower[end:]
+                text = text[:start] + "#" * len(needle) + text[end:]
             start = lower.find(needle, end)
     return text
 

