@@ -10,13 +10,13 @@ Keys (tenant, run id, kind and name are percent-encoded, so ``:`` in them cannot
 
     {prefix}:run:{tenant}:{run_id}          the run record (JSON)
     {prefix}:runs:{tenant}                  set of the tenant's run ids
-    {prefix}:req:{tenant}:{run_id}:{uid}:{request_id}   a report's result, with a TTL
+    {prefix}:req:{tenant}:{run_id}:{request_id}   a report's result and the run's uid, with a TTL
     {prefix}:doc:{tenant}:{kind}            hash name → JSON document
 
 Idempotency records expire after ``request_ttl_s`` (default 7 days). They are written in the
 same MULTI as the run, so watching the run key alone guards both. They carry the run's
-incarnation ``uid``: after a reset or a delete the old ones are simply never read again and
-expire on their own.
+incarnation ``uid``: after a reset or a delete an old one no longer matches, is ignored and
+overwritten, or expires on its own.
 
 Durability: an acknowledged report has been applied by Redis; it survives a crash of the
 service (the client). Surviving a crash of Redis itself needs Redis persistence
@@ -45,7 +45,6 @@ from schedulers.stores.records import (
     import_state,
     new_record,
     public_run,
-    request_key,
     reset_record,
 )
 
@@ -92,8 +91,8 @@ class RedisStore:
     def _index_key(self, tenant: str) -> str:
         return f"{self.prefix}:runs:{_q(tenant)}"
 
-    def _req_key(self, tenant: str, record: Record, request_id: str) -> str:
-        return f"{self.prefix}:req:{_q(tenant)}:{_q(record['run_id'])}:{_q(request_key(record, request_id))}"
+    def _req_key(self, tenant: str, run_id: str, request_id: str) -> str:
+        return f"{self.prefix}:req:{_q(tenant)}:{_q(run_id)}:{_q(request_id)}"
 
     def _doc_key(self, tenant: str, kind: str) -> str:
         return f"{self.prefix}:doc:{_q(tenant)}:{_q(kind)}"
@@ -205,18 +204,24 @@ class RedisStore:
         check_report(groups, step, request_id)
         key = self._run_key(tenant, run_id)
 
+        req_key = self._req_key(tenant, run_id, request_id) if request_id is not None else None
+
         def body(pipe: Any) -> ReportResult:
-            record = self._read(pipe, tenant, run_id)
-            req_key = self._req_key(tenant, record, request_id) if request_id is not None else None
-            if req_key is not None:
-                stored = pipe.get(req_key)
-                if stored is not None:
-                    return ReportResult.from_dict(json.loads(stored), replayed=True)
+            # One round trip for the run and the request's stored result: the window between
+            # WATCH and EXEC, where another replica can make us retry, stays short.
+            raw, stored = pipe.mget([key, req_key or key])
+            if raw is None:
+                raise RunNotFoundError(run_id)
+            record: Record = json.loads(raw)
+            if req_key is not None and stored is not None:
+                seen = json.loads(stored)
+                if seen.get("uid") == record["uid"]:  # else: left over from before a reset
+                    return ReportResult.from_dict(seen["result"], replayed=True)
             new, result = apply_report(record, groups, step, time.time())
             pipe.multi()
             pipe.set(key, _dumps(new))
             if req_key is not None:
-                pipe.set(req_key, _dumps(result.to_dict()), ex=self.request_ttl_s)
+                pipe.set(req_key, _dumps({"uid": record["uid"], "result": result.to_dict()}), ex=self.request_ttl_s)
             pipe.execute()
             return result
 
