@@ -15,7 +15,7 @@ def test_bench_runs_and_writes_json(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     bench_scorers.main(["--rewards", "format,length", "--batches", "1,8", "--quick", "--no-pin", "--json", "smoke"])
     data = json.loads((tmp_path / "smoke.json").read_text())
     assert [r["reward"] for r in data["throughput"]] == ["format", "length"]
-    assert all(r["items/s @8"] > 0 for r in data["throughput"])
+    assert all(r["wall @8"] > 0 and r["cpu @8"] > 0 for r in data["throughput"])
     patho = data["pathological"]
     assert {r["input"] for r in patho} == set(bench_scorers.pathological_completions())
     assert all(r["< 50 ms"] == "ok" and r["status"] == "ok" for r in patho), patho
