@@ -30,7 +30,7 @@ The public run dict (``get_run``, ``create_run``, ``ReportResult.run``)::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -78,14 +78,6 @@ class ReportResult:
             for g in data["groups"]
         ]
         return cls(groups=groups, run=data["run"], replayed=data["replayed"] if replayed is None else replayed)
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    run_id: str
-    scheduler: str
-    config: dict[str, Any]
-    state: dict[str, Any] = field(default_factory=dict)
 
 
 class RunNotFoundError(KeyError):

@@ -7,6 +7,7 @@ report, and save ``state_dict()`` back, all inside one transaction.
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -42,10 +43,12 @@ def clean_iou(value: object) -> float | None:
 
     [-1, 1] admits GIoU/DIoU; anything outside cannot come from a box metric.
 
-    >>> [clean_iou(v) for v in (0.5, 1, None, float("nan"), "0.3", 2.0)]
-    [0.5, 1.0, None, None, None, None]
+    >>> import numpy as np
+    >>> [clean_iou(v) for v in (0.5, 1, np.float32(0.25), None, float("nan"), "0.3", 2.0, True)]
+    [0.5, 1.0, 0.25, None, None, None, None, None]
     """
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # numbers.Real admits numpy scalars (float32 too), which trainers often send.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
     x = float(value)
     if not math.isfinite(x) or x < -1.0 or x > 1.0:
