@@ -1,6 +1,7 @@
 """Semantic reward: fidelity on labelled medical pairs, throughput against the raw model, memory.
 
-Fidelity: ``bench/semantic_pairs.jsonl`` holds reference/answer pairs written for this bench,
+Fidelity: ``bench/semantic_pairs.jsonl`` holds reference/answer pairs written for this bench
+(and ``semantic_pairs_holdout.jsonl`` a smaller set written after the rules were settled),
 labelled 1 (same clinical meaning: paraphrase, synonym, abbreviation) or 0 (a near-miss:
 negation, laterality, wrong organ, opposite polarity, wrong sequence/plane/modality, ...). For
 each scorer: AUROC (rank formula, ties averaged) and accuracy at 0.5, the default operating
@@ -33,6 +34,8 @@ from scorers.semantic.lexical import lexical_similarity
 from scorers.semantic.loader import load_default_embedder
 
 PAIRS = Path(__file__).resolve().parent / "semantic_pairs.jsonl"
+# Written after the rules were settled on PAIRS, to see how they carry over to unseen phrasing.
+HOLDOUT = Path(__file__).resolve().parent / "semantic_pairs_holdout.jsonl"
 GROUP_SIZE = 8  # G completions per prompt, a common GRPO setting (VLM-R1, MedGround-R1 use 8)
 BATCH = 64  # the raw-model batch size the issue measured (~800 answers/s on 2 cores)
 
@@ -152,7 +155,7 @@ def throughput(pairs: list[dict[str, Any]], groups: int, min_seconds: float) -> 
         ours_s.append(time_per_call(run_reward, min_seconds=min_seconds, repeat=2))
     raw_rate, ours_rate = len(items) / min(raw_s), len(items) / min(ours_s)
     # A completion repeated in a batch is embedded once: a group of 8 copies costs one text.
-    score("semantic", [{"completion": "<answer>collapsed lung</answer>", "reference": "pneumothorax"}])  # cache it
+    score("semantic", [{"completion": "<answer>air in the pleural space</answer>", "reference": "pneumothorax"}])
     repeat = [{"completion": "<answer>small right apical pneumothorax</answer>", "reference": "pneumothorax"}] * 8
     before = emb.texts_encoded
     score("semantic", repeat)
@@ -200,6 +203,7 @@ def memory() -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--pairs", type=Path, default=PAIRS)
+    parser.add_argument("--holdout", type=Path, default=HOLDOUT)
     parser.add_argument("--groups", type=int, default=64, help="GRPO groups in the throughput run")
     parser.add_argument("--quick", action="store_true", help="short throughput run (noisier)")
     args = parser.parse_args(argv)
@@ -211,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     summary, categories = fidelity(pairs)
     print_table(f"Fidelity on {len(pairs)} labelled medical pairs (accuracy at {DEFAULT_THRESHOLD})", summary)
     print_table("Accuracy by category", categories)
+    holdout = load_pairs(args.holdout)
+    holdout_summary, holdout_categories = fidelity(holdout)
+    print_table(f"Held-out set: {len(holdout)} pairs written after the rules were set", holdout_summary)
     tp = throughput(pairs, 16 if args.quick else args.groups, 0.2 if args.quick else 0.5)
     print_table("Throughput: groups of 8 distinct completions sharing one reference, 64 items per call", [tp])
     mem = memory()
@@ -222,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "model_load_seconds": round(load_s, 3),
         "fidelity": summary,
         "by_category": categories,
+        "holdout": {"pairs": len(holdout), "fidelity": holdout_summary, "by_category": holdout_categories},
         "throughput": tp,
         "memory": mem,
     }

