@@ -143,11 +143,13 @@ class ProfileBook:
     def __init__(self, store: RunStore, file_profiles: dict[str, Profile] | None = None) -> None:
         self.store = store
         self.shared: dict[str, tuple[str, Profile]] = {}
+        self._shared_resolved: dict[str, ResolvedProfile] = {}
+        self._tenant_resolved: dict[tuple[str, str], tuple[dict[str, Any], ResolvedProfile]] = {}
         presets = {name: Profile.model_validate(doc) for name, doc in PRESETS.items()}
         for source, table in (("builtin", presets), ("file", file_profiles or {})):
             for name, prof in table.items():
                 try:
-                    resolve(name, prof)
+                    self._shared_resolved[name] = resolve(name, prof)
                 except ApiError as exc:
                     # A preset may name a reward that is not installed; it is left out, not fatal.
                     log.warning("profile %s (%s) left out: %s", name, source, exc.message)
@@ -163,8 +165,24 @@ class ProfileBook:
         raise not_found("profile", name, list(self.names(tenant)), "profile")
 
     def resolved(self, tenant: str, name: str) -> ResolvedProfile:
-        _, prof = self.get(tenant, name)
-        return resolve(name, prof)
+        """The profile checked against the registry; cached while its document is unchanged.
+
+        Per-sample trainers send one request per completion, so validating every component's
+        params on each call would cost more than scoring the completion.
+        """
+        doc = self.store.get_doc(tenant, DOC_KIND, name)
+        if doc is None:
+            if name not in self._shared_resolved:
+                raise not_found("profile", name, list(self.names(tenant)), "profile")
+            return self._shared_resolved[name]
+        cached = self._tenant_resolved.get((tenant, name))
+        if cached is not None and cached[0] == doc:
+            return cached[1]
+        out = resolve(name, Profile.model_validate(doc))
+        if len(self._tenant_resolved) > 10_000:  # bounded: a cache, not a second store
+            self._tenant_resolved.clear()
+        self._tenant_resolved[(tenant, name)] = (doc, out)
+        return out
 
     def names(self, tenant: str) -> dict[str, str]:
         out = {name: source for name, (source, _) in self.shared.items()}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from app.adapters.common import ensure_run, make_item, object_fields, prompt_group
 from app.adapters.nemo_gym import NemoVerifyRequest, NemoVerifyResponse, output_text
 from app.api.deps import AdapterTenantDep, ProfilesDep, SettingsDep, StoreDep
+from app.api.responses import json_response
 from app.api.routes.openrlhf import RunQuery, StepQuery
 from app.api.routes.profiles import ProfileName
 from app.api.routes.rewards import finite
@@ -28,7 +29,7 @@ def verify(
     profiles: ProfilesDep,
     run_id: RunQuery = None,
     step: StepQuery = None,
-) -> NemoVerifyResponse:
+) -> Response:
     """Verify one NeMo Gym rollout with a profile: the request echoed with ``reward`` and ``reward_components``."""
     resolved = profiles.resolved(tenant, profile)
     row: dict[str, Any] = body.model_dump()
@@ -44,8 +45,9 @@ def verify(
     extras: dict[str, Any] = {"abstained": total is None}
     if out.schedule is not None:
         extras["tau"] = float(out.schedule["tau"])
-    return NemoVerifyResponse(
+    response = NemoVerifyResponse(
         **{**row, **extras},
         reward=settings.abstain_value if total is None else total,
         reward_components=components,
     )
+    return json_response(response)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from app.adapters.common import ensure_run, label_fields, make_item, prompt_group
 from app.adapters.openrlhf import OpenRLHFRequest, OpenRLHFResponse, response_from_query
 from app.api.deps import AdapterTenantDep, ProfilesDep, SettingsDep, StoreDep
 from app.api.errors import ApiError
+from app.api.responses import json_response
 from app.api.routes.profiles import ProfileName
 from app.api.routes.rewards import finite
 from app.limits import check_items, check_text
@@ -34,7 +35,7 @@ def openrlhf(
     profiles: ProfilesDep,
     run_id: RunQuery = None,
     step: StepQuery = None,
-) -> OpenRLHFResponse:
+) -> Response:
     """Score OpenRLHF's ``{query, prompts, labels}`` with a profile (empty lists → empty lists)."""
     n = len(body.query)
     for name, values in (("prompts", body.prompts), ("labels", body.labels)):
@@ -64,4 +65,5 @@ def openrlhf(
     extra["abstained"] = [1.0 if r is None else 0.0 for r in out.rewards]
     if out.schedule is not None:
         extra["tau"] = [float(out.schedule["tau"])] * n
-    return OpenRLHFResponse(rewards=rewards, scores=[min(1.0, max(0.0, r)) for r in rewards], extra_logs=extra)
+    scores = [min(1.0, max(0.0, r)) for r in rewards]
+    return json_response(OpenRLHFResponse(rewards=rewards, scores=scores, extra_logs=extra))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
 from app.api.deps import SettingsDep, StoreDep, TenantDep
 from app.api.errors import not_found
+from app.api.responses import json_response
 from app.limits import check_items
 from app.schemas import RewardInfo, RewardList, RewardRequest, RewardResponse
 from app.scoring import RunRef, build_params, score_one_reward
@@ -41,7 +42,7 @@ def get_reward_info(name: RewardName, _: TenantDep) -> RewardInfo:
 @router.post("/{name}", response_model=RewardResponse)
 def score_reward(
     name: RewardName, body: RewardRequest, tenant: TenantDep, settings: SettingsDep, store: StoreDep
-) -> RewardResponse:
+) -> Response:
     """Score a batch with one reward (with ``run_id``, IoUs go to the run's scheduler)."""
     if name not in REGISTRY:
         raise not_found("reward", name, list(REGISTRY), "name")
@@ -49,9 +50,10 @@ def score_reward(
     params = build_params(name, body.params)
     run = RunRef(store, tenant, body.run_id, body.step, body.request_id) if body.run_id else None
     scores, schedule = score_one_reward(name, body.items, params, run)
-    return RewardResponse(
+    response = RewardResponse(
         rewards=[finite(s.reward) for s in scores],
         status=[s.status for s in scores],
         details=[s.details for s in scores],
         schedule=schedule,
     )
+    return json_response(response)

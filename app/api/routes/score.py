@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from app.api.deps import ProfilesDep, SettingsDep, StoreDep, TenantDep
+from app.api.responses import json_response
 from app.api.routes.rewards import finite
 from app.limits import check_items
 from app.profiles import resolve
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1/score", tags=["score"])
 @router.post("", response_model=ScoreResponse)
 def score(
     body: ScoreRequest, tenant: TenantDep, settings: SettingsDep, store: StoreDep, profiles: ProfilesDep
-) -> ScoreResponse:
+) -> Response:
     """Score a batch with a profile: the weighted total and every component (null = abstained)."""
     check_items(body.items, settings)
     if isinstance(body.profile, str):
@@ -26,7 +27,7 @@ def score(
         resolved = resolve("inline", body.profile)
     run = RunRef(store, tenant, body.run_id, body.step, body.request_id) if body.run_id else None
     out = score_profile(resolved, body.items, run)
-    return ScoreResponse(
+    response = ScoreResponse(
         rewards=[finite(r) for r in out.rewards],
         components={k: [finite(r) for r in v] for k, v in out.components.items()},
         weights=out.weights,
@@ -34,3 +35,4 @@ def score(
         details=out.details,
         schedule=out.schedule,
     )
+    return json_response(response)
