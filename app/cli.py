@@ -10,6 +10,7 @@ import logging.config
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -74,6 +75,10 @@ def serve(args: argparse.Namespace) -> int:
     if not keys:
         log.warning("no API keys configured: the service is OPEN (no authentication)")
     host = bind_host(args.host or settings.host, settings, bool(keys))
+    workers = args.workers or settings.workers
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several worker processes: /metrics must sum them, through prometheus' multiprocess files.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="medreward-metrics-")
     import uvicorn
 
     # uvicorn handles SIGTERM itself (stops accepting, finishes in-flight requests, runs the
@@ -83,7 +88,7 @@ def serve(args: argparse.Namespace) -> int:
         "app.main:app",
         host=host,
         port=args.port or settings.port,
-        workers=args.workers or settings.workers,
+        workers=workers,
         log_config=log_config(settings.log_level),
         access_log=False,  # app.access logs each request as JSON, without query strings
         timeout_graceful_shutdown=settings.graceful_timeout_s,

@@ -6,9 +6,18 @@ set stays bounded whatever clients send.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from scorers import Score
 
@@ -27,7 +36,10 @@ REWARD_LATENCY = Histogram(
     "medreward_reward_duration_seconds", "Time to score one batch with one reward.", ["reward"], buckets=_BUCKETS
 )
 ERRORS = Counter("medreward_errors_total", "Error responses, per error code.", ["code"])
-RUN_TAU = Gauge("medreward_run_tau", "IoU threshold τ in force, per run.", ["tenant", "run_id"])
+# Several workers: each reports the τ it last saw; the newest wins (all read one store).
+RUN_TAU = Gauge(
+    "medreward_run_tau", "IoU threshold τ in force, per run.", ["tenant", "run_id"], multiprocess_mode="mostrecent"
+)
 GROUPS = Counter("medreward_run_groups_total", "GRPO groups reported to run schedulers.", ["tenant"])
 
 
@@ -41,5 +53,9 @@ def observe_scores(reward: str, scores: Sequence[Score], seconds: float) -> None
 
 
 def render() -> tuple[bytes, str]:
-    """The exposition text and its content type."""
+    """The exposition text and its content type (summed over workers in multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
