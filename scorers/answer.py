@@ -60,7 +60,7 @@ class AnswerParams(Params):
     rel_tol: float = Field(0.05, ge=0.0, description="Numeric: relative tolerance |a-r| <= rel_tol*|r|.")
     abs_tol: float = Field(0.0, ge=0.0, description="Numeric: absolute tolerance (in mm for lengths).")
     max_chars: int = Field(
-        2000, ge=1, le=100_000, description="Answers longer than this score 0 (rule answer_too_long)."
+        2000, ge=1, le=10_000, description="Answers longer than this score 0 (rule answer_too_long)."
     )
 
     @field_validator("answer_tags")

@@ -25,7 +25,7 @@ from functools import lru_cache
 from scorers.medical.clinical import laterality, laterality_conflict, polarity, polarity_conflict
 from scorers.medical.negation import scan
 from scorers.medical.surface import TERMINATOR_TOKENS, join_and_filter, normalise_token, raw_tokens
-from scorers.medical.vocabulary import canonical_phrases, expand_abbreviation, expansions
+from scorers.medical.vocabulary import ambiguous_abbreviations, canonical_phrases, expand_abbreviation, expansions
 
 __all__ = ["Analysis", "analyse", "clinical_conflict", "expand_in_context", "normalise", "normalised_tokens"]
 
@@ -34,6 +34,17 @@ _SPLIT_TOKENS = {"t1w": ("t1", "weighted"), "t2w": ("t2", "weighted")}
 # Inputs longer than this are cut before analysis: an answer is a phrase, and the bound keeps
 # the worst case (100k characters of garbage) to a few milliseconds.
 MAX_ANALYSED_CHARS = 4000
+
+
+@lru_cache(maxsize=65536)
+def _token_forms(tok: str, caps_intended: bool) -> tuple[str, ...]:
+    # One raw token → its normalised word(s); cached so that a seen word costs one look-up.
+    if len(tok) >= 2 and tok[0].isalpha():
+        expanded = expand_abbreviation(tok, caps_intended)
+        if expanded is not None:
+            return tuple(expanded.split())
+    norm = normalise_token(tok)
+    return _SPLIT_TOKENS.get(norm, (norm,))
 
 
 def normalised_tokens(text: str) -> list[str]:
@@ -46,21 +57,14 @@ def normalised_tokens(text: str) -> list[str]:
     raw = raw_tokens(text)
     # Capitals mean "abbreviation" only where the writer also used lower case ("US" in "US
     # shows ..."), or when the answer is that single word; in an all-caps answer they mean nothing.
-    mixed_case = any(c.islower() for c in text) or len(raw) == 1
+    mixed_case = text.upper() != text or len(raw) == 1
     out: list[str] = []
     for tok in raw:
-        if len(tok) >= 2 and tok[0].isalpha():
-            caps = mixed_case and tok.isupper()
-            expanded = expand_abbreviation(tok, caps)
-            if expanded is not None:
-                out.extend(expanded.split())
-                continue
-        norm = normalise_token(tok)
-        split = _SPLIT_TOKENS.get(norm)
-        if split is not None:
-            out.extend(split)
+        forms = _token_forms(tok, mixed_case and tok.isupper())
+        if len(forms) == 1:
+            out.append(forms[0])
         else:
-            out.append(norm)
+            out.extend(forms)
     return join_and_filter(out)
 
 
@@ -148,7 +152,8 @@ def expand_in_context(text: str, context: str) -> str:
     'left lower lobe consolidation'
     """
     raw = raw_tokens(text[:MAX_ANALYSED_CHARS])
-    ambiguous = [t for t in raw if len(t) >= 2 and t[0].isalpha() and len(expansions(t)) > 1]
+    keys = ambiguous_abbreviations()
+    ambiguous = [t for t in raw if (t in keys or t.upper() in keys) and len(expansions(t)) > 1]
     if not ambiguous:
         return text
     padded = f" {normalise(context)} "

