@@ -14,6 +14,7 @@ from pathlib import Path
 from app.api.errors import ApiError
 
 OPEN_TENANT = "default"
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 class KeyFileError(ValueError):
@@ -77,8 +78,10 @@ class KeyRing:
         if key is None and query_key:
             key = query_key
         if key is None:
-            raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'")
+            raise ApiError(
+                401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'", headers=_CHALLENGE
+            )
         tenant = self.tenant_for(key)
         if tenant is None:
-            raise ApiError(401, "unauthorized", "invalid API key")
+            raise ApiError(401, "unauthorized", "invalid API key", headers=_CHALLENGE)
         return tenant

@@ -28,12 +28,15 @@ _MAX_LISTED = 20
 class ApiError(Exception):
     """A client error with the status, a stable machine-readable code and the offending field."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers
 
 
 def not_found(kind: str, name: str, valid: Sequence[str] | None = None, field: str | None = None) -> ApiError:
@@ -75,7 +78,7 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
 
 def _response(err: ApiError) -> JSONResponse:
     metrics.ERRORS.labels(code=err.code).inc()
-    return JSONResponse(error_body(err.code, err.message, err.field), status_code=err.status)
+    return JSONResponse(error_body(err.code, err.message, err.field), status_code=err.status, headers=err.headers)
 
 
 _HTTP_CODES = {

@@ -60,6 +60,7 @@ def test_keys_required(keyed: TestClient, method: str, path: str) -> None:
     resp = keyed.request(method, path, json={"profile": "grounding-medloc", "items": []})
     assert resp.status_code == 401
     assert resp.json()["error"]["code"] == "unauthorized"
+    assert resp.headers["www-authenticate"] == "Bearer"
     bad = keyed.request(method, path, headers={"Authorization": "Bearer guess"}, json={})
     assert bad.status_code == 401
 
