@@ -23,6 +23,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,8 @@ def throughput(pairs: list[dict[str, Any]], groups: int, min_seconds: float) -> 
     repeat = [{"completion": "<answer>small right apical pneumothorax</answer>", "reference": "pneumothorax"}] * 8
     before = emb.texts_encoded
     score("semantic", repeat)
+    repeated = emb.texts_encoded - before
+    per_sample = {mode: per_sample_rate(items, coalesce=mode == "coalesced") for mode in ("coalesced", "separate")}
     return {
         "items": len(items),
         "group_size": GROUP_SIZE,
@@ -167,8 +170,26 @@ def throughput(pairs: list[dict[str, Any]], groups: int, min_seconds: float) -> 
         "raw_model_answers_per_s": round(raw_rate, 1),
         "reward_answers_per_s": round(ours_rate, 1),
         "ratio": round(ours_rate / raw_rate, 3),
-        "repeated_completion_embeddings": emb.texts_encoded - before,
+        "repeated_completion_embeddings": repeated,
+        "per_sample_32_threads_answers_per_s": per_sample["coalesced"],
+        "per_sample_uncoalesced_answers_per_s": per_sample["separate"],
     }
+
+
+def per_sample_rate(items: list[dict[str, str]], *, coalesce: bool, threads: int = 32) -> float:
+    """Answers/s when every completion comes in its own call, ``threads`` calls in flight
+    (OpenRLHF and slime post one request per completion)."""
+    emb = load_default_embedder()
+    previous = getattr(emb, "coalesce", True)
+    emb.coalesce = coalesce  # type: ignore[attr-defined]
+    try:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(lambda it: score("semantic", [it]), items[:threads]))  # warm the threads
+            start = time.perf_counter()
+            list(pool.map(lambda it: score("semantic", [it]), items))
+            return round(len(items) / (time.perf_counter() - start), 1)
+    finally:
+        emb.coalesce = previous  # type: ignore[attr-defined]
 
 
 _RSS_PROBE = """

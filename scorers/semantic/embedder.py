@@ -22,6 +22,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -61,11 +62,25 @@ class Embedder(Protocol):
         ...
 
 
-class CachingEmbedder:
-    """Dedupe, LRU cache and batching around a backend's `_encode`; subclasses load a model.
+@dataclass
+class _Pending:
+    """One caller's distinct, uncached texts, waiting for a model pass."""
 
-    `embed` is thread-safe: the cache is guarded by a lock and both runtimes accept
-    concurrent calls.
+    texts: list[str]
+    vectors: dict[str, Vectors] = field(default_factory=dict)
+    error: BaseException | None = None
+    finished: bool = False
+
+
+class CachingEmbedder:
+    """Dedupe, LRU cache, batching and request coalescing around a backend's `_encode`.
+
+    `embed` is thread-safe. Concurrent callers are coalesced: while one model pass runs, the
+    texts of the callers that arrive queue up, and the next pass embeds them all together.
+    Per-sample traffic (OpenRLHF and slime send one request per completion, hundreds in flight)
+    thus reaches the model in batches, with one pass at a time using every core instead of
+    many passes fighting over them. Nobody waits for a timer: a lone caller runs at once.
+    Results do not depend on batch company (padding is masked; checked in the tests).
     """
 
     backend = "none"
@@ -80,6 +95,11 @@ class CachingEmbedder:
         self.cache_hits = 0
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._busy = False
+        #: coalesce concurrent callers into shared model passes (off: each caller runs its own)
+        self.coalesce = True
 
     def _encode(self, texts: list[str]) -> Vectors:
         """Embed one batch of texts: (len(texts), dims), L2-normalised."""
@@ -114,15 +134,10 @@ class CachingEmbedder:
                 self.cache_hits += 1
                 out[idx] = hit
         if todo:
-            # Sorting by length keeps texts of similar length in one batch: less padding.
-            todo.sort(key=len)
-            vecs = np.concatenate(
-                [self._encode(todo[s : s + self.batch_size]) for s in range(0, len(todo), self.batch_size)]
-            )
+            vectors = self._coalesced(todo)
             with self._lock:
-                self.model_calls += -(-len(todo) // self.batch_size)
-                self.texts_encoded += len(todo)
-                for t, v in zip(todo, vecs, strict=True):
+                for t in todo:
+                    v = vectors[t]
                     out[rows[t]] = v
                     if remember and self.cache_size:
                         self._cache[t] = v
@@ -130,6 +145,54 @@ class CachingEmbedder:
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
         return out
+
+    def _coalesced(self, texts: list[str]) -> dict[str, Vectors]:
+        """Embed ``texts`` in the next model pass, together with whatever else is queued."""
+        mine = _Pending(texts)
+        if not self.coalesce:
+            self._run([mine])
+            if mine.error is not None:
+                raise mine.error
+            return mine.vectors
+        with self._turn:
+            self._queue.append(mine)
+            while not mine.finished:
+                if self._busy:
+                    self._turn.wait()
+                    continue
+                # Nobody is running the model: take the whole queue (ours included) and run it.
+                self._busy = True
+                batch, self._queue = self._queue, []
+                self._turn.release()
+                try:
+                    self._run(batch)
+                finally:
+                    self._turn.acquire()
+                    self._busy = False
+                    self._turn.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        return mine.vectors
+
+    def _run(self, batch: list[_Pending]) -> None:
+        """One model pass over the distinct texts of ``batch``; every request finishes, even on error."""
+        # Sorting by length keeps texts of similar length in one model batch: less padding.
+        texts = sorted({t for p in batch for t in p.texts}, key=len)
+        try:
+            vecs = np.concatenate(
+                [self._encode(texts[s : s + self.batch_size]) for s in range(0, len(texts), self.batch_size)]
+            )
+        except BaseException as exc:  # handed to every waiting caller, re-raised in each
+            for p in batch:
+                p.error, p.finished = exc, True
+            return
+        table = dict(zip(texts, vecs, strict=True))
+        with self._lock:
+            self.model_calls += -(-len(texts) // self.batch_size)
+            self.texts_encoded += len(texts)
+        for p in batch:
+            p.vectors = {t: table[t] for t in p.texts}
+            p.finished = True
 
     def cache_info(self) -> dict[str, int]:
         """Cache size, capacity and hits, and the model-call counters."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from scorers.semantic import embedder_status, load_default_embedder, loader
-from scorers.semantic.embedder import EmbedderUnavailableError, OnnxMiniLM, TorchMiniLM
+from scorers.semantic.embedder import CachingEmbedder, EmbedderUnavailableError, OnnxMiniLM, TorchMiniLM
 
 MEDICAL_TEXTS = [
     "pleural effusion",
@@ -147,3 +150,46 @@ def test_default_backend_loads_without_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_clean, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_concurrent_callers_share_model_passes_and_get_their_own_vectors(onnx: OnnxMiniLM) -> None:
+    texts = [f"finding number {i} in the {'left' if i % 2 else 'right'} lower lobe" for i in range(48)]
+    alone = {t: onnx.embed([t])[0] for t in texts}
+    e = OnnxMiniLM(cache_size=0)
+    barrier = threading.Barrier(len(texts))
+
+    def call(t: str) -> np.ndarray:
+        barrier.wait()
+        return e.embed([t])[0]
+
+    with ThreadPoolExecutor(max_workers=len(texts)) as pool:
+        results = list(pool.map(call, texts))
+    assert e.texts_encoded == len(texts)
+    assert e.model_calls < len(texts), "concurrent single-text calls were coalesced into fewer passes"
+    for t, v in zip(texts, results, strict=True):
+        # Same vector as embedding the text alone: batch company never changes a result.
+        assert np.allclose(v, alone[t], atol=1e-6)
+
+
+class _FailingBackend(CachingEmbedder):
+    """A backend whose model pass fails once, to check that every waiting caller is released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = True
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        if self.fail:
+            time.sleep(0.05)
+            raise RuntimeError("model pass failed")
+        return np.ones((len(texts), self.dims), dtype=np.float32) / np.sqrt(self.dims)
+
+
+def test_a_failed_pass_reaches_every_caller_and_does_not_wedge_the_queue() -> None:
+    e = _FailingBackend()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(e.embed, [f"text {i}"]) for i in range(8)]
+        errors = [f.exception(timeout=10) for f in futures]
+    assert all(isinstance(err, RuntimeError) for err in errors)
+    e.fail = False
+    assert e.embed(["afterwards"]).shape == (1, 384)
