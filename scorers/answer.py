@@ -123,7 +123,8 @@ def _judge(kind: str, answer: str, refs: list[str], item: Item, p: AnswerParams)
 
 def score_item(item: Item, p: AnswerParams) -> Score:
     """Score one item (the batch function maps this over the batch)."""
-    kind: str = item.kind if item.kind and item.kind != "auto" else p.kind
+    item_kind = item.kind.strip().lower() if item.kind else ""
+    kind: str = item_kind if item_kind and item_kind != "auto" else p.kind
     if kind not in KINDS:
         return Score.unscorable(f"unknown answer kind {kind!r}; valid: {', '.join(sorted(KINDS))}")
     refs = _references(item, p.max_chars)

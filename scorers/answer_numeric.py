@@ -42,6 +42,7 @@ _QUANTITY = re.compile(
     r"(mm|cm|m|millimet(?:er|re)s?|centimet(?:er|re)s?|met(?:er|re)s?|%|percent|per\s?cent)?(?![\w])",
     re.IGNORECASE,
 )
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
 Quantity = tuple[float, str | None]  # (value in base units, dimension: "length" | "percent" | None)
 
@@ -65,10 +66,11 @@ def _unit(raw: str | None) -> tuple[float, str | None]:
 def quantities(text: str) -> tuple[Quantity, ...]:
     """Every number in ``text`` with its dimension, lengths in millimetres.
 
-    >>> quantities("about 1.2 cm (twelve mm), 40%")
-    ((12.0, 'length'), (12.0, 'length'), (40.0, 'percent'))
+    >>> quantities("about 1.2 cm (twelve mm), 40%, 1,200 m")
+    ((12.0, 'length'), (12.0, 'length'), (40.0, 'percent'), (1200000.0, 'length'))
     """
     text = _WORD_RE.sub(lambda m: str(_WORD_NUMBERS[m.group(1).lower()]), text[:2000])
+    text = _THOUSANDS.sub("", text)  # "1,200 mm" is one number
     out: list[Quantity] = []
     for m in _QUANTITY.finditer(text):
         value = float(m.group(1))

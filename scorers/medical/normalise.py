@@ -135,8 +135,10 @@ def analyse(text: str) -> Analysis:
         tokens=tokens,
         negated=negated,
         uncertain=cues.uncertain,
-        laterality=laterality(content),
-        polarity=polarity(content),
+        # Markers from the words as written and from the HPO labels they map to: "low blood
+        # pressure" is both decreased and (as hypotension) hypo.
+        laterality=laterality(content) | laterality(tokens),
+        polarity=polarity(content) | polarity(tokens),
     )
 
 

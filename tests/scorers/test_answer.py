@@ -154,6 +154,11 @@ def test_auto_kind(fields: dict[str, Any], kind: str, note: str) -> None:
     assert s.details["kind"] == kind, note
 
 
+def test_item_kind_is_case_insensitive() -> None:
+    item = {"completion": tagged("No"), "reference": "no", "kind": " Closed "}
+    assert score("answer", [item])[0].details["kind"] == "closed"
+
+
 def test_item_kind_beats_params_kind() -> None:
     item = {"completion": tagged("no"), "reference": "no", "kind": "closed"}
     assert score("answer", [item], {"kind": "numeric"})[0].details["kind"] == "closed"

@@ -100,6 +100,8 @@ NUMERIC = [
     ("12 mm or 20 mm", "12 mm", {}, 0.0, "two different values"),
     ("12 mm (1.2 cm)", "12 mm", {}, 1.0, "one value written twice"),
     ("no idea", "12 mm", {}, 0.0, "no number"),
+    ("1,200 mm", "1.2 m", {}, 1.0, "thousands separator"),
+    ("30mm", "3cm", {}, 1.0, "units written without a space"),
 ]
 
 

@@ -122,6 +122,7 @@ MARKERS = [
     ("Increased opacity", set(), {"increased"}, "increased"),
     ("stable nodule", set(), {"unchanged"}, "stable"),
     ("left upper lobe", {"left"}, {"upper"}, "upper/lower"),
+    ("low blood pressure", set(), {"decreased", "hypo"}, "markers of the HPO label too (hypotension)"),
 ]
 
 
@@ -148,6 +149,7 @@ CONFLICTS = [
     ("acute on chronic subdural", "chronic subdural", None, "both members named: no conflict"),
     ("left lower lobe", "left upper lobe", "polarity:upper/lower", "lobe"),
     ("enlarged heart", "cardiomegaly", None, "synonyms agree"),
+    ("low blood pressure", "hypertension", "polarity:hyper/hypo", "layperson synonym against its opposite"),
 ]
 
 
