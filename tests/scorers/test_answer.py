@@ -6,10 +6,13 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from rapidfuzz import fuzz
 
 from scorers import Score, score
+from scorers.answer_text import token_f1
 
 
 def one(completion: str, reference: Any, params: dict[str, Any] | None = None, **fields: Any) -> Score:
@@ -237,3 +240,62 @@ def test_pathological_completions_are_fast(completion: str, kind: str) -> None:
     s = score("answer", [item])[0]
     assert time.perf_counter() - start < 0.05
     assert s.status in ("ok", "unscorable")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    answer=st.text(max_size=200),
+    reference=st.text(max_size=60),
+    kind=st.sampled_from(["auto", "closed", "mcq", "open", "ordinal", "numeric"]),
+)
+def test_any_text_scores_in_range_without_error(answer: str, reference: str, kind: str) -> None:
+    item = {
+        "completion": f"<answer>{answer}</answer>",
+        "reference": reference,
+        "kind": kind,
+        "options": {"A": "Pneumonia", "B": reference or "x"},
+        "grades": ["none", "mild", reference or "severe"],
+    }
+    s = score("answer", [item])[0]
+    assert s.status in ("ok", "unscorable")
+    assert s.reward is None or 0.0 <= s.reward <= 1.0
+
+
+def _naive_f1(pred: list[str], gold: list[str]) -> float:
+    # deliberately plain: count each shared token as many times as both sides have it
+    remaining = list(gold)
+    common = 0
+    for tok in pred:
+        if tok in remaining:
+            remaining.remove(tok)
+            common += 1
+    if not common:
+        return 0.0
+    p, r = common / len(pred), common / len(gold)
+    return 2 * p * r / (p + r)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pred=st.lists(st.sampled_from(["left", "pleural", "effusion", "small", "no"]), max_size=6),
+    gold=st.lists(st.sampled_from(["left", "pleural", "effusion", "large"]), max_size=6),
+)
+def test_token_f1_matches_naive_reference(pred: list[str], gold: list[str]) -> None:
+    assert token_f1(tuple(pred), tuple(gold)) == pytest.approx(_naive_f1(pred, gold))
+
+
+def test_open_throughput_sanity() -> None:
+    """Far below the 20k items/s target (judged by the bench on a quiet core): catches only a
+    pathological slowdown, such as a vocabulary rebuilt per call."""
+    items = [
+        {
+            "completion": tagged(f"small left pleural effusion {i}"),
+            "reference": "left pleural effusion",
+            "kind": "open",
+        }
+        for i in range(1024)
+    ]
+    start = time.process_time()
+    out = score("answer", items)
+    assert time.process_time() - start < 1024 / 2000
+    assert all(s.reward == 0.0 for s in out)
