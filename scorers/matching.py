@@ -34,4 +34,4 @@ def match(scores: npt.NDArray[np.float64]) -> tuple[IntArray, IntArray]:
     if m == 1:
         return np.array([int(np.argmax(scores[:, 0]))], dtype=np.intp), np.zeros(1, dtype=np.intp)
     rows, cols = linear_sum_assignment(scores, maximize=True)
-    return rows.astype(np.intp), cols.astype(np.intp)
+    return np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp)
