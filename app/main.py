@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from app.api.errors import install as install_error_handlers
 from app.api.routes import health, nemo_gym, openrlhf, profiles, rewards, runs, score, slime
 from app.auth import KeyRing, parse_keys
+from app.grouping import GroupBuffer
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.models import load_models
 from app.profiles import ProfileBook, load_file
+from app.scoring import report_ready
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("app")
@@ -46,8 +48,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await anyio.to_thread.run_sync(_flush_partial_groups, app)
         app.state.store.close()
         log.info("medreward stopped")
+
+
+def _flush_partial_groups(app: FastAPI) -> None:
+    """Per-sample groups still incomplete at shutdown are reported as they are, not lost."""
+    for ready in app.state.group_buffer.drain():
+        try:
+            report_ready(app.state.store, ready.key, ready.ious, ready.step)
+        except Exception as exc:  # a run deleted meanwhile, say: shutdown goes on
+            log.warning("partial group of run %s not reported: %s", ready.key[1], exc)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -60,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.group_buffer = GroupBuffer()
     install_error_handlers(app)
     for module in (health, rewards, score, profiles, runs, openrlhf, slime, nemo_gym):
         app.include_router(module.router)

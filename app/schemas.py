@@ -58,6 +58,13 @@ class _Scheduled(_Request):
     request_id: str | None = Field(
         default=None, pattern=REQUEST_ID, description="Idempotency key: a retry returns the stored schedule result."
     )
+    group_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="Per-sample traffic: hold each group's IoUs until this many completions arrived, then report "
+        "the group (scored at once with the τ in force).",
+    )
 
 
 class RewardRequest(_Scheduled):

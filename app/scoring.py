@@ -17,8 +17,10 @@ from pydantic import BaseModel, ValidationError
 
 from app import metrics
 from app.api.errors import ApiError, validation_error
+from app.grouping import GroupBuffer
 from app.profiles import ResolvedProfile
 from schedulers.base import GroupReport, RunStore
+from schedulers.registry import make_scheduler
 from scorers import Item, Score, get_reward, score
 
 # The reward whose raw values the schedulers threshold.
@@ -34,6 +36,9 @@ class RunRef:
     run_id: str
     step: int | None = None
     request_id: str | None = None
+    group_size: int | None = None
+    """Per-sample traffic: hold each group's IoUs until this many arrived (see `app.grouping`)."""
+    buffer: GroupBuffer | None = None
 
 
 @dataclass
@@ -73,11 +78,13 @@ def score_one_reward(
         return timed_score(reward, items, params), None
     if reward != SCHEDULED_REWARD:
         raise ApiError(422, "not_scheduled", f"run_id applies to the {SCHEDULED_REWARD!r} reward only", "run_id")
+    if run.group_size is not None and run.buffer is not None:
+        return _buffered_iou(items, params, run, run.buffer, run.group_size)
     return _scheduled_iou(items, params, run)
 
 
-def _scheduled_iou(items: Sequence[Item], params: BaseModel, run: RunRef) -> tuple[list[Score], dict[str, Any]]:
-    # The store thresholds raw IoUs itself, so the scorer must return them unthresholded.
+def _raw_ious(items: Sequence[Item], params: BaseModel) -> tuple[list[Score], list[float | None]]:
+    # The scheduler thresholds raw IoUs itself, so the scorer must return them unthresholded.
     continuous = params.model_copy(update={"mode": "continuous"}) if "mode" in type(params).model_fields else params
     raw = timed_score(SCHEDULED_REWARD, items, continuous)
     ious: list[float | None] = []
@@ -87,6 +94,11 @@ def _scheduled_iou(items: Sequence[Item], params: BaseModel, run: RunRef) -> tup
         else:
             value = s.details.get("iou", s.reward)
             ious.append(float(value) if isinstance(value, int | float) else s.reward)
+    return raw, ious
+
+
+def _scheduled_iou(items: Sequence[Item], params: BaseModel, run: RunRef) -> tuple[list[Score], dict[str, Any]]:
+    raw, ious = _raw_ious(items, params)
     # Items without a group are each their own group (a per-sample trainer that sends no group
     # still gets a schedule); the key derives from request_id so that a retry replays.
     prefix = run.request_id or uuid.uuid4().hex
@@ -120,6 +132,58 @@ def _scheduled_iou(items: Sequence[Item], params: BaseModel, run: RunRef) -> tup
         "group_tau": group_tau,
     }
     return scores, schedule
+
+
+def _buffered_iou(
+    items: Sequence[Item], params: BaseModel, run: RunRef, buffer: GroupBuffer, size: int
+) -> tuple[list[Score], dict[str, Any]]:
+    raw, ious = _raw_ious(items, params)
+    state = run.store.get_run(run.tenant, run.run_id)
+    # Score now with the τ the run's scheduler would use for this step (the group is counted later).
+    sched = make_scheduler(str(state["scheduler"]), state.get("config"))
+    sched.tau = float(state["tau"])
+    step = run.step if run.step is not None else int(state.get("step") or 0)
+    tau = sched.tau_for_step(step)
+    scores: list[Score] = []
+    for base, iou in zip(raw, ious, strict=True):
+        if iou is None:
+            scores.append(base)
+        else:
+            scores.append(Score(sched.reward(iou, tau), "ok", {**base.details, "iou": iou, "tau": tau}))
+    by_group: dict[str, list[float | None]] = {}
+    for i, item in enumerate(items):
+        key = str(item.group) if item.group is not None else f"{uuid.uuid4().hex}#{i}"
+        by_group.setdefault(key, []).append(ious[i])
+    reported: list[str] = []
+    raised = False
+    for group, values in by_group.items():
+        for ready in buffer.add((run.tenant, run.run_id, group), values, size, run.step):
+            result = report_ready(run.store, ready.key, ready.ious, ready.step)
+            reported.append(ready.key[2])
+            raised = raised or any(g.raised for g in result.groups)
+            state = result.run
+    metrics.RUN_TAU.labels(tenant=run.tenant, run_id=run.run_id).set(float(state["tau"]))
+    schedule = {
+        "run_id": run.run_id,
+        "scheduler": state.get("scheduler"),
+        "tau": float(state["tau"]),
+        "step": state.get("step"),
+        "groups": state.get("groups"),
+        "raised": raised,
+        "replayed": False,
+        "group_tau": dict.fromkeys(by_group, tau),
+        "group_size": size,
+        "reported": reported,
+        "pending": buffer.pending(run.tenant, run.run_id),
+    }
+    return scores, schedule
+
+
+def report_ready(store: RunStore, key: tuple[str, str, str], ious: list[float | None], step: int | None) -> Any:
+    """Report one held group to its run (a run deleted meanwhile just drops it)."""
+    tenant, run_id, group = key
+    metrics.GROUPS.labels(tenant=tenant).inc()
+    return store.report(tenant, run_id, [GroupReport(group=group, ious=ious)], step=step)
 
 
 def apply_answer_kind(items: Sequence[Item], kind: str | None) -> list[Item]:

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.api.errors import ApiError, validation_error
+from app.grouping import GroupBuffer
 from app.profiles import ResolvedProfile
 from app.scoring import RunRef
 from schedulers.base import RunExistsError, RunNotFoundError, RunStore
@@ -80,7 +81,13 @@ def prompt_group(prompt: Any) -> str:
 
 
 def ensure_run(
-    store: RunStore, tenant: str, run_id: str | None, profile: ResolvedProfile, step: int | None
+    store: RunStore,
+    tenant: str,
+    run_id: str | None,
+    profile: ResolvedProfile,
+    step: int | None,
+    group_size: int | None = None,
+    buffer: GroupBuffer | None = None,
 ) -> RunRef | None:
     """The run to report to, created from the profile's scheduler on first use.
 
@@ -101,4 +108,4 @@ def ensure_run(
             store.create_run(tenant, run_id, sched.type, dict(sched.config))
         except RunExistsError:
             pass  # another request created it first
-    return RunRef(store, tenant, run_id, step)
+    return RunRef(store, tenant, run_id, step, group_size=group_size, buffer=buffer)

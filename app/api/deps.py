@@ -8,6 +8,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import KeyRing
+from app.grouping import GroupBuffer
 from app.profiles import ProfileBook
 from app.settings import Settings
 from schedulers.base import RunStore
@@ -29,6 +30,11 @@ def get_store(request: Request) -> RunStore:
 def get_profiles(request: Request) -> ProfileBook:
     book: ProfileBook = request.app.state.profiles
     return book
+
+
+def get_group_buffer(request: Request) -> GroupBuffer:
+    buffer: GroupBuffer = request.app.state.group_buffer
+    return buffer
 
 
 def _keyring(request: Request) -> KeyRing:
@@ -60,4 +66,5 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[RunStore, Depends(get_store)]
 ProfilesDep = Annotated[ProfileBook, Depends(get_profiles)]
 TenantDep = Annotated[str, Depends(get_tenant)]
+GroupBufferDep = Annotated[GroupBuffer, Depends(get_group_buffer)]
 AdapterTenantDep = Annotated[str, Depends(get_adapter_tenant)]

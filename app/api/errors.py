@@ -124,8 +124,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(SchedulerConfigError)
     async def _scheduler_config(_: Request, exc: SchedulerConfigError) -> JSONResponse:
-        field = f"config.{exc.field}" if exc.field and exc.field != "scheduler" else exc.field
-        return _response(ApiError(422, "invalid_field", str(exc), field))
+        return _response(ApiError(422, "invalid_field", str(exc), exc.field))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

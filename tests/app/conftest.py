@@ -16,7 +16,8 @@ BOB = {"Authorization": "Bearer key-bob-9876543210"}
 
 
 def make_client(**overrides: object) -> TestClient:
-    settings = Settings(store_url="memory://", load_models=False, **overrides)  # type: ignore[arg-type]
+    fields: dict[str, object] = {"store_url": "memory://", "load_models": False, **overrides}
+    settings = Settings(**fields)  # type: ignore[arg-type]
     return TestClient(create_app(settings))
 
 

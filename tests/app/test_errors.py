@@ -61,7 +61,7 @@ CASES: list[tuple[str, str, Any, int, str, str | None]] = [
         "profile.components[0].params.mode",
     ),
     ("GET", "/v1/runs/nope", None, 404, "run_not_found", "run_id"),
-    ("POST", "/v1/runs", {"scheduler": "medloc", "config": {"tau0": "high"}}, 422, "invalid_field", None),
+    ("POST", "/v1/runs", {"scheduler": "medloc", "config": {"tau0": "high"}}, 422, "invalid_field", "config.tau0"),
     ("POST", "/v1/runs", {"scheduler": "bogus"}, 422, "invalid_field", "scheduler"),
     ("GET", "/v1/profiles/nope", None, 404, "profile_not_found", "profile"),
     ("DELETE", "/v1/profiles/grounding-medloc", None, 409, "read_only_profile", None),

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Response
 
 from app.adapters.common import ensure_run, make_item, object_fields, prompt_group
 from app.adapters.nemo_gym import NemoVerifyRequest, NemoVerifyResponse, output_text
-from app.api.deps import AdapterTenantDep, ProfilesDep, SettingsDep, StoreDep
+from app.api.deps import AdapterTenantDep, GroupBufferDep, ProfilesDep, SettingsDep, StoreDep
 from app.api.responses import json_response
-from app.api.routes.openrlhf import RunQuery, StepQuery
+from app.api.routes.openrlhf import GroupSizeQuery, RunQuery, StepQuery
 from app.api.routes.profiles import ProfileName
 from app.api.routes.rewards import finite
 from app.limits import check_items
@@ -27,8 +27,10 @@ def verify(
     settings: SettingsDep,
     store: StoreDep,
     profiles: ProfilesDep,
+    buffer: GroupBufferDep,
     run_id: RunQuery = None,
     step: StepQuery = None,
+    group_size: GroupSizeQuery = None,
 ) -> Response:
     """Verify one NeMo Gym rollout with a profile: the request echoed with ``reward`` and ``reward_components``."""
     resolved = profiles.resolved(tenant, profile)
@@ -38,7 +40,7 @@ def verify(
         fields["group"] = prompt_group(body.responses_create_params.get("input"))
     item = make_item(output_text(body.response), fields, "body")
     check_items([item], settings, "response")
-    run = ensure_run(store, tenant, run_id, resolved, step)
+    run = ensure_run(store, tenant, run_id, resolved, step, group_size, buffer)
     out = score_profile(resolved, [item], run)
     total = finite(out.rewards[0])
     components = {k: r for k, v in out.components.items() if (r := finite(v[0])) is not None}

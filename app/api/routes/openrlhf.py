@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from app.adapters.common import ensure_run, label_fields, make_item, prompt_group
 from app.adapters.openrlhf import OpenRLHFRequest, OpenRLHFResponse, response_from_query
-from app.api.deps import AdapterTenantDep, ProfilesDep, SettingsDep, StoreDep
+from app.api.deps import AdapterTenantDep, GroupBufferDep, ProfilesDep, SettingsDep, StoreDep
 from app.api.errors import ApiError
 from app.api.responses import json_response
 from app.api.routes.profiles import ProfileName
@@ -23,6 +23,15 @@ RunQuery = Annotated[
     str | None, Query(pattern=RUN_ID, description="Report to this run (created from the profile's scheduler).")
 ]
 StepQuery = Annotated[int | None, Query(ge=0, le=10**12, description="Trainer step.")]
+GroupSizeQuery = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=1024,
+        description="Completions per prompt (n_samples_per_prompt): report each prompt's group to the run once "
+        "all of them arrived.",
+    ),
+]
 
 
 @router.post("/openrlhf/{profile}", response_model=OpenRLHFResponse)
@@ -33,8 +42,10 @@ def openrlhf(
     settings: SettingsDep,
     store: StoreDep,
     profiles: ProfilesDep,
+    buffer: GroupBufferDep,
     run_id: RunQuery = None,
     step: StepQuery = None,
+    group_size: GroupSizeQuery = None,
 ) -> Response:
     """Score OpenRLHF's ``{query, prompts, labels}`` with a profile (empty lists → empty lists)."""
     n = len(body.query)
@@ -53,7 +64,7 @@ def openrlhf(
             fields["group"] = prompt_group(prompt)
         items.append(make_item(response_from_query(query, prompt), fields, f"labels[{i}]"))
     check_items(items, settings, "labels")
-    run = ensure_run(store, tenant, run_id, resolved, step) if n else None
+    run = ensure_run(store, tenant, run_id, resolved, step, group_size, buffer) if n else None
     out = score_profile(resolved, items, run)
     fallback = settings.abstain_value
 

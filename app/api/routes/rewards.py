@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from app.api.deps import SettingsDep, StoreDep, TenantDep
+from app.api.deps import GroupBufferDep, SettingsDep, StoreDep, TenantDep
 from app.api.errors import not_found
 from app.api.responses import json_response
 from app.limits import check_items
@@ -41,14 +41,23 @@ def get_reward_info(name: RewardName, _: TenantDep) -> RewardInfo:
 
 @router.post("/{name}", response_model=RewardResponse)
 def score_reward(
-    name: RewardName, body: RewardRequest, tenant: TenantDep, settings: SettingsDep, store: StoreDep
+    name: RewardName,
+    body: RewardRequest,
+    tenant: TenantDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    buffer: GroupBufferDep,
 ) -> Response:
     """Score a batch with one reward (with ``run_id``, IoUs go to the run's scheduler)."""
     if name not in REGISTRY:
         raise not_found("reward", name, list(REGISTRY), "name")
     check_items(body.items, settings)
     params = build_params(name, body.params)
-    run = RunRef(store, tenant, body.run_id, body.step, body.request_id) if body.run_id else None
+    run = (
+        RunRef(store, tenant, body.run_id, body.step, body.request_id, body.group_size, buffer)
+        if body.run_id
+        else None
+    )
     scores, schedule = score_one_reward(name, body.items, params, run)
     response = RewardResponse(
         rewards=[finite(s.reward) for s in scores],

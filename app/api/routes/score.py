@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from app.api.deps import ProfilesDep, SettingsDep, StoreDep, TenantDep
+from app.api.deps import GroupBufferDep, ProfilesDep, SettingsDep, StoreDep, TenantDep
 from app.api.responses import json_response
 from app.api.routes.rewards import finite
 from app.limits import check_items
@@ -17,7 +17,12 @@ router = APIRouter(prefix="/v1/score", tags=["score"])
 
 @router.post("", response_model=ScoreResponse)
 def score(
-    body: ScoreRequest, tenant: TenantDep, settings: SettingsDep, store: StoreDep, profiles: ProfilesDep
+    body: ScoreRequest,
+    tenant: TenantDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    profiles: ProfilesDep,
+    buffer: GroupBufferDep,
 ) -> Response:
     """Score a batch with a profile: the weighted total and every component (null = abstained)."""
     check_items(body.items, settings)
@@ -25,7 +30,11 @@ def score(
         resolved = profiles.resolved(tenant, body.profile)
     else:
         resolved = resolve("inline", body.profile)
-    run = RunRef(store, tenant, body.run_id, body.step, body.request_id) if body.run_id else None
+    run = (
+        RunRef(store, tenant, body.run_id, body.step, body.request_id, body.group_size, buffer)
+        if body.run_id
+        else None
+    )
     out = score_profile(resolved, body.items, run)
     response = ScoreResponse(
         rewards=[finite(r) for r in out.rewards],

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 
 from app.adapters.common import ensure_run, label_fields, make_item, object_fields, prompt_group
 from app.adapters.slime import SlimeRequest, SlimeResult
-from app.api.deps import AdapterTenantDep, ProfilesDep, SettingsDep, StoreDep
-from app.api.routes.openrlhf import RunQuery, StepQuery
+from app.api.deps import AdapterTenantDep, GroupBufferDep, ProfilesDep, SettingsDep, StoreDep
+from app.api.routes.openrlhf import GroupSizeQuery, RunQuery, StepQuery
 from app.api.routes.profiles import ProfileName
 from app.api.routes.rewards import finite
 from app.limits import check_items
@@ -26,8 +26,10 @@ def slime(
     settings: SettingsDep,
     store: StoreDep,
     profiles: ProfilesDep,
+    buffer: GroupBufferDep,
     run_id: RunQuery = None,
     step: StepQuery = None,
+    group_size: GroupSizeQuery = None,
     output: Annotated[Literal["dict", "number"], Query(description="`number`: reply with a bare number.")] = "dict",
 ) -> SlimeResult | float:
     """Score one slime sample; a dict (``--reward-key score``) or, with ``?output=number``, a number."""
@@ -38,7 +40,7 @@ def slime(
         fields["group"] = prompt_group(body.prompt)
     item = make_item(body.response, fields, "label")
     check_items([item], settings, "response")
-    run = ensure_run(store, tenant, run_id, resolved, step)
+    run = ensure_run(store, tenant, run_id, resolved, step, group_size, buffer)
     out = score_profile(resolved, [item], run)
     total = finite(out.rewards[0])
     value = settings.abstain_value if total is None else total
