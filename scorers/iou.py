@@ -105,31 +105,37 @@ _REF_REASONS = (
 )
 
 
-def _box_codes(b: np.ndarray, *, strict_area: bool) -> np.ndarray:
-    """Per box, 0 if valid else the index of its reason (the same order as `boxes.box_error`)."""
-    if b.shape[0] == 0:
-        return np.zeros(0, dtype=np.int8)
+def _first_bad(b: np.ndarray, counts: np.ndarray, *, strict_area: bool) -> dict[int, int]:
+    """Row (among the scored items) → reason code of its first invalid box; {} when all are valid.
+
+    The codes index `_PRED_REASONS` / `_REF_REASONS`, checked in the order of `boxes.box_error`.
+    """
+    # One pass for the common answer "all valid"; NaN fails every comparison, so it lands here too.
     in_range = (np.abs(b) <= MAX_ABS_COORD).all(axis=1)
-    finite = np.isfinite(b).all(axis=1)
     if strict_area:
         bad_x = b[:, 2] <= b[:, 0]
         bad_y = b[:, 3] <= b[:, 1]
     else:
         bad_x = b[:, 2] < b[:, 0]
         bad_y = b[:, 3] < b[:, 1]
-    return np.select([~finite, ~in_range, bad_x, bad_y], [1, 2, 3, 4], 0).astype(np.int8)
-
-
-def _first_bad(codes: np.ndarray, counts: np.ndarray) -> dict[int, int]:
-    """Row (among the scored items) → reason code of its first invalid box."""
-    bad = np.flatnonzero(codes)
+    bad = np.flatnonzero(~in_range | bad_x | bad_y)
     if bad.size == 0:
         return {}
+    finite = np.isfinite(b[bad]).all(axis=1)
+    codes = np.where(~finite, 1, np.where(~in_range[bad], 2, np.where(bad_x[bad], 3, 4)))
     owner = np.repeat(np.arange(counts.size), counts)[bad]
     first: dict[int, int] = {}
-    for row, code in zip(owner.tolist(), codes[bad].tolist(), strict=True):
+    for row, code in zip(owner.tolist(), codes.tolist(), strict=True):
         first.setdefault(row, code)
     return first
+
+
+def _frame_row(f: Frame) -> tuple[float, ...]:
+    """The 16 columns of one frame in `_score_boxes`' table."""
+    sx, sy, rx, ry = f.pred_sx, f.pred_sy, f.ref_sx, f.ref_sy
+    inf = float("inf")
+    lo, (w, h) = (0.0, f.bounds) if f.bounds is not None else (-inf, (inf, inf))
+    return (sx, sy, sx, sy, rx, ry, rx, ry, lo, lo, lo, lo, w, h, w, h)
 
 
 def _shape(value: np.ndarray, p: IouParams) -> np.ndarray:
@@ -303,28 +309,21 @@ def _score_boxes(
     n_ref = np.asarray(n_ref_l, dtype=np.intp)
     raw_pred = np.array(pred_tok, dtype=np.float64).reshape(-1, 4)
     raw_ref = np.array(ref_flat, dtype=np.float64).reshape(-1, 4)
-    bad_ref = _first_bad(_box_codes(raw_ref, strict_area=True), n_ref)
-    bad_pred = _first_bad(_box_codes(raw_pred, strict_area=False), n_pred)
-    single = bool((n_pred == 1).all() and (n_ref == 1).all())
+    bad_ref = _first_bad(raw_ref, n_ref, strict_area=True)
+    bad_pred = _first_bad(raw_pred, n_pred, strict_area=False)
+    single = n_pred_l.count(1) == n_ref_l.count(1) == len(rows)  # every item one box against one box
 
-    # Frame columns per item: pred_sx, pred_sy, ref_sx, ref_sy, width bound, height bound.
-    inf = float("inf")
-    table = np.array(
-        [
-            (f.pred_sx, f.pred_sy, f.ref_sx, f.ref_sy, *(f.bounds if f.bounds is not None else (inf, inf)))
-            for f in frames
-        ],
-        dtype=np.float64,
-    )
+    # Per frame, 16 columns in four groups of x1, y1, x2, y2: the predictions' scale, the
+    # references' scale, and the image's lower and upper bounds for clipping predictions
+    # (±inf where the image size is unknown).
+    table = np.array([_frame_row(f) for f in frames], dtype=np.float64)
     per_item = table[np.asarray(fids, dtype=np.intp)]
     per_pred = per_item if single else np.repeat(per_item, n_pred, axis=0)
     per_ref = per_item if single else np.repeat(per_item, n_ref, axis=0)
-    pred = raw_pred * np.tile(per_pred[:, 0:2], 2)
-    ref = raw_ref * np.tile(per_ref[:, 2:4], 2)
+    pred = raw_pred * per_pred[:, 0:4]
+    ref = raw_ref * per_ref[:, 4:8]
     if p.clip:
-        upper = np.tile(per_pred[:, 4:6], 2)
-        lower = np.where(np.isinf(upper), -np.inf, 0.0)
-        np.clip(pred, lower, upper, out=pred)
+        np.clip(pred, per_pred[:, 8:12], per_pred[:, 12:16], out=pred)
 
     # Every predicted × reference pair of every item, flattened into one paired computation.
     n_pairs = n_pred * n_ref

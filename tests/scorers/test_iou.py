@@ -356,3 +356,14 @@ def test_batch_equals_singles(params: dict[str, Any]) -> None:
         assert got.details == alone.details
         if got.reward is not None:
             assert math.isfinite(got.reward) and 0.0 <= got.reward <= 1.0
+
+
+def test_box_counts_that_only_add_up_are_not_single_boxes() -> None:
+    """Two predictions on one item and none on the other total one each, but are not 1×1 pairs."""
+    items = [
+        {"completion": ans("[0, 0, 10, 10] [0, 0, 10, 10]"), "boxes": [[0, 0, 10, 10]]},
+        {"completion": ans("nothing"), "boxes": [[0, 0, 10, 10]]},
+    ]
+    first, second = score("iou", items)
+    assert first.reward == 0.5 and first.details["n_pred"] == 2
+    assert second.reward == 0.0 and second.details["rule"] == "no box found"
