@@ -27,7 +27,7 @@ of Zhu et al. (arXiv 2505.13973); `DEFAULT_THRESHOLD` is the benchmark's operati
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -99,7 +99,11 @@ def decide(answer: str, reference: str) -> tuple[Analysis, Analysis, Agreement |
     'conflict'
     """
     a, r = analyse(answer[:MAX_ANSWER_CHARS]), analyse(reference[:MAX_ANSWER_CHARS])
-    conflict = clinical_conflict(a, r) or partial_negation_conflict(a, r) or exclusive_conflict(a.text, r.text)
+    conflict = (
+        clinical_conflict(*_denial_aligned(a, r))
+        or partial_negation_conflict(a, r)
+        or exclusive_conflict(a.text, r.text)
+    )
     if conflict is not None:
         return a, r, Agreement(0.0, "conflict", conflict=conflict)
     if a.canonical and a.canonical == r.canonical:
@@ -109,13 +113,16 @@ def decide(answer: str, reference: str) -> tuple[Analysis, Analysis, Agreement |
     return a, r, None
 
 
-def _split_negated(tokens: tuple[str, ...]) -> tuple[set[str], set[str]]:
-    """(asserted, negated) content words of a canonical text in which the normaliser kept a "no"
-    in front of each negated part (everything after a "no" is taken as negated)."""
+def _split_negated(analysis: Analysis) -> tuple[set[str], set[str]]:
+    """(asserted, negated) content words. A wholly negated text negates all its words; in a partly
+    negated one the normaliser kept a "no" in front of each negated part (everything after a
+    "no" is taken as negated)."""
+    if analysis.negated:
+        return set(), {t for t in analysis.tokens if t not in _FILLER}
     asserted: set[str] = set()
     negated: set[str] = set()
     inside = False
-    for tok in tokens:
+    for tok in analysis.tokens:
         if tok == "no":
             inside = True
         elif tok not in _FILLER:
@@ -134,9 +141,27 @@ def partial_negation_conflict(a: Analysis, b: Analysis) -> str | None:
     >>> partial_negation_conflict(analyse("pneumothorax, no effusion"), analyse("pneumothorax")) is None
     True
     """
-    a_pos, a_neg = _split_negated(a.tokens)
-    b_pos, b_neg = _split_negated(b.tokens)
+    a_pos, a_neg = _split_negated(a)
+    b_pos, b_neg = _split_negated(b)
     return "negation" if a_neg & b_pos or b_neg & a_pos else None
+
+
+def _denial_aligned(a: Analysis, b: Analysis) -> tuple[Analysis, Analysis]:
+    """The pair for `clinical_conflict`, with one case of its whole-text negation flag corrected.
+
+    The normaliser calls a text negated only when every word is in a negation's scope, so "the
+    image demonstrates no pneumothorax" is not negated while "no pneumothorax" is, and the two
+    would conflict. When the partly negated text denies every word the wholly negated one
+    denies, both deny the same finding: compare them as equally negated. Whatever else the
+    partly negated text asserts is left to the other checks.
+    """
+    if a.negated == b.negated:
+        return a, b
+    whole, part = (a, b) if a.negated else (b, a)
+    denied = _split_negated(whole)[1]
+    if denied and denied <= _split_negated(part)[1]:
+        return replace(a, negated=True), replace(b, negated=True)
+    return a, b
 
 
 def from_cosine(cosine: float) -> Agreement:

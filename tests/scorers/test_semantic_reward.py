@@ -25,6 +25,7 @@ def _item(answer: str, reference: str | list[str]) -> dict[str, object]:
         ("Haemorrhage.", "hemorrhage"),
         ("pneumothorax is not seen", "no evidence of pneumothorax"),  # both negated: agreement
         ("liver metastases", "metastatic disease in the liver"),
+        ("The image demonstrates no evidence of pneumothorax.", "no pneumothorax"),  # a sentence denying it
     ],
     ids=[
         "lay-synonym",
@@ -37,6 +38,7 @@ def _item(answer: str, reference: str | list[str]) -> dict[str, object]:
         "british-spelling",
         "both-negated",
         "metastases",
+        "denial-in-a-sentence",
     ],
 )
 def test_same_meaning_scores_high(answer: str, reference: str) -> None:
@@ -50,6 +52,7 @@ def test_same_meaning_scores_high(answer: str, reference: str) -> None:
     [
         ("no pneumonia", "pneumonia", "negation"),  # raw cosine 0.83
         ("pneumothorax", "no pneumothorax", "negation"),
+        ("There is pneumothorax but no effusion", "no pneumothorax", "negation"),  # asserts what is denied
         ("lungs are not clear", "lungs are clear", "negation"),  # negation inside the sentence
         ("possible pneumonia", "pneumonia", "uncertainty"),
         ("right pleural effusion", "left pleural effusion", "laterality"),
@@ -67,6 +70,7 @@ def test_same_meaning_scores_high(answer: str, reference: str) -> None:
     ids=[
         "negated-answer",
         "negated-reference",
+        "asserts-the-denied-finding",
         "partial-negation",
         "hedged",
         "laterality",
