@@ -66,6 +66,59 @@ CASES = [
         "IoU 0.5 under tau 0.6",
     ),
     ("iou", {"completion": "<answer>no box</answer>", "boxes": [[10, 10, 50, 50]]}, {}, 0.0, "no box = miss"),
+    ("answer", {"completion": "<answer>no</answer>", "reference": "no", "kind": "closed"}, {}, 1.0, "closed match"),
+    (
+        "answer",
+        {
+            "completion": "<answer>left pleural effusion</answer>",
+            "reference": "right pleural effusion",
+            "kind": "open",
+        },
+        {},
+        0.0,
+        "laterality flip is wrong",
+    ),
+    (
+        "answer",
+        {"completion": "<answer>no pneumothorax</answer>", "reference": "pneumothorax", "kind": "open"},
+        {},
+        0.0,
+        "negation flip is wrong",
+    ),
+    (
+        "answer",
+        {"completion": "<answer>12 mm</answer>", "reference": "1.2 cm", "kind": "numeric"},
+        {},
+        1.0,
+        "units converted",
+    ),
+    (
+        "answer",
+        {
+            "completion": "<answer>moderate</answer>",
+            "reference": "severe",
+            "kind": "ordinal",
+            "grades": ["none", "mild", "moderate", "severe"],
+        },
+        {},
+        0.5,
+        "one grade off: partial credit",
+    ),
+    (
+        "semantic",
+        {"completion": "<answer>no pneumothorax</answer>", "reference": "pneumothorax"},
+        {},
+        0.0,
+        "semantic: negation conflict scores low",
+    ),
+    ("length", {"completion": "x " * 50}, {"mode": "range", "min_len": 10, "max_len": 100}, 1.0, "inside the band"),
+    (
+        "length",
+        {"completion": "x " * 500},
+        {"mode": "overlong", "max_len": 100, "cache_len": 50},
+        -1.0,
+        "DAPO overlong past the cache: full penalty",
+    ),
 ]
 
 
@@ -87,3 +140,11 @@ def test_iou_without_reference_abstains(client: TestClient) -> None:
     assert body["rewards"] == [None]
     assert body["status"] == ["unscorable"]
     assert body["details"][0]["reason"]
+
+
+def test_recitation_without_knowledge_abstains(client: TestClient) -> None:
+    body = client.post(
+        "/v1/rewards/recitation", json={"items": [{"completion": "<think>t</think><answer>x</answer>"}]}
+    )
+    assert body.json()["rewards"] == [None]
+    assert body.json()["status"] == ["unscorable"]
