@@ -30,6 +30,7 @@ from scorers.semantic.combine import (
     lexical_agreement,
     reference_texts,
 )
+from scorers.semantic.embedder import EmbedderUnavailableError
 from scorers.semantic.judge import (
     JudgeConfig,
     Verdict,
@@ -109,8 +110,15 @@ def _embedding_scores(pairs: list[tuple[int, str, list[str]]], threshold: float 
                 for k, text in enumerate(reference_texts(r)):
                     open_refs[(idx, j, k)] = text
         decided[idx] = row
+    unavailable: str | None = None
     if open_refs:
-        embedder = load_default_embedder()
+        try:
+            embedder = load_default_embedder()
+        except EmbedderUnavailableError as exc:
+            # Pairs the clinical checks settled still score; the others say what to install.
+            unavailable = f"embedding model unavailable: {exc}"
+            open_refs = {}
+    if open_refs:
         ans_keys = list(open_answers)
         ref_keys = list(open_refs)
         ans_vecs = embedder.embed([open_answers[k] for k in ans_keys])
@@ -125,7 +133,10 @@ def _embedding_scores(pairs: list[tuple[int, str, list[str]]], threshold: float 
             decided[idx][j] = from_cosine(cos)
     out: dict[int, Score] = {}
     for idx, answer, refs in pairs:
-        out[idx] = _finish([ag for ag in decided[idx] if ag is not None], refs, answer, threshold)
+        if unavailable is not None and any(ag is None for ag in decided[idx]):
+            out[idx] = Score.error(unavailable, answer=answer[:200])
+        else:
+            out[idx] = _finish([ag for ag in decided[idx] if ag is not None], refs, answer, threshold)
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scorers import score
-from scorers.semantic import load_default_embedder
+from scorers.semantic import load_default_embedder, loader
 
 
 def _item(answer: str, reference: str | list[str]) -> dict[str, object]:
@@ -168,3 +168,17 @@ def test_group_shares_one_reference_embedding_and_repeats_are_embedded_once() ->
     again = score("semantic", [_item(a, reference) for a in answers[:8]])
     assert emb.texts_encoded - before == 2, "the reference comes from the cache; only answers are embedded"
     assert [s.reward for s in first] == [s.reward for s in again]
+
+
+def test_missing_model_package_is_an_error_naming_it_while_settled_pairs_still_score(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(loader, "_embedder", None)  # as in a fresh process; both restored afterwards
+    monkeypatch.setattr(loader, "_error", None)
+    monkeypatch.setenv("MEDREWARD_EMBEDDING_BACKEND", "onnx")
+    monkeypatch.setenv("MEDREWARD_TOKENIZER_JSON", "/nonexistent/tokenizer.json")
+    out = score("semantic", [_item("no pneumonia", "pneumonia"), _item("fluid in the pleural space", "effusion")])
+    assert out[0].reward == 0.0 and out[0].details["rule"] == "conflict"
+    assert out[1].reward is None and out[1].status == "error"
+    assert "embedding model unavailable" in out[1].details["reason"] and "tokenizer" in out[1].details["reason"]
+    assert loader.embedder_status()["loaded"] is False
