@@ -153,3 +153,30 @@ def test_nemo_gym_verify(server: Server) -> None:
     assert body["reward"] == 1.0
     assert body["reward_components"] == {"format": 1.0, "answer": 1.0}
     assert body["response"] == response and body["case"] == 12 and body["expected_answer"] == "yes"
+
+
+@pytest.mark.slow
+def test_openrlhf_per_sample_grounding_raises_tau_with_group_size(server: Server) -> None:
+    """OpenRLHF grounding as it really arrives: one POST per completion, 8 per prompt, concurrently."""
+    url = f"/openrlhf/grounding-medloc?run_id=orl-ps&group_size=8&api_key={KEYS['bob']}"
+    label = json.dumps({"boxes": [[10, 10, 50, 50]]})
+
+    async def fire() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=180) as c:
+
+            async def one(prompt_id: int, sample: int) -> httpx.Response:
+                prompt = qwen_vl_prompt(f"Box the nodule (case {prompt_id}).", False)
+                box = "[10, 10, 50, 50]" if sample != 5 else "[70, 70, 90, 90]"  # 7 of 8 hit
+                query = qwen_vl_prompt(f"Box the nodule (case {prompt_id}).", True) + f"<answer>{box}</answer>"
+                return await c.post(url, json={"query": [query], "prompts": [prompt], "labels": [label]})
+
+            out: list[httpx.Response] = []
+            for start in range(0, 40, 4):  # rollout batches of 4 prompts × 8 samples in flight
+                out += await asyncio.gather(*(one(p, s) for p in range(start, start + 4) for s in range(8)))
+            return out
+
+    responses = asyncio.run(fire())
+    assert all(r.status_code == 200 for r in responses)
+    run = httpx.get(f"{server.url}/v1/runs/orl-ps", headers={"Authorization": f"Bearer {KEYS['bob']}"}).json()
+    assert run["groups"] == 40
+    assert run["tau"] > 0.3
