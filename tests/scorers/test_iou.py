@@ -8,11 +8,14 @@ import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from scorers import Score, score
 from scorers.box_metrics import METRICS
 from scorers.boxes import parse_boxes
+from scorers.coords import input_size_from_grid, smart_resize
 from tests.scorers.test_box_metrics import naive_metric
 
 
@@ -367,3 +370,56 @@ def test_box_counts_that_only_add_up_are_not_single_boxes() -> None:
     first, second = score("iou", items)
     assert first.reward == 0.5 and first.details["n_pred"] == 2
     assert second.reward == 0.0 and second.details["rule"] == "no box found"
+
+
+# --- garbage never raises ------------------------------------------------------------------------------
+
+_PIECES = st.sampled_from(
+    [
+        "[", "]", "(", ")", ",", " ", "\n", "0", "7", "12.5", "-3", "1e9", "1e999", "nan", "Infinity", ".", "e",
+        "<answer>", "</answer>", "<think>", "</think>", "<|box_start|>", "<|box_end|>", '{"bbox_2d": ',
+        "```json", "```", "[[", "]]", "\x00",
+    ]
+)  # fmt: skip
+_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "boxes": st.lists(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=5), max_size=4),
+        "polygons": st.lists(st.lists(st.lists(st.floats(-1e3, 1e3), min_size=2, max_size=2), max_size=5), max_size=3),
+        "image_size": st.tuples(st.integers(-5, 3000), st.integers(-5, 3000)),
+        "input_size": st.tuples(st.integers(-5, 3000), st.integers(-5, 3000)),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(st.lists(_PIECES, max_size=40).map("".join), min_size=1, max_size=8),
+    fields=_FIELDS,
+    params=st.sampled_from([{}, {"metric": "ciou"}, {"coords": "norm1000", "mode": "band"}, {"metric": "giou"}]),
+)
+def test_garbage_is_scored_or_refused_never_an_error(
+    texts: list[str], fields: dict[str, Any], params: dict[str, Any]
+) -> None:
+    out = score("iou", [{"completion": t, **fields} for t in texts], params)
+    for s in out:
+        assert s.status in ("ok", "unscorable"), s.details
+        if s.reward is None:
+            assert s.details["reason"]
+        else:
+            assert math.isfinite(s.reward) and 0.0 <= s.reward <= 1.0
+
+
+SIZES = [
+    ((1000, 800), {}, (1008, 812), "VLM-R1's pixel limits: each side rounded to 28"),
+    ((10, 10), {}, (56, 56), "a tiny image grows to min_pixels = 56²"),
+    ((2048, 1536), {"max_pixels": 1003520}, (1148, 840), "transformers' default max_pixels shrinks it"),
+]
+
+
+@pytest.mark.parametrize(("size", "limits", "expected"), [c[:3] for c in SIZES], ids=[c[3] for c in SIZES])
+def test_smart_resize(size: tuple[int, int], limits: dict[str, int], expected: tuple[int, int]) -> None:
+    w, h = smart_resize(*size, **limits)
+    assert (w, h) == expected
+    assert w % 28 == 0 and h % 28 == 0
+    assert input_size_from_grid((1, h // 14, w // 14)) == (w, h)
