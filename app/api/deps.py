@@ -1,4 +1,9 @@
-"""Dependencies as ``Annotated`` aliases: settings, the run store, profiles and the caller's tenant."""
+"""Dependencies as ``Annotated`` aliases: settings, the run store, profiles and the caller's tenant.
+
+They are ``async def`` on purpose: each only reads app state or compares a key, and FastAPI
+would run a sync dependency in the threadpool, a hop per dependency per request that per-sample
+trainers (one request per completion) would pay many times over.
+"""
 
 from __future__ import annotations
 
@@ -17,22 +22,22 @@ from schedulers.base import RunStore
 bearer = HTTPBearer(auto_error=False, description="API key (MEDREWARD_API_KEYS); not needed in open mode.")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> RunStore:
+async def get_store(request: Request) -> RunStore:
     store: RunStore = request.app.state.store
     return store
 
 
-def get_profiles(request: Request) -> ProfileBook:
+async def get_profiles(request: Request) -> ProfileBook:
     book: ProfileBook = request.app.state.profiles
     return book
 
 
-def get_group_buffer(request: Request) -> GroupBuffer:
+async def get_group_buffer(request: Request) -> GroupBuffer:
     buffer: GroupBuffer = request.app.state.group_buffer
     return buffer
 
@@ -42,12 +47,14 @@ def _keyring(request: Request) -> KeyRing:
     return ring
 
 
-def get_tenant(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+async def get_tenant(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> str:
     header = f"Bearer {credentials.credentials}" if credentials else request.headers.get("authorization")
     return _keyring(request).authenticate(header)
 
 
-def get_adapter_tenant(
+async def get_adapter_tenant(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     api_key: Annotated[
