@@ -138,7 +138,7 @@ def analyse(text: str) -> Analysis:
         # Polarity from the words as written and from the HPO labels they map to: "low blood
         # pressure" is both decreased and (as hypotension) hypo.
         laterality=laterality(content),
-        polarity=polarity(content) | polarity(tokens),
+        polarity=polarity(content) if tokens == content else polarity(content) | polarity(tokens),
     )
 
 

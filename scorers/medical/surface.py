@@ -238,7 +238,9 @@ def raw_tokens(text: str) -> list[str]:
     >>> raw_tokens("No T2-weighted signal; 1.5 cm.")
     ['No', 'T2', 'weighted', 'signal', ';', '1.5', 'cm', '.']
     """
-    return TOKEN_RE.findall(unicodedata.normalize("NFKC", text))
+    if not text.isascii():  # NFKC folds full-width letters, ligatures, non-breaking spaces
+        text = unicodedata.normalize("NFKC", text)
+    return TOKEN_RE.findall(text)
 
 
 def join_and_filter(tokens: list[str]) -> list[str]:
