@@ -1,0 +1,225 @@
+"""The numeric half of the ``iou`` reward: a whole batch of parsed boxes at once, in numpy.
+
+`scorers.iou` walks the items (fields, frame, regex) and hands over flat lists; here the batch
+is validated, mapped into each item's comparison space, paired (every predicted × reference
+box of every item in one array), measured, matched and shaped, and each item gets its
+`Score`. Validation gives the same reasons, in the same order, as `scorers.boxes.box_error`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from scorers.box_metrics import paired_metric
+from scorers.boxes import MAX_ABS_COORD
+from scorers.coords import Frame
+from scorers.matching import match
+from scorers.types import Score
+
+if TYPE_CHECKING:
+    from scorers.iou import IouParams
+
+_PRED_REASONS = (
+    "",
+    "invalid box: non-finite coordinate",
+    f"invalid box: coordinate beyond ±{MAX_ABS_COORD:g}",
+    "invalid box: x2 < x1",
+    "invalid box: y2 < y1",
+)
+_REF_REASONS = (
+    "",
+    "invalid reference box: non-finite coordinate",
+    f"invalid reference box: coordinate beyond ±{MAX_ABS_COORD:g}",
+    "invalid reference box: x2 <= x1 (no area)",
+    "invalid reference box: y2 <= y1 (no area)",
+)
+
+
+def _first_bad(b: np.ndarray, counts: np.ndarray, *, strict_area: bool) -> dict[int, int]:
+    """Row (among the scored items) → reason code of its first invalid box; {} when all are valid.
+
+    The codes index `_PRED_REASONS` / `_REF_REASONS`, checked in the order of `boxes.box_error`.
+    """
+    # One pass for the common answer "all valid"; NaN fails every comparison, so it lands here too.
+    in_range = (np.abs(b) <= MAX_ABS_COORD).all(axis=1)
+    if strict_area:
+        bad_x = b[:, 2] <= b[:, 0]
+        bad_y = b[:, 3] <= b[:, 1]
+    else:
+        bad_x = b[:, 2] < b[:, 0]
+        bad_y = b[:, 3] < b[:, 1]
+    bad = np.flatnonzero(~in_range | bad_x | bad_y)
+    if bad.size == 0:
+        return {}
+    finite = np.isfinite(b[bad]).all(axis=1)
+    codes = np.where(~finite, 1, np.where(~in_range[bad], 2, np.where(bad_x[bad], 3, 4)))
+    owner = np.repeat(np.arange(counts.size), counts)[bad]
+    first: dict[int, int] = {}
+    for row, code in zip(owner.tolist(), codes.tolist(), strict=True):
+        first.setdefault(row, code)
+    return first
+
+
+def _frame_row(f: Frame) -> tuple[float, ...]:
+    """The 16 columns of one frame in `score_box_batch`' table."""
+    sx, sy, rx, ry = f.pred_sx, f.pred_sy, f.ref_sx, f.ref_sy
+    inf = float("inf")
+    lo, (w, h) = (0.0, f.bounds) if f.bounds is not None else (-inf, (inf, inf))
+    return (sx, sy, sx, sy, rx, ry, rx, ry, lo, lo, lo, lo, w, h, w, h)
+
+
+def shape_values(value: np.ndarray, p: IouParams) -> np.ndarray:
+    """The reward for each metric value under the params' ``mode`` (see `scorers.iou`).
+
+    >>> from scorers.iou import IouParams
+    >>> shape_values(np.array([0.2, 0.6, 0.9]), IouParams(mode="band", lo=0.5, hi=0.7)).round(2).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    if p.mode == "threshold":
+        hit = value > p.tau if p.strict else value >= p.tau
+        return hit.astype(np.float64)
+    if p.mode == "band":
+        if p.hi == p.lo:
+            return (value >= p.hi).astype(np.float64)
+        return np.clip((value - p.lo) / (p.hi - p.lo), 0.0, 1.0)
+    if p.metric == "iou":
+        return value
+    if p.metric == "ciou":
+        return np.maximum((value + 1.0) / 2.0, 0.0)
+    return (value + 1.0) / 2.0
+
+
+def score_box_batch(
+    out: list[Score | None],
+    rows: list[int],
+    fmts: list[str | None],
+    n_pred_l: list[int],
+    n_ref_l: list[int],
+    fids: list[int],
+    frames: list[Frame],
+    pred_tok: list[str],
+    ref_flat: list[float],
+    p: IouParams,
+) -> None:
+    """Score every item that reached the box maths, writing its `Score` into ``out[k]``.
+
+    ``rows`` are the items' indices in ``out``; ``pred_tok`` holds 4 coordinate strings per
+    predicted box and ``ref_flat`` 4 numbers per reference box, item after item, with the
+    counts in ``n_pred_l`` / ``n_ref_l``; ``fids`` index ``frames``.
+    """
+    n_pred = np.asarray(n_pred_l, dtype=np.intp)
+    n_ref = np.asarray(n_ref_l, dtype=np.intp)
+    raw_pred = np.array(pred_tok, dtype=np.float64).reshape(-1, 4)
+    raw_ref = np.array(ref_flat, dtype=np.float64).reshape(-1, 4)
+    bad_ref = _first_bad(raw_ref, n_ref, strict_area=True)
+    bad_pred = _first_bad(raw_pred, n_pred, strict_area=False)
+    single = n_pred_l.count(1) == n_ref_l.count(1) == len(rows)  # every item one box against one box
+
+    # Per frame, 16 columns in four groups of x1, y1, x2, y2: the predictions' scale, the
+    # references' scale, and the image's lower and upper bounds for clipping predictions
+    # (±inf where the image size is unknown).
+    table = np.array([_frame_row(f) for f in frames], dtype=np.float64)
+    per_item = table[np.asarray(fids, dtype=np.intp)]
+    per_pred = per_item if single else np.repeat(per_item, n_pred, axis=0)
+    per_ref = per_item if single else np.repeat(per_item, n_ref, axis=0)
+    pred = raw_pred * per_pred[:, 0:4]
+    ref = raw_ref * per_ref[:, 4:8]
+    if p.clip:
+        np.clip(pred, per_pred[:, 8:12], per_pred[:, 12:16], out=pred)
+
+    # Every predicted × reference pair of every item, flattened into one paired computation.
+    n_pairs = n_pred * n_ref
+    pred_start = np.cumsum(n_pred) - n_pred
+    pair_start = np.cumsum(n_pairs) - n_pairs
+    with np.errstate(all="ignore"):  # invalid items compute garbage that is never read
+        if single:
+            iou_all, val_all = paired_metric(pred, ref, p.metric)
+        else:
+            ref_start = np.cumsum(n_ref) - n_ref
+            owner = np.repeat(np.arange(len(rows)), n_pairs)
+            t = np.arange(int(n_pairs.sum())) - pair_start[owner]
+            m = n_ref[owner]
+            iou_all, val_all = paired_metric(pred[pred_start[owner] + t // m], ref[ref_start[owner] + t % m], p.metric)
+        shaped_all = shape_values(val_all, p)
+
+    pred_l = pred.tolist()
+    has_bad = bool(bad_ref or bad_pred)
+    tau = p.tau if p.mode == "threshold" else None
+    if single and not has_bad and tau is None:
+        # The common batch (one box against one box, all valid) in one tight loop.
+        columns = zip(rows, fmts, iou_all.tolist(), val_all.tolist(), shaped_all.tolist(), pred_l, strict=True)
+        for k, fmt, iou, val, reward, box in columns:
+            out[k] = Score(
+                reward,
+                "ok",
+                {"iou": iou, "n_pred": 1, "n_ref": 1, "pairs": [[0, 0, iou, val]], "boxes": [box], "format": fmt},
+            )
+        return
+
+    # Match every item first, so that only matched pairs leave numpy (10×10 boxes: 100 pairs, 10 matches).
+    ps_l = pair_start.tolist()
+    matches: list[tuple[list[int], list[int]] | None] = []
+    picks: list[int] = []
+    for row, (npd, nr, s) in enumerate(zip(n_pred_l, n_ref_l, ps_l, strict=True)):
+        if npd == 0 or nr == 0 or row in bad_ref or row in bad_pred:
+            matches.append(None)
+            continue
+        if npd == 1 and nr == 1:
+            pr_l, rc_l = [0], [0]
+        else:
+            pr, rc = match(val_all[s : s + npd * nr].reshape(npd, nr))
+            pr_l, rc_l = pr.tolist(), rc.tolist()
+        matches.append((pr_l, rc_l))
+        picks.extend([s + i * nr + j for i, j in zip(pr_l, rc_l, strict=True)])
+    idx = np.asarray(picks, dtype=np.intp)
+    iou_m = iou_all[idx].tolist()
+    val_m = val_all[idx].tolist()
+    shaped_m = shaped_all[idx].tolist()
+
+    o = 0  # position in the matched lists
+    columns2 = zip(rows, fmts, n_pred_l, n_ref_l, pred_start.tolist(), matches, strict=True)
+    for row, (k, fmt, npd, nr, b0, matched) in enumerate(columns2):
+        if has_bad:
+            code = bad_ref.get(row)
+            if code is not None:
+                out[k] = Score.unscorable(_REF_REASONS[code])
+                continue
+            code = bad_pred.get(row)
+            if code is not None:
+                out[k] = Score.unscorable(_PRED_REASONS[code], format=fmt)
+                continue
+        details: dict[str, Any]
+        if matched is not None:
+            pairs = []
+            iou_sum = reward_sum = 0.0
+            for i, j in zip(*matched, strict=True):
+                iou_sum += iou_m[o]
+                reward_sum += shaped_m[o]
+                pairs.append([i, j, iou_m[o], val_m[o]])
+                o += 1
+            denom = max(npd, nr)
+            iou = iou_sum / denom
+            reward = reward_sum / denom
+            details = {
+                "iou": iou,
+                "n_pred": npd,
+                "n_ref": nr,
+                "pairs": pairs,
+                "boxes": pred_l[b0 : b0 + npd],
+                "format": fmt,
+            }
+        elif nr == 0:
+            reward = iou = 1.0 if npd == 0 else 0.0
+            rule = "no reference boxes and none predicted" if npd == 0 else "boxes predicted where there are none"
+            details = {"iou": iou, "n_pred": npd, "n_ref": 0, "rule": rule, "format": fmt}
+        else:  # boxes to find, none predicted
+            if p.missing == "unscorable":
+                out[k] = Score.unscorable("no box found in the answer")
+                continue
+            reward = iou = 0.0
+            details = {"iou": 0.0, "n_pred": 0, "n_ref": nr, "rule": "no box found", "format": None}
+        if tau is not None:
+            details["tau"] = tau
+        out[k] = Score(reward, "ok", details)
