@@ -36,14 +36,47 @@ class RewardInfo(BaseModel):
 
 
 class RewardList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "rewards": [
+                        {
+                            "name": "format",
+                            "description": "think/answer layout",
+                            "range": [0.0, 1.0],
+                            "params_schema": {"type": "object", "properties": {"mode": {"type": "string"}}},
+                            "citation": "open-r1 tag_count",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     rewards: list[RewardInfo]
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
     status: str
 
 
 class Readiness(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ready",
+                    "store": True,
+                    "models": {"backend": "onnx", "loaded": True, "required": True},
+                    "rewards": ["answer", "format", "iou", "length", "recitation", "semantic"],
+                }
+            ]
+        }
+    )
+
     status: Literal["ready", "not_ready"]
     store: bool = Field(description="The run store answered a ping.")
     models: dict[str, Any] = Field(description="Embedding model status (semantic reward).")
@@ -124,6 +157,28 @@ class ProfileOut(BaseModel):
 
 
 class ProfileList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "profiles": [
+                        {
+                            "name": "vqa-closed",
+                            "source": "builtin",
+                            "profile": {
+                                "components": [
+                                    {"reward": "format", "weight": 0.2},
+                                    {"reward": "answer", "weight": 0.8},
+                                ],
+                                "answer_kind": "closed",
+                            },
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     profiles: list[ProfileOut]
 
 
@@ -140,8 +195,19 @@ class RunCreate(_Request):
     config: dict[str, Any] = Field(default_factory=dict, description="Scheduler config (defaults: DESIGN §3).")
 
 
+_RUN_EXAMPLE: dict[str, Any] = {
+    "run_id": "exp-1",
+    "scheduler": "medloc",
+    "tau": 0.45,
+    "step": 120,
+    "groups": 960,
+    "window": {"size": 15, "capacity": 30, "mean_reward": 0.62, "std_reward": 0.18, "mean_iou": 0.58},
+    "raises": [{"step": 88, "tau_before": 0.3, "tau_after": 0.45, "mean_reward": 0.83, "margin": 0.21}],
+}
+
+
 class RunState(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_RUN_EXAMPLE]})
 
     run_id: str
     scheduler: str
@@ -153,6 +219,8 @@ class RunState(BaseModel):
 
 
 class RunList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"runs": [_RUN_EXAMPLE]}]})
+
     runs: list[RunState]
 
 

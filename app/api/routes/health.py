@@ -38,7 +38,16 @@ def readyz(request: Request) -> Any:
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+_METRICS_EXAMPLE = (
+    'medreward_items_scored_total{reward="iou"} 4096.0\nmedreward_run_tau{run_id="exp-1",tenant="lab-a"} 0.45\n'
+)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"example": _METRICS_EXAMPLE}}}},
+)
 def prometheus() -> Response:
     """Prometheus metrics (text exposition format)."""
     data, content_type = metrics.render()
