@@ -207,8 +207,10 @@ def score_profile(profile: ResolvedProfile, items: Sequence[Item], run: RunRef |
     per_item: list[dict[str, Any]] = [{} for _ in batch]
     statuses: list[list[str]] = [[] for _ in batch]
     schedule: dict[str, Any] | None = None
+    # Only the first iou component reports to the run: a group must be counted once.
+    scheduled = next((c.key for c in profile.components if c.reward == SCHEDULED_REWARD), None)
     for comp in profile.components:
-        use_run = run if comp.reward == SCHEDULED_REWARD else None
+        use_run = run if comp.key == scheduled else None
         scores, sched = score_one_reward(comp.reward, batch, comp.params, use_run) if batch else ([], None)
         schedule = schedule or sched
         components[comp.key] = [s.reward for s in scores]

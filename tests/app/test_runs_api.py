@@ -63,3 +63,18 @@ def test_medloc_tau_rises_with_accurate_groups(client: TestClient) -> None:
     assert client.get("/v1/runs/m/history").json()["history"][0]["tau_before"] == pytest.approx(0.3)
     metrics = client.get("/metrics").text
     assert 'medreward_run_tau{run_id="m",tenant="default"}' in metrics
+
+
+def test_two_iou_components_count_a_group_once(client: TestClient) -> None:
+    client.post("/v1/runs", json={"run_id": "twice", "scheduler": "fixed", "config": {"tau": 0.5}})
+    prof = {
+        "components": [
+            {"reward": "iou", "name": "scheduled"},
+            {"reward": "iou", "name": "giou", "params": {"metric": "giou", "mode": "continuous"}},
+        ]
+    }
+    items = [_box_item("g1", True), _box_item("g1", False)]
+    out = client.post("/v1/score", json={"profile": prof, "items": items, "run_id": "twice"}).json()
+    assert out["components"]["scheduled"] == [1.0, 0.0]
+    assert out["schedule"]["groups"] == 1
+    assert client.get("/v1/runs/twice").json()["groups"] == 1
