@@ -91,6 +91,9 @@ _HYPO_RE = re.compile(r"^hypo(?!thalam|phys|gloss|chondr|pharyn|gastr|thenar|the
 _ISO_RE = re.compile(r"^iso(?:intense|intensity|dense|density|echoic|attenuating|attenuation)$")
 
 _MEMBER_OF: dict[str, tuple[str, str]] = {tok: (group, m) for group, members in _GROUPS for tok, m in members.items()}
+# the words themselves, not the lobe abbreviations (RLL expands to "right lower lobe")
+LATERALITY_WORDS = frozenset(w for w in _LATERALITY if w not in {"lll", "lul", "rll", "rul", "rml"})
+POLARITY_WORDS = frozenset(_MEMBER_OF)
 GROUP_NAMES = (_HYPER_HYPO, *(g for g, _ in _GROUPS))
 
 

