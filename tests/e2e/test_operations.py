@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import ALICE, Server, server_env
 
@@ -65,3 +67,35 @@ def test_open_mode_binds_loopback(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{srv.port}" in logs
     finally:
         assert srv.stop() == 0
+
+
+@pytest.mark.slow
+def test_two_workers_keys_file_and_one_run(tmp_path: Path) -> None:
+    """Two uvicorn workers share the SQLite run: concurrent reports all count, retries count once."""
+    keys = tmp_path / "keys.txt"
+    keys.write_text("# lab keys\nfile-key-carol-77:carol\n")
+    env = server_env(MEDREWARD_LOAD_MODELS="false")
+    env.pop("MEDREWARD_API_KEYS")
+    srv = Server(tmp_path / "w.db", env, extra_args=["--workers", "2", "--api-keys-file", str(keys)]).start()
+    carol = {"Authorization": "Bearer file-key-carol-77"}
+    try:
+        assert httpx.get(f"{srv.url}/v1/runs", headers=ALICE).status_code == 401  # env keys are not in use
+        assert (
+            httpx.post(f"{srv.url}/v1/runs", json={"run_id": "w", "scheduler": "fixed"}, headers=carol).status_code
+            == 201
+        )
+        item = {"completion": "<answer>[1, 1, 9, 9]</answer>", "boxes": [[1, 1, 9, 9]]}
+
+        def report(i: int) -> int:
+            body = {"items": [{**item, "group": f"g{i % 60}"}], "run_id": "w", "request_id": f"req-{i % 60}"}
+            with httpx.Client(base_url=srv.url, headers=carol, timeout=60) as c:
+                return c.post("/v1/rewards/iou", json=body).status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(report, range(120)))  # 60 distinct reports, each sent twice
+        assert codes == [200] * 120
+        assert httpx.get(f"{srv.url}/v1/runs/w", headers=carol).json()["groups"] == 60
+        metrics = httpx.get(f"{srv.url}/metrics").text
+        assert 'medreward_items_scored_total{reward="iou"} 120.0' in metrics  # summed over both workers
+    finally:
+        assert srv.stop() == 0, srv.logs()
