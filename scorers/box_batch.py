@@ -147,15 +147,31 @@ def score_box_batch(
     pred_l = pred.tolist()
     has_bad = bool(bad_ref or bad_pred)
     tau = p.tau if p.mode == "threshold" else None
-    if single and not has_bad and tau is None:
+    if single and not has_bad:
         # The common batch (one box against one box, all valid) in one tight loop.
         columns = zip(rows, fmts, iou_all.tolist(), val_all.tolist(), shaped_all.tolist(), pred_l, strict=True)
-        for k, fmt, iou, val, reward, box in columns:
-            out[k] = Score(
-                reward,
-                "ok",
-                {"iou": iou, "n_pred": 1, "n_ref": 1, "pairs": [[0, 0, iou, val]], "boxes": [box], "format": fmt},
-            )
+        if tau is None:
+            for k, fmt, iou, val, reward, box in columns:
+                out[k] = Score(
+                    reward,
+                    "ok",
+                    {"iou": iou, "n_pred": 1, "n_ref": 1, "pairs": [[0, 0, iou, val]], "boxes": [box], "format": fmt},
+                )
+        else:
+            for k, fmt, iou, val, reward, box in columns:
+                out[k] = Score(
+                    reward,
+                    "ok",
+                    {
+                        "iou": iou,
+                        "n_pred": 1,
+                        "n_ref": 1,
+                        "pairs": [[0, 0, iou, val]],
+                        "boxes": [box],
+                        "format": fmt,
+                        "tau": tau,
+                    },
+                )
         return
 
     # Match every item first, so that only matched pairs leave numpy (10×10 boxes: 100 pairs, 10 matches).
