@@ -177,7 +177,8 @@ class SynonymIndex:
     version: str
 
 
-_build_lock = threading.RLock()
+_build_lock = threading.Lock()
+_built: list[SynonymIndex] = []  # the index once built: read without the lock afterwards
 
 
 def hpo_synonyms() -> SynonymIndex:
@@ -186,8 +187,12 @@ def hpo_synonyms() -> SynonymIndex:
     >>> hpo_synonyms().phrases["enlarged heart"]
     'cardiomegaly'
     """
+    if _built:
+        return _built[0]
     with _build_lock:  # two request threads must not both spend a second building it
-        return _hpo_index()
+        if not _built:
+            _built.append(_hpo_index())
+        return _built[0]
 
 
 @lru_cache(maxsize=1)
