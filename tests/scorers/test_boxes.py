@@ -66,6 +66,7 @@ FORMATS = [
     ("<answer>[1, 2, 3]</answer>", [], None, "three numbers are not a box"),
     ("<answer>[1, 2, 3, 4, 5]</answer>", [], None, "five numbers are not a box"),
     ("<answer>[x1, y1, x2, y2]</answer>", [], None, "the format echoed back, no numbers"),
+    ("<answer>[١, ٢, ٣٣, ٤٤]</answer>", [], None, "coordinates are ASCII digits, as JSON numbers are"),
     ("<answer>No abnormality detected.</answer>", [], None, "no box at all"),
     ("", [], None, "empty completion"),
 ]
