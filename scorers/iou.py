@@ -88,6 +88,7 @@ class IouParams(Params):
 
 
 _UNSET = object()  # "no frame looked up yet" (None is a valid image size: absent)
+_FOUR = {4}
 
 _EXAMPLES: tuple[dict[str, Any], ...] = (
     {"completion": "<think>left apex</think><answer>[10, 10, 50, 50]</answer>", "boxes": [[10, 10, 50, 50]]},
@@ -207,15 +208,13 @@ def _iou_batch(items: Sequence[Item], params: IouParams) -> list[Score]:
         if npd > max_boxes:
             out[k] = Score.unscorable(f"too many boxes: {npd} > max_boxes={max_boxes}", format=fmt)
             continue
-        before = len(ref_flat)
+        if (len(ref[0]) != 4) if nr == 1 else (nr > 1 and set(map(len, ref)) != _FOUR):
+            out[k] = Score.unscorable("invalid reference box: needs 4 coordinates [x1, y1, x2, y2]")
+            continue
         if nr == 1:
             ref_flat += ref[0]
         else:
             ref_flat.extend(chain.from_iterable(ref))
-        if len(ref_flat) - before != 4 * nr:  # a reference "box" of 3 or 5 numbers
-            del ref_flat[before:]
-            out[k] = Score.unscorable("invalid reference box: needs 4 coordinates [x1, y1, x2, y2]")
-            continue
         if npd == 1:
             pred_tok += found[0]
         else:

@@ -226,6 +226,13 @@ REFUSALS = [
     ),
     (
         ans("[0, 0, 1, 1]"),
+        {"boxes": [[0, 0, 1], [1, 2, 3, 4, 5]]},
+        {},
+        "invalid reference box: needs 4 coordinates [x1, y1, x2, y2]",
+        "3 + 5 numbers: eight, but not two boxes",
+    ),
+    (
+        ans("[0, 0, 1, 1]"),
         {"boxes": [[0, 0, 1, 1]], "image_size": (0, 0)},
         {},
         "invalid image_size: each side must be in 1..10000000",
