@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-from scorers.medical.surface import TERMINATOR_TOKENS
+from scorers.medical.surface import SEPARATOR_TOKENS, TERMINATOR_TOKENS
 
 
 class Cue(Enum):
@@ -30,6 +30,7 @@ class Cue(Enum):
     PSEUDO = "pseudo"  # looks like a cue, is not one: replaced by its stand-in tokens
     TERM = "term"  # ends every open scope
     FILLER = "filler"  # carries no finding ("there is", "consistent with"): dropped
+    AFFIRM = "affirm"  # "present", "seen": ends a segment; after a comma, ends a negation's reach
 
 
 _NEG_PRE = (
@@ -194,17 +195,6 @@ _FILLER = (
     "were",
     "be",
     "been",
-    "is seen",
-    "seen",
-    "noted",
-    "present",
-    "is present",
-    "evident",
-    "identified",
-    "demonstrated",
-    "visible",
-    "visualized",
-    "shown",
     "image show",
     "scan show",
     "finding of",
@@ -216,6 +206,24 @@ _FILLER = (
     "sign of",
     "it is",
     "this is",
+)
+
+
+# "No effusion, small pneumothorax present": the comma and the affirmation end the reach of
+# "no" (NegEx would negate both; radiology answers list findings this way).
+_AFFIRM = (
+    "is seen",
+    "seen",
+    "noted",
+    "present",
+    "is present",
+    "are present",
+    "evident",
+    "identified",
+    "demonstrated",
+    "visible",
+    "visualized",
+    "shown",
 )
 
 
@@ -233,6 +241,7 @@ def _build() -> dict[str, list[tuple[tuple[str, ...], Cue, tuple[str, ...]]]]:
     add(_NEG_PRE, Cue.NEG_PRE)
     add(_TERM, Cue.TERM)
     add(_FILLER, Cue.FILLER)
+    add(_AFFIRM, Cue.AFFIRM)
     entries.extend((tuple(p.split()), Cue.PSEUDO, stand_in) for p, stand_in in _PSEUDO.items())
     index: dict[str, list[tuple[tuple[str, ...], Cue, tuple[str, ...]]]] = {}
     seen: set[tuple[str, ...]] = set()
@@ -275,13 +284,19 @@ def scan(tokens: list[str]) -> CueScan:
     has_neg = False
     uncertain = False
     seg_start = 0  # index into content where the current scope segment began
-    neg_open = False
+    neg_open = False  # a pre-negation reaches the words that follow
+    neg_start = 0  # index into content where that pre-negation began
+    last_comma = -1  # index into content of the segment's last comma
     n = len(tokens)
     i = 0
     while i < n:
         tok = tokens[i]
         if tok in TERMINATOR_TOKENS:
-            seg_start, neg_open = len(content), False
+            seg_start, neg_open, last_comma = len(content), False, -1
+            i += 1
+            continue
+        if tok in SEPARATOR_TOKENS:
+            last_comma = len(content)
             i += 1
             continue
         match = None
@@ -299,13 +314,15 @@ def scan(tokens: list[str]) -> CueScan:
         i += k
         if phrase in _BOTH_WAYS:
             # "absent thumb" (pre) vs "thumb absent" (post): post when a finding precedes it
-            # in this segment and nothing follows in the segment.
-            follows = i < n and tokens[i] not in TERMINATOR_TOKENS
-            if len(content) > seg_start and not follows:
-                cue = Cue.UNC_POST if cue in (Cue.UNC_POST, Cue.UNC_PRE) else Cue.NEG_POST
+            # in this segment.
+            post = len(content) > seg_start
+            if cue in (Cue.UNC_POST, Cue.UNC_PRE):
+                cue = Cue.UNC_POST if post else Cue.UNC_PRE
             else:
-                cue = Cue.UNC_PRE if cue in (Cue.UNC_POST, Cue.UNC_PRE) else Cue.NEG_PRE
+                cue = Cue.NEG_POST if post else Cue.NEG_PRE
         if cue is Cue.NEG_PRE:
+            if not neg_open:
+                neg_start = len(content)
             has_neg, neg_open = True, True
         elif cue is Cue.NEG_POST:
             has_neg = True
@@ -314,7 +331,12 @@ def scan(tokens: list[str]) -> CueScan:
         elif cue is Cue.UNC_PRE or cue is Cue.UNC_POST:
             uncertain = True
         elif cue is Cue.TERM:
-            seg_start, neg_open = len(content), False
+            seg_start, neg_open, last_comma = len(content), False, -1
+        elif cue is Cue.AFFIRM:
+            if neg_open and last_comma > neg_start:
+                for j in range(last_comma, len(content)):
+                    mask[j] = False
+            seg_start, neg_open, last_comma = len(content), False, -1
         elif cue is Cue.PSEUDO:
             content.extend(stand_in)
             mask.extend([neg_open] * len(stand_in))

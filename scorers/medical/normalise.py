@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from scorers.medical.clinical import laterality, laterality_conflict, polarity, polarity_conflict
 from scorers.medical.negation import scan
-from scorers.medical.surface import TERMINATOR_TOKENS, join_and_filter, normalise_token, raw_tokens
+from scorers.medical.surface import PUNCTUATION_TOKENS, join_and_filter, normalise_token, raw_tokens
 from scorers.medical.vocabulary import abbreviation_keys, canonical_phrases, expand_abbreviation, expansions
 
 __all__ = ["Analysis", "analyse", "clinical_conflict", "expand_in_context", "normalise", "normalised_tokens"]
@@ -77,7 +77,7 @@ def normalise(text: str) -> str:
     >>> normalise("No fluid around the lungs; the oedematous bronchi")
     'no pleural effusion edematous bronchus'
     """
-    toks = [t for t in normalised_tokens(text) if t not in TERMINATOR_TOKENS]
+    toks = [t for t in normalised_tokens(text) if t not in PUNCTUATION_TOKENS]
     return " ".join(canonical_phrases(toks))
 
 

@@ -16,8 +16,12 @@ from functools import lru_cache
 
 # Numbers first so that "1.5" stays one token; then words (letters/digits, with an inner
 # apostrophe for "patient's"); then the punctuation that ends a negation scope; then "%".
-TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:['’][^\W_]+)?|[.;!?\n]|%")
+TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:['’][^\W_]+)?|[.;!?\n,]|%")
 TERMINATOR_TOKENS = frozenset({".", ";", "!", "?", "\n"})
+# A comma does not end a negation scope ("no effusion, consolidation or pneumothorax") but
+# the negation scan needs to see it; like the terminators it never reaches normalised text.
+SEPARATOR_TOKENS = frozenset({","})
+PUNCTUATION_TOKENS = TERMINATOR_TOKENS | SEPARATOR_TOKENS
 
 ARTICLES = frozenset({"a", "an", "the"})
 
@@ -281,4 +285,4 @@ def surface(text: str) -> str:
     'tumor are hemorrhagic 2 xray'
     """
     toks = join_and_filter([normalise_token(t) for t in raw_tokens(text)])
-    return " ".join(t for t in toks if t not in TERMINATOR_TOKENS)
+    return " ".join(t for t in toks if t not in PUNCTUATION_TOKENS)

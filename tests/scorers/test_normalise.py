@@ -96,6 +96,10 @@ CUES = [
     ("There is a left pleural effusion", False, False, "left pleural effusion", "fillers are not findings"),
     ("The nodule is normal", False, False, "nodule normal", "'no' inside 'nodule'/'normal' is not a cue"),
     ("NO PNEUMOTHORAX", True, False, "pneumothorax", "all-caps NO is a cue, not nitric oxide"),
+    ("No effusion, small pneumothorax present", False, False, "no effusion small pneumothorax", "comma + present"),
+    ("Pneumothorax present, effusion absent", False, False, "pneumothorax no effusion", "post-cue stops at present"),
+    ("no pneumothorax present", True, False, "pneumothorax", "'present' inside the negated statement"),
+    ("absent left kidney", True, False, "left kidney", "'absent' before the finding"),
     ("no", True, False, "", "a bare negation"),
 ]
 
