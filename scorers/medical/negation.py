@@ -10,7 +10,8 @@ singular, American spelling, as `scorers.medical.surface` leaves them).
 
 Scopes: a pre-cue reaches forward, a post-cue backward, both to the nearest terminator
 (``.``, ``;``, "but", "however", ...); a comma does not end a scope, so "no effusion,
-consolidation or pneumothorax" negates all three, as NegEx does.
+consolidation or pneumothorax" negates all three, as NegEx does, unless the words after the
+comma are affirmed ("no effusion, small pneumothorax present").
 """
 
 from __future__ import annotations
