@@ -25,6 +25,7 @@ GroupKey = tuple[str, str, str]
 class _Pending:
     ious: list[float | None] = field(default_factory=list)
     step: int | None = None
+    tokens: set[str] = field(default_factory=set)
     since: float = field(default_factory=time.monotonic)
 
 
@@ -44,13 +45,22 @@ class GroupBuffer:
         self._lock = threading.Lock()
         self._pending: OrderedDict[GroupKey, _Pending] = OrderedDict()
 
-    def add(self, key: GroupKey, ious: list[float | None], size: int, step: int | None) -> list[ReadyGroup]:
-        """Add a group's newly arrived IoUs; returns the groups now ready to report."""
+    def add(
+        self, key: GroupKey, ious: list[float | None], size: int, step: int | None, token: str | None = None
+    ) -> list[ReadyGroup]:
+        """Add a group's newly arrived IoUs; returns the groups now ready to report.
+
+        ``token`` (the request_id) makes a retry of the same request add nothing.
+        """
         ready: list[ReadyGroup] = []
         with self._lock:
             pending = self._pending.get(key)
             if pending is None:
                 pending = self._pending[key] = _Pending()
+            if token is not None:
+                if token in pending.tokens:
+                    return ready
+                pending.tokens.add(token)
             pending.ious.extend(ious)
             if step is not None:
                 pending.step = step if pending.step is None else max(pending.step, step)

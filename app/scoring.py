@@ -157,7 +157,7 @@ def _buffered_iou(
     reported: list[str] = []
     raised = False
     for group, values in by_group.items():
-        for ready in buffer.add((run.tenant, run.run_id, group), values, size, run.step):
+        for ready in buffer.add((run.tenant, run.run_id, group), values, size, run.step, run.request_id):
             result = report_ready(run.store, ready.key, ready.ious, ready.step)
             reported.append(ready.key[2])
             raised = raised or any(g.raised for g in result.groups)

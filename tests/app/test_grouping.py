@@ -89,3 +89,22 @@ def test_partial_groups_reported_at_shutdown(tmp_path: Path) -> None:
         assert store.get_run("default", "ps8")["groups"] == 1
     finally:
         store.close()
+
+
+def test_buffer_ignores_a_retried_request() -> None:
+    buf = GroupBuffer()
+    assert buf.add(("t", "r", "g"), [0.9], 2, None, token="req-1") == []
+    assert buf.add(("t", "r", "g"), [0.9], 2, None, token="req-1") == []  # the retry adds nothing
+    ready = buf.add(("t", "r", "g"), [0.4], 2, None, token="req-2")
+    assert [r.ious for r in ready] == [[0.9, 0.4]]
+
+
+def test_v1_per_sample_with_group_size(client: TestClient) -> None:
+    client.post("/v1/runs", json={"run_id": "v1ps", "scheduler": "fixed", "config": {"tau": 0.5}})
+    item = {"completion": ANSWER_HIT, "boxes": [[10, 10, 50, 50]], "group": "prompt-7"}
+    for i in (0, 0, 1):  # the second post is a retry of the first
+        body = {"items": [item], "run_id": "v1ps", "group_size": 2, "request_id": f"s{i}"}
+        out = client.post("/v1/rewards/iou", json=body).json()
+        assert out["rewards"] == [1.0]
+    assert out["schedule"]["reported"] == ["prompt-7"]
+    assert client.get("/v1/runs/v1ps").json()["groups"] == 1
