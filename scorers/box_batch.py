@@ -208,16 +208,14 @@ def score_box_batch(
                 continue
         details: dict[str, Any]
         if matched is not None:
-            pairs = []
-            iou_sum = reward_sum = 0.0
-            for i, j in zip(*matched, strict=True):
-                iou_sum += iou_m[o]
-                reward_sum += shaped_m[o]
-                pairs.append([i, j, iou_m[o], val_m[o]])
-                o += 1
+            pr_l, rc_l = matched
+            end = o + len(pr_l)
+            ious = iou_m[o:end]
+            pairs = [list(pair) for pair in zip(pr_l, rc_l, ious, val_m[o:end], strict=True)]
             denom = max(npd, nr)
-            iou = iou_sum / denom
-            reward = reward_sum / denom
+            iou = sum(ious) / denom
+            reward = sum(shaped_m[o:end]) / denom
+            o = end
             details = {
                 "iou": iou,
                 "n_pred": npd,
