@@ -178,3 +178,20 @@ def test_nemo_gym_without_output_text_abstains(client: TestClient) -> None:
     body = {**NEMO_BODY, "response": {"output": []}, "boxes": None}
     out = client.post("/verify/boxes", json=body).json()
     assert out["reward"] == 0.0 and out["reward_components"] == {} and out["abstained"] is True
+
+
+def test_openrlhf_long_vlm_query_is_not_a_long_completion(client: TestClient) -> None:
+    # Qwen2.5-VL expands a 1344x1344 image to ~2300 pads: the query is far over the completion limit.
+    prompt = QWEN_VL_PROMPT.replace("<|image_pad|>" * 64, "<|image_pad|>" * 2304)
+    body = {"query": [prompt + ANSWER], "prompts": [QWEN_VL_PROMPT_RAW], "labels": [{"boxes": [[10, 10, 50, 50]]}]}
+    assert len(body["query"][0]) > 30_000
+    out = client.post("/openrlhf/grounding-medloc", json=body)
+    assert out.status_code == 200, out.text
+    assert out.json()["rewards"] == [1.0]
+
+
+def test_openrlhf_long_response_is_413(client: TestClient) -> None:
+    body = {"query": [QWEN_VL_PROMPT + "x" * 40_000], "prompts": [QWEN_VL_PROMPT_RAW], "labels": ["no"]}
+    out = client.post("/openrlhf/grounding-medloc", json=body)
+    assert out.status_code == 413
+    assert out.json()["error"]["field"] == "query[0].completion"

@@ -13,7 +13,7 @@ from app.api.errors import ApiError
 from app.api.responses import json_response
 from app.api.routes.profiles import ProfileName
 from app.api.routes.rewards import finite
-from app.limits import check_items, check_text
+from app.limits import check_items
 from app.schemas import RUN_ID
 from app.scoring import score_profile
 
@@ -57,13 +57,14 @@ def openrlhf(
         raise ApiError(413, "too_many_items", f"{n} queries; at most {settings.max_items} per request", "query")
     items = []
     for i, query in enumerate(body.query):
-        check_text(query, settings, f"query[{i}]")
+        # The character limit applies to the response cut out below, not to the query: a VLM
+        # query carries the prompt with every image token expanded (thousands of pads).
         prompt = body.prompts[i] if body.prompts else None
         fields = label_fields(body.labels[i] if body.labels else None)
         if "group" not in fields and prompt is not None:
             fields["group"] = prompt_group(prompt)
         items.append(make_item(response_from_query(query, prompt), fields, f"labels[{i}]"))
-    check_items(items, settings, "labels")
+    check_items(items, settings, "query")
     run = ensure_run(store, tenant, run_id, resolved, step, group_size, buffer) if n else None
     out = score_profile(resolved, items, run)
     fallback = settings.abstain_value
