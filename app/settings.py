@@ -39,7 +39,11 @@ class Settings(BaseSettings):
     max_items: int = Field(default=1024, ge=1, description="Items per request; more gives 413.")
     max_completion_chars: int = Field(default=32_768, ge=1, description="Characters per completion; more gives 413.")
     max_boxes: int = Field(default=100, ge=1, description="Reference boxes or polygons per item; more gives 413.")
-    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1, description="Request body bytes; more gives 413.")
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1,
+        description="Request body bytes; more gives 413 (NeMo Gym rollouts carry base64 images).",
+    )
     abstain_value: float = Field(
         default=0.0,
         description="Reward sent to trainers whose protocol has no null (OpenRLHF, slime, NeMo Gym) when "
