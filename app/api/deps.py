@@ -51,7 +51,9 @@ async def get_tenant(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> str:
     header = f"Bearer {credentials.credentials}" if credentials else request.headers.get("authorization")
-    return _keyring(request).authenticate(header)
+    tenant = _keyring(request).authenticate(header)
+    request.state.tenant = tenant  # for error messages that list this tenant's names
+    return tenant
 
 
 async def get_adapter_tenant(
@@ -66,7 +68,9 @@ async def get_adapter_tenant(
     ] = None,
 ) -> str:
     header = f"Bearer {credentials.credentials}" if credentials else request.headers.get("authorization")
-    return _keyring(request).authenticate(header, api_key)
+    tenant = _keyring(request).authenticate(header, api_key)
+    request.state.tenant = tenant
+    return tenant
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -75,6 +76,18 @@ def validation_error(exc: ValidationError | RequestValidationError, prefix: str 
     return ApiError(422, "invalid_field", f"{field or 'body'}: {first.get('msg', 'invalid')}{more}", field)
 
 
+async def _tenant_runs(request: Request) -> list[str] | None:
+    """The caller's run ids, to name in a 404 (None when they cannot be listed)."""
+    tenant = getattr(request.state, "tenant", None)
+    if tenant is None:
+        return None
+    try:
+        runs = await anyio.to_thread.run_sync(request.app.state.store.list_runs, tenant)
+    except Exception:  # the 404 goes out either way
+        return None
+    return [str(r["run_id"]) for r in runs]
+
+
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "field": field}}
 
@@ -117,9 +130,9 @@ def install(app: FastAPI) -> None:
         return _response(not_found("reward", exc.name, exc.valid))
 
     @app.exception_handler(RunNotFoundError)
-    async def _unknown_run(_: Request, exc: RunNotFoundError) -> JSONResponse:
+    async def _unknown_run(request: Request, exc: RunNotFoundError) -> JSONResponse:
         name = str(exc.args[0]) if exc.args else ""
-        return _response(not_found("run", name, field="run_id"))
+        return _response(not_found("run", name, await _tenant_runs(request), field="run_id"))
 
     @app.exception_handler(RunExistsError)
     async def _run_exists(_: Request, exc: RunExistsError) -> JSONResponse:

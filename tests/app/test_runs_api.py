@@ -78,3 +78,9 @@ def test_two_iou_components_count_a_group_once(client: TestClient) -> None:
     assert out["components"]["scheduled"] == [1.0, 0.0]
     assert out["schedule"]["groups"] == 1
     assert client.get("/v1/runs/twice").json()["groups"] == 1
+
+
+def test_unknown_run_names_the_callers_runs(client: TestClient) -> None:
+    client.post("/v1/runs", json={"run_id": "exp-a"})
+    err = client.get("/v1/runs/exp-b").json()["error"]
+    assert err["code"] == "run_not_found" and "exp-a" in err["message"]
