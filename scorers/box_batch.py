@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from scorers.box_metrics import paired_metric
-from scorers.boxes import MAX_ABS_COORD
+from scorers.boxes import MAX_ABS_COORD, NO_BOX
 from scorers.coords import Frame
 from scorers.matching import match
 from scorers.types import Score
@@ -230,7 +230,7 @@ def score_box_batch(
             details = {"iou": iou, "n_pred": npd, "n_ref": 0, "rule": rule, "format": fmt}
         else:  # boxes to find, none predicted
             if p.missing == "unscorable":
-                out[k] = Score.unscorable("no box found in the answer")
+                out[k] = Score.unscorable(NO_BOX)
                 continue
             reward = iou = 0.0
             details = {"iou": 0.0, "n_pred": 0, "n_ref": nr, "rule": "no box found", "format": None}

@@ -52,6 +52,7 @@ VERTEX = re.compile(rf"\[{_S}({_NUM}){_C}({_NUM}){_S}\]", re.ASCII)
 MAX_ABS_COORD = 1e9
 
 Box = tuple[float, float, float, float]
+NO_BOX = "no box found in the answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,17 @@ class ParsedBoxes:
     boxes: list[Box]
     fmt: str | None = None
     error: str | None = None
+
+    @property
+    def reason(self) -> str | None:
+        """Why no valid box came out (``error``, or that there is none), or None when some did.
+
+        >>> parse_boxes("<answer>no lesion</answer>").reason
+        'no box found in the answer'
+        """
+        if self.error is not None:
+            return self.error
+        return None if self.boxes else NO_BOX
 
 
 def answer_bounds(text: str) -> tuple[int, int]:

@@ -78,6 +78,7 @@ def test_formats(text: str, boxes: list[tuple[float, ...]], fmt: str | None) -> 
     assert parsed.error is None
     assert parsed.boxes == [tuple(float(v) for v in b) for b in boxes]
     assert parsed.fmt == fmt
+    assert parsed.reason == (None if boxes else "no box found in the answer")
 
 
 INVALID = [
@@ -98,6 +99,7 @@ def test_invalid_boxes_say_why(text: str, reason: str) -> None:
     parsed = parse_boxes(text)
     assert parsed.boxes == []
     assert parsed.error == reason
+    assert parsed.reason == reason
 
 
 def test_too_many_boxes() -> None:
