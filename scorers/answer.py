@@ -103,10 +103,10 @@ def infer_kind(item: Item, refs: list[str]) -> str:
     return "open"
 
 
-def _references(item: Item, max_chars: int) -> list[str]:
+def _references(item: Item) -> list[str]:
     raw = item.reference
     refs = [raw] if isinstance(raw, str) else list(raw or [])
-    return [r for r in refs if r.strip() and len(r) <= max_chars]
+    return [r for r in refs if r.strip()]
 
 
 def _judge(kind: str, answer: str, refs: list[str], item: Item, p: AnswerParams) -> Verdict:
@@ -127,9 +127,12 @@ def score_item(item: Item, p: AnswerParams) -> Score:
     kind: str = item_kind if item_kind and item_kind != "auto" else p.kind
     if kind not in KINDS:
         return Score.unscorable(f"unknown answer kind {kind!r}; valid: {', '.join(sorted(KINDS))}")
-    refs = _references(item, p.max_chars)
+    refs = _references(item)
     if not refs:
         return Score.unscorable("no reference answer", kind=kind)
+    refs = [r for r in refs if len(r) <= p.max_chars]
+    if not refs:
+        return Score.unscorable(f"reference longer than max_chars={p.max_chars}", kind=kind)
     if kind == "auto":
         kind = infer_kind(item, refs)
     answer, source = extract_answer(
