@@ -196,6 +196,7 @@ UNSCORABLE_ITEMS_SAY_WHY_CASES = [
     ({"reference": ["", "  "]}, "no reference", "blank references"),
     ({"reference": "x", "kind": "telepathy"}, "unknown answer kind", "unknown kind"),
     ({"reference": "the", "kind": "open"}, "empty after normalisation", "reference is only an article"),
+    ({"reference": "x" * 3000, "kind": "open"}, "longer than max_chars", "reference too long"),
 ]
 
 
