@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import time
 from typing import Any
 
 import pytest
@@ -430,3 +431,34 @@ def test_smart_resize(size: tuple[int, int], limits: dict[str, int], expected: t
     assert (w, h) == expected
     assert w % 28 == 0 and h % 28 == 0
     assert input_size_from_grid((1, h // 14, w // 14)) == (w, h)
+
+
+HOSTILE = [
+    ("[1, 2, 3, 4] " * 8_000, "8k boxes: refused by max_boxes, after one linear pass"),
+    ("[" * 50_000 + "]" * 50_000, "100k characters of nesting"),
+    ("<answer>" + "[1,2,3," * 14_000, "14k near-miss boxes in an unterminated answer"),
+    ("<|box_start|>(" * 7_000, "unterminated Qwen2-VL boxes"),
+]
+
+
+@pytest.mark.parametrize("text", [c[0] for c in HOSTILE], ids=[c[1] for c in HOSTILE])
+def test_hostile_completions_are_fast_and_refused_or_scored(text: str) -> None:
+    start = time.perf_counter()
+    s = one(text, boxes=[[0, 0, 10, 10]])
+    assert time.perf_counter() - start < 1.0
+    assert s.status in ("ok", "unscorable")
+    if s.status == "unscorable":
+        assert s.details["reason"].startswith("too many boxes")
+
+
+def test_qwen2vl_per_mille_boxes_map_to_pixels() -> None:
+    """Qwen2-VL writes 0-1000 of the image: (250,500),(500,750) on 800×400 is [200, 200, 400, 300]."""
+    s = one(
+        "<|box_start|>(250,500),(500,750)<|box_end|>",
+        {"coords": "norm1000"},
+        boxes=[[250, 500, 500, 750]],
+        image_size=(800, 400),
+    )
+    assert s.reward == 1.0
+    assert s.details["boxes"] == [[200.0, 200.0, 400.0, 300.0]]
+    assert s.details["format"] == "qwen2vl"
