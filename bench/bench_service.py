@@ -92,6 +92,17 @@ def start_server(workers: int) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("medreward serve did not start")
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU of the server process (Linux /proc), less sensitive to a shared machine than rates."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentiles(latencies: Sequence[float]) -> tuple[float, float]:
     arr = np.asarray(latencies) * 1000.0
     return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
@@ -163,8 +174,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         profile = f"bench-{reward}"
         httpx.put(f"{url}/v1/profiles/{profile}", json={"components": [{"reward": reward}]}).raise_for_status()
+        pid = proc.pid if proc is not None and args.workers == 1 else None
+        cpu0 = cpu_seconds(pid)
         sample = asyncio.run(per_sample(url, profile, sample_items, args.concurrency))
+        cpu1 = cpu_seconds(pid)
         batched = batch(url, reward, batch_items, args.repeats)
+        cpu2 = cpu_seconds(pid)
+        if cpu0 is not None and cpu1 is not None and cpu2 is not None:
+            sample["server_cpu_ms_per_item"] = (cpu1 - cpu0) * 1000 / sample["items"]
+            # The batch phase includes one warm-up POST.
+            batched["server_cpu_ms_per_item"] = (cpu2 - cpu1) * 1000 / (batched["items"] + len(batch_items))
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)
@@ -186,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "p99 ms": res["p99_ms"],
                 "items/s in-process": inproc_rate,
                 "in-process/http": inproc_rate / http_rate,
+                "server CPU ms/item": res.get("server_cpu_ms_per_item"),
+                "in-process ms/item": per_item * 1000,
                 "concurrency": conc,
             }
         )

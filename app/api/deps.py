@@ -7,6 +7,7 @@ trainers (one request per completion) would pay many times over.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -73,9 +74,39 @@ async def get_adapter_tenant(
     return tenant
 
 
+@dataclass(frozen=True)
+class Service:
+    """Everything a scoring route needs, resolved as one dependency.
+
+    Scoring routes serve per-sample traffic (one request per completion); FastAPI's cost grows
+    with the number of dependencies it solves per request, so they take this one.
+    """
+
+    settings: Settings
+    store: RunStore
+    profiles: ProfileBook
+    buffer: GroupBuffer
+    tenant: str
+
+
+def _service(request: Request, tenant: str) -> Service:
+    state = request.app.state
+    return Service(state.settings, state.store, state.profiles, state.group_buffer, tenant)
+
+
+async def get_service(request: Request, tenant: Annotated[str, Depends(get_tenant)]) -> Service:
+    return _service(request, tenant)
+
+
+async def get_adapter_service(request: Request, tenant: Annotated[str, Depends(get_adapter_tenant)]) -> Service:
+    return _service(request, tenant)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[RunStore, Depends(get_store)]
 ProfilesDep = Annotated[ProfileBook, Depends(get_profiles)]
 TenantDep = Annotated[str, Depends(get_tenant)]
 GroupBufferDep = Annotated[GroupBuffer, Depends(get_group_buffer)]
+ServiceDep = Annotated[Service, Depends(get_service)]
+AdapterServiceDep = Annotated[Service, Depends(get_adapter_service)]
 AdapterTenantDep = Annotated[str, Depends(get_adapter_tenant)]

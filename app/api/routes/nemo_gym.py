@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from app.adapters.common import ensure_run, make_item, object_fields, prompt_group
 from app.adapters.nemo_gym import NemoVerifyRequest, NemoVerifyResponse, output_text
-from app.api.deps import AdapterTenantDep, GroupBufferDep, ProfilesDep, SettingsDep, StoreDep
+from app.api.deps import AdapterServiceDep
 from app.api.responses import json_response
 from app.api.routes.openrlhf import GroupSizeQuery, RunQuery, StepQuery
 from app.api.routes.profiles import ProfileName
@@ -23,16 +23,13 @@ router = APIRouter(tags=["trainers"])
 def verify(
     profile: ProfileName,
     body: NemoVerifyRequest,
-    tenant: AdapterTenantDep,
-    settings: SettingsDep,
-    store: StoreDep,
-    profiles: ProfilesDep,
-    buffer: GroupBufferDep,
+    svc: AdapterServiceDep,
     run_id: RunQuery = None,
     step: StepQuery = None,
     group_size: GroupSizeQuery = None,
 ) -> Response:
     """Verify one NeMo Gym rollout with a profile: the request echoed with ``reward`` and ``reward_components``."""
+    tenant, settings, store, profiles, buffer = svc.tenant, svc.settings, svc.store, svc.profiles, svc.buffer
     resolved = profiles.resolved(tenant, profile)
     row: dict[str, Any] = body.model_dump()
     fields = object_fields({k: v for k, v in row.items() if k not in ("responses_create_params", "response")})

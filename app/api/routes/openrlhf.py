@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from app.adapters.common import ensure_run, label_fields, make_item, prompt_group
 from app.adapters.openrlhf import OpenRLHFRequest, OpenRLHFResponse, response_from_query
-from app.api.deps import AdapterTenantDep, GroupBufferDep, ProfilesDep, SettingsDep, StoreDep
+from app.api.deps import AdapterServiceDep
 from app.api.errors import ApiError
 from app.api.responses import json_response
 from app.api.routes.profiles import ProfileName
@@ -38,16 +38,13 @@ GroupSizeQuery = Annotated[
 def openrlhf(
     profile: ProfileName,
     body: OpenRLHFRequest,
-    tenant: AdapterTenantDep,
-    settings: SettingsDep,
-    store: StoreDep,
-    profiles: ProfilesDep,
-    buffer: GroupBufferDep,
+    svc: AdapterServiceDep,
     run_id: RunQuery = None,
     step: StepQuery = None,
     group_size: GroupSizeQuery = None,
 ) -> Response:
     """Score OpenRLHF's ``{query, prompts, labels}`` with a profile (empty lists → empty lists)."""
+    tenant, settings, store, profiles, buffer = svc.tenant, svc.settings, svc.store, svc.profiles, svc.buffer
     n = len(body.query)
     for name, values in (("prompts", body.prompts), ("labels", body.labels)):
         if values and len(values) != n:

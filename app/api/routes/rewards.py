@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from app.api.deps import GroupBufferDep, SettingsDep, StoreDep, TenantDep
+from app.api.deps import ServiceDep, TenantDep
 from app.api.errors import not_found
 from app.api.responses import json_response
 from app.limits import check_items
@@ -43,12 +43,10 @@ def get_reward_info(name: RewardName, _: TenantDep) -> RewardInfo:
 def score_reward(
     name: RewardName,
     body: RewardRequest,
-    tenant: TenantDep,
-    settings: SettingsDep,
-    store: StoreDep,
-    buffer: GroupBufferDep,
+    svc: ServiceDep,
 ) -> Response:
     """Score a batch with one reward (with ``run_id``, IoUs go to the run's scheduler)."""
+    tenant, settings, store, buffer = svc.tenant, svc.settings, svc.store, svc.buffer
     if name not in REGISTRY:
         raise not_found("reward", name, list(REGISTRY), "name")
     check_items(body.items, settings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from app.api.deps import GroupBufferDep, ProfilesDep, SettingsDep, StoreDep, TenantDep
+from app.api.deps import ServiceDep
 from app.api.responses import json_response
 from app.api.routes.rewards import finite
 from app.limits import check_items
@@ -18,13 +18,10 @@ router = APIRouter(prefix="/v1/score", tags=["score"])
 @router.post("", response_model=ScoreResponse)
 def score(
     body: ScoreRequest,
-    tenant: TenantDep,
-    settings: SettingsDep,
-    store: StoreDep,
-    profiles: ProfilesDep,
-    buffer: GroupBufferDep,
+    svc: ServiceDep,
 ) -> Response:
     """Score a batch with a profile: the weighted total and every component (null = abstained)."""
+    tenant, settings, store, profiles, buffer = svc.tenant, svc.settings, svc.store, svc.profiles, svc.buffer
     check_items(body.items, settings)
     if isinstance(body.profile, str):
         resolved = profiles.resolved(tenant, body.profile)

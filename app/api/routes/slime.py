@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from app.adapters.common import ensure_run, label_fields, make_item, object_fields, prompt_group
 from app.adapters.slime import SlimeRequest, SlimeResult
-from app.api.deps import AdapterTenantDep, GroupBufferDep, ProfilesDep, SettingsDep, StoreDep
+from app.api.deps import AdapterServiceDep
 from app.api.routes.openrlhf import GroupSizeQuery, RunQuery, StepQuery
 from app.api.routes.profiles import ProfileName
 from app.api.routes.rewards import finite
@@ -22,17 +22,14 @@ router = APIRouter(tags=["trainers"])
 def slime(
     profile: ProfileName,
     body: SlimeRequest,
-    tenant: AdapterTenantDep,
-    settings: SettingsDep,
-    store: StoreDep,
-    profiles: ProfilesDep,
-    buffer: GroupBufferDep,
+    svc: AdapterServiceDep,
     run_id: RunQuery = None,
     step: StepQuery = None,
     group_size: GroupSizeQuery = None,
     output: Annotated[Literal["dict", "number"], Query(description="`number`: reply with a bare number.")] = "dict",
 ) -> SlimeResult | float:
     """Score one slime sample; a dict (``--reward-key score``) or, with ``?output=number``, a number."""
+    tenant, settings, store, profiles, buffer = svc.tenant, svc.settings, svc.store, svc.profiles, svc.buffer
     resolved = profiles.resolved(tenant, profile)
     fields = object_fields(body.metadata) if body.metadata else {}
     fields.update(label_fields(body.label))
