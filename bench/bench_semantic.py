@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.report import print_table, time_per_call, write_json
+from bench.report import print_table, write_json
 from scorers import score
 from scorers.semantic.combine import DEFAULT_THRESHOLD
 from scorers.semantic.embedder import OnnxMiniLM
@@ -132,7 +133,7 @@ def grpo_items(pairs: list[dict[str, Any]], groups: int) -> list[dict[str, str]]
     return items
 
 
-def throughput(pairs: list[dict[str, Any]], groups: int, min_seconds: float) -> dict[str, Any]:
+def throughput(pairs: list[dict[str, Any]], groups: int, rounds: int) -> dict[str, Any]:
     """Answers/s of the reward vs the raw model on the same answer texts, plus the dedupe check."""
     items = grpo_items(pairs, groups)
     answers = [it["completion"].split("<answer>")[1].split("</answer>")[0] for it in items]
@@ -150,18 +151,31 @@ def throughput(pairs: list[dict[str, Any]], groups: int, min_seconds: float) -> 
     before = emb.texts_encoded
     run_reward()
     embedded = emb.texts_encoded - before
-    raw_s, ours_s = [], []
-    for _ in range(3):  # interleaved: the machine is shared, so compare rounds taken side by side
-        raw_s.append(time_per_call(run_raw, min_seconds=min_seconds, repeat=2))
-        ours_s.append(time_per_call(run_reward, min_seconds=min_seconds, repeat=2))
-    raw_rate, ours_rate = len(items) / min(raw_s), len(items) / min(ours_s)
+    # The machine is shared, so its speed drifts: time raw and reward passes alternately, one
+    # pass each per round, and take the median of the per-round ratios.
+    # CPU time (all threads of this process) is reported too: it barely moves when other jobs
+    # take the cores, so its ratio is the steadier comparison on a shared machine.
+    run_raw()
+    raw_s: list[float] = []
+    ours_s: list[float] = []
+    raw_cpu: list[float] = []
+    ours_cpu: list[float] = []
+    for _ in range(rounds):
+        for fn, wall, cpu in ((run_raw, raw_s, raw_cpu), (run_reward, ours_s, ours_cpu)):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            fn()
+            wall.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+    ratios = sorted(r / o for r, o in zip(raw_s, ours_s, strict=True))
+    cpu_ratios = sorted(r / o for r, o in zip(raw_cpu, ours_cpu, strict=True))
+    raw_rate, ours_rate = len(items) / statistics.median(raw_s), len(items) / statistics.median(ours_s)
     # A completion repeated in a batch is embedded once: a group of 8 copies costs one text.
     score("semantic", [{"completion": "<answer>air in the pleural space</answer>", "reference": "pneumothorax"}])
     repeat = [{"completion": "<answer>small right apical pneumothorax</answer>", "reference": "pneumothorax"}] * 8
     before = emb.texts_encoded
     score("semantic", repeat)
     repeated = emb.texts_encoded - before
-    per_sample = {mode: per_sample_rate(items, coalesce=mode == "coalesced") for mode in ("coalesced", "separate")}
+    coalesced, separate = per_sample(items, coalesce=True), per_sample(items, coalesce=False)
     return {
         "items": len(items),
         "group_size": GROUP_SIZE,
@@ -169,25 +183,33 @@ def throughput(pairs: list[dict[str, Any]], groups: int, min_seconds: float) -> 
         "answers_embedded_first_pass": embedded,
         "raw_model_answers_per_s": round(raw_rate, 1),
         "reward_answers_per_s": round(ours_rate, 1),
-        "ratio": round(ours_rate / raw_rate, 3),
+        "ratio": round(statistics.median(ratios), 3),
+        "ratio_range": [round(ratios[0], 3), round(ratios[-1], 3)],
+        "cpu_time_ratio": round(statistics.median(cpu_ratios), 3),
         "repeated_completion_embeddings": repeated,
-        "per_sample_32_threads_answers_per_s": per_sample["coalesced"],
-        "per_sample_uncoalesced_answers_per_s": per_sample["separate"],
+        "per_sample_coalesced": coalesced,
+        "per_sample_separate": separate,
     }
 
 
-def per_sample_rate(items: list[dict[str, str]], *, coalesce: bool, threads: int = 32) -> float:
-    """Answers/s when every completion comes in its own call, ``threads`` calls in flight
-    (OpenRLHF and slime post one request per completion)."""
+def per_sample(items: list[dict[str, str]], *, coalesce: bool, threads: int = 32) -> dict[str, float]:
+    """Every completion in its own call, ``threads`` calls in flight (OpenRLHF and slime post one
+    request per completion): answers/s, CPU ms per answer, and model passes for the lot."""
     emb = load_default_embedder()
     previous = getattr(emb, "coalesce", True)
     emb.coalesce = coalesce  # type: ignore[attr-defined]
     try:
         with ThreadPoolExecutor(max_workers=threads) as pool:
             list(pool.map(lambda it: score("semantic", [it]), items[:threads]))  # warm the threads
-            start = time.perf_counter()
+            passes = emb.model_calls
+            start, start_cpu = time.perf_counter(), time.process_time()
             list(pool.map(lambda it: score("semantic", [it]), items))
-            return round(len(items) / (time.perf_counter() - start), 1)
+            wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+            return {
+                "answers_per_s": round(len(items) / wall, 1),
+                "cpu_ms_per_answer": round(1000 * cpu / len(items), 2),
+                "model_passes": emb.model_calls - passes,
+            }
     finally:
         emb.coalesce = previous  # type: ignore[attr-defined]
 
@@ -246,8 +268,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     holdout = load_pairs(args.holdout)
     holdout_summary, holdout_categories = fidelity(holdout)
     print_table(f"Held-out set: {len(holdout)} pairs written after the rules were set", _three_places(holdout_summary))
-    tp = throughput(pairs, 16 if args.quick else args.groups, 0.2 if args.quick else 0.5)
-    print_table("Throughput: groups of 8 distinct completions sharing one reference, 64 items per call", [tp])
+    tp = throughput(pairs, 16 if args.quick else args.groups, 3 if args.quick else 9)
+    flat = {k: v for k, v in tp.items() if not k.startswith("per_sample")}
+    print_table("Throughput: groups of 8 distinct completions sharing one reference, 64 items per call", [flat])
+    print_table(
+        "Per-sample traffic: one completion per call, 32 calls in flight",
+        [{"embedder": mode, **tp[f"per_sample_{mode}"]} for mode in ("coalesced", "separate")],
+    )
     mem = memory()
     print_table("Memory of a service process with the model loaded", [mem])
     result = {
