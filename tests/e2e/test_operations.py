@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,22 +39,25 @@ def test_request_id_echoed_and_logged_without_keys(server: Server, alice: httpx.
 
 def test_graceful_shutdown_finishes_in_flight(tmp_path: Path) -> None:
     srv = Server(tmp_path / "g.db", server_env(MEDREWARD_LOAD_MODELS="false")).start()
-    items = [{"completion": "<think>t</think><answer>[1, 1, 9, 9]</answer>", "boxes": [[1, 1, 9, 9]] * 50}] * 1000
-    result: dict[str, int] = {}
+    # 1000 items × 50 predicted boxes matched against 50 references: seconds of scoring.
+    boxes = ", ".join(["[1, 1, 9, 9]"] * 50)
+    items = [{"completion": f"<think>t</think><answer>{boxes}</answer>", "boxes": [[1, 1, 9, 9]] * 50}] * 1000
+    result: dict[str, float] = {}
 
     def slow_request() -> None:
         resp = httpx.post(f"{srv.url}/v1/rewards/iou", json={"items": items}, headers=ALICE, timeout=120)
+        result["done"] = time.monotonic()
         result["status"] = resp.status_code
         result["n"] = len(resp.json()["rewards"])
 
     t = threading.Thread(target=slow_request)
     t.start()
-    import time
-
     time.sleep(0.5)  # the batch is being scored
+    signalled = time.monotonic()
     assert srv.stop() == 0, srv.logs()
     t.join(30)
-    assert result == {"status": 200, "n": 1000}
+    assert result["status"] == 200 and result["n"] == 1000
+    assert result["done"] > signalled  # it was still in flight when SIGTERM arrived
 
 
 def test_open_mode_binds_loopback(tmp_path: Path) -> None:
