@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pydantic import BaseModel
+
 from app.api.errors import ApiError
 from app.settings import Settings
 from scorers import Item
@@ -27,6 +29,18 @@ def check_items(items: Sequence[Item], settings: Settings, field: str = "items")
                     f"{len(value)} {name}; at most {settings.max_boxes} per item",
                     f"{field}[{i}].{name}",
                 )
+
+
+def check_outbound(params: BaseModel, allowed: frozenset[str], field: str) -> None:
+    """422 for a judge URL the operator did not allow: a request must not choose where the service calls."""
+    url = getattr(params, "judge_url", None)
+    if isinstance(url, str) and url.strip().rstrip("/") not in allowed:
+        raise ApiError(
+            422,
+            "judge_url_not_allowed",
+            "judge_url is not in MEDREWARD_ALLOWED_JUDGE_URLS (nor $MEDREWARD_JUDGE_URL)",
+            f"{field}.judge_url",
+        )
 
 
 def check_text(text: str, settings: Settings, field: str) -> None:

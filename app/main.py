@@ -17,7 +17,7 @@ from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.models import load_models
 from app.profiles import ProfileBook, load_file
 from app.scoring import report_ready
-from app.settings import Settings, get_settings
+from app.settings import Settings, get_settings, judge_urls
 
 log = logging.getLogger("app")
 
@@ -38,7 +38,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("API keys loaded", extra={"tenants": sorted(set(keys.values()))})
     app.state.store = await anyio.to_thread.run_sync(open_store, settings.store_url)
     file_profiles = load_file(settings.profiles_file) if settings.profiles_file else {}
-    app.state.profiles = ProfileBook(app.state.store, file_profiles)
+    app.state.profiles = ProfileBook(app.state.store, file_profiles, judge_urls(settings))
     if settings.load_models:
         try:
             await anyio.to_thread.run_sync(load_models)

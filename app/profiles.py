@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.api.errors import ApiError, not_found, validation_error
+from app.limits import check_outbound
 from app.presets import PRESETS
 from schedulers.base import RunStore
 from scorers import REGISTRY, Params, get_reward
@@ -102,8 +103,14 @@ class ResolvedProfile:
     components: tuple[ResolvedComponent, ...]
 
 
-def resolve(name: str, profile: Profile, field: str = "profile") -> ResolvedProfile:
-    """Check every component against the registry; 404 for an unknown reward, 422 for bad params."""
+def resolve(
+    name: str, profile: Profile, field: str = "profile", judges: frozenset[str] | None = None
+) -> ResolvedProfile:
+    """Check every component against the registry; 404 for an unknown reward, 422 for bad params.
+
+    ``judges``: the judge URLs components may name (None: not checked, for the operator's own
+    presets and profiles file).
+    """
     comps: list[ResolvedComponent] = []
     seen: set[str] = set()
     for i, comp in enumerate(profile.components):
@@ -118,6 +125,8 @@ def resolve(name: str, profile: Profile, field: str = "profile") -> ResolvedProf
             params = spec.params.model_validate(raw)
         except ValidationError as exc:
             raise validation_error(exc, f"{where}.params") from None
+        if judges is not None:
+            check_outbound(params, judges, f"{where}.params")
         if comp.key in seen:
             raise ApiError(422, "invalid_field", f"component name {comp.key!r} appears twice", f"{where}.name")
         seen.add(comp.key)
@@ -140,8 +149,11 @@ def load_file(path: Path) -> dict[str, Profile]:
 class ProfileBook:
     """Where a tenant's profiles are found: its own (store) > file > built-in presets."""
 
-    def __init__(self, store: RunStore, file_profiles: dict[str, Profile] | None = None) -> None:
+    def __init__(
+        self, store: RunStore, file_profiles: dict[str, Profile] | None = None, judges: frozenset[str] = frozenset()
+    ) -> None:
         self.store = store
+        self.judges = judges
         self.shared: dict[str, tuple[str, Profile]] = {}
         self._shared_resolved: dict[str, ResolvedProfile] = {}
         self._tenant_resolved: dict[tuple[str, str], tuple[dict[str, Any], ResolvedProfile]] = {}
@@ -178,7 +190,7 @@ class ProfileBook:
         cached = self._tenant_resolved.get((tenant, name))
         if cached is not None and cached[0] == doc:
             return cached[1]
-        out = resolve(name, Profile.model_validate(doc))
+        out = resolve(name, Profile.model_validate(doc), judges=self.judges)
         if len(self._tenant_resolved) > 10_000:  # bounded: a cache, not a second store
             self._tenant_resolved.clear()
         self._tenant_resolved[(tenant, name)] = (doc, out)
@@ -196,7 +208,7 @@ class ProfileBook:
         return out
 
     def put(self, tenant: str, name: str, profile: Profile) -> None:
-        resolve(name, profile, field="body")
+        resolve(name, profile, field="body", judges=self.judges)
         self.store.put_doc(tenant, DOC_KIND, name, profile.model_dump(mode="json"))
 
     def delete(self, tenant: str, name: str) -> None:

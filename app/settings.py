@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -52,7 +53,19 @@ class Settings(BaseSettings):
     threadpool_size: int = Field(
         default=64, ge=1, description="Threads that run the CPU-bound scoring off the event loop."
     )
+    allowed_judge_urls: str = Field(
+        default="",
+        description="Comma-separated judge base URLs a request may name in the semantic reward's judge_url; "
+        "$MEDREWARD_JUDGE_URL is always allowed, any other URL gives 422 (no request-chosen outbound calls).",
+    )
     graceful_timeout_s: int = Field(default=30, ge=0, description="Seconds in-flight requests get at shutdown.")
+
+
+def judge_urls(settings: Settings) -> frozenset[str]:
+    """Judge URLs requests may use: the configured default plus the allow-list."""
+    urls = [u for u in settings.allowed_judge_urls.split(",") if u.strip()]
+    default = os.environ.get("MEDREWARD_JUDGE_URL", "")
+    return frozenset(u.strip().rstrip("/") for u in [*urls, default] if u.strip())
 
 
 @lru_cache

@@ -99,3 +99,58 @@ def test_adapter_accepts_query_key_and_never_logs_it(keyed: TestClient, caplog: 
     )
     assert "key-alice" not in server
     assert "/openrlhf/grounding-medloc" in server  # the access log has the path, not the query
+
+
+METADATA_URL = "http://169.254.169.254/latest"  # what an SSRF would aim at
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        (
+            "POST",
+            "/v1/rewards/semantic",
+            {
+                "items": [{"completion": "a", "reference": "b"}],
+                "params": {"backend": "judge", "judge_url": METADATA_URL},
+            },
+            "params.judge_url",
+        ),
+        (
+            "PUT",
+            "/v1/profiles/judged",
+            {"components": [{"reward": "semantic", "params": {"backend": "judge", "judge_url": METADATA_URL}}]},
+            "body.components[0].params.judge_url",
+        ),
+        (
+            "POST",
+            "/v1/score",
+            {"profile": {"components": [{"reward": "semantic", "params": {"judge_url": METADATA_URL}}]}, "items": []},
+            "profile.components[0].params.judge_url",
+        ),
+    ],
+    ids=["reward params", "saved profile", "inline profile"],
+)
+def test_requests_cannot_choose_the_judge_url(
+    client: TestClient, method: str, path: str, body: dict[str, object], field: str
+) -> None:
+    resp = client.request(method, path, json=body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"] == {
+        "code": "judge_url_not_allowed",
+        "message": resp.json()["error"]["message"],
+        "field": field,
+    }
+
+
+def test_operator_allowed_judge_url_is_accepted() -> None:
+    from tests.app.conftest import make_client
+
+    judge = "http://judge.internal:8001/v1"
+    with make_client(allowed_judge_urls=judge) as c:
+        params = {"backend": "lexical", "judge_url": judge + "/"}
+        resp = c.post(
+            "/v1/rewards/semantic",
+            json={"items": [{"completion": "<answer>a</answer>", "reference": "a"}], "params": params},
+        )
+        assert resp.status_code == 200, resp.text

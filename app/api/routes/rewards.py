@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Response
 from app.api.deps import ServiceDep, TenantDep
 from app.api.errors import not_found
 from app.api.responses import json_response
-from app.limits import check_items
+from app.limits import check_items, check_outbound
 from app.schemas import RewardInfo, RewardList, RewardRequest, RewardResponse
 from app.scoring import RunRef, build_params, score_one_reward
 from scorers import REGISTRY
@@ -51,6 +51,7 @@ def score_reward(
         raise not_found("reward", name, list(REGISTRY), "name")
     check_items(body.items, settings)
     params = build_params(name, body.params)
+    check_outbound(params, svc.profiles.judges, "params")
     run = (
         RunRef(store, tenant, body.run_id, body.step, body.request_id, body.group_size, buffer)
         if body.run_id

@@ -26,7 +26,7 @@ def score(
     if isinstance(body.profile, str):
         resolved = profiles.resolved(tenant, body.profile)
     else:
-        resolved = resolve("inline", body.profile)
+        resolved = resolve("inline", body.profile, judges=profiles.judges)
     run = (
         RunRef(store, tenant, body.run_id, body.step, body.request_id, body.group_size, buffer)
         if body.run_id
