@@ -70,6 +70,13 @@ class SemanticParams(Params):
     judge_timeout_s: float = Field(default=30.0, gt=0.0, le=600.0, description="Per-request timeout of the judge.")
     judge_retries: int = Field(default=2, ge=0, le=10, description="Retries on transport errors, 408, 429 and 5xx.")
     judge_concurrency: int = Field(default=8, ge=1, le=256, description="Judge requests in flight at most.")
+    max_chars: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000,
+        description="Answers longer than this score 0 (rule answer_too_long), as in the answer reward: a short "
+        "VQA answer that runs to a page is wrong, and embedding it would cost the whole batch.",
+    )
 
 
 def _references(item: Item) -> list[str]:
@@ -208,8 +215,13 @@ def semantic_reward(items: Sequence[Item], params: SemanticParams) -> list[Score
             out[i] = Score.unscorable("item has no reference")
             continue
         answer = _answer(item, params.answer_fallback)
+        # A completion without a usable answer is judged (wrong), not abstained on: an abstention
+        # would give it advantage 0 and leave the policy free to stop answering.
         if answer is None:
-            out[i] = Score.unscorable("completion has no answer")
+            out[i] = Score.ok(0.0, rule="no_answer", answer=None)
+            continue
+        if len(answer) > params.max_chars:
+            out[i] = Score.ok(0.0, rule="answer_too_long", answer=answer[:200], chars=len(answer))
             continue
         pairs.append((i, answer, refs))
     if params.backend == "judge":

@@ -125,20 +125,34 @@ def test_reference_list_takes_the_best_reference() -> None:
     [
         ({"completion": "<answer>effusion</answer>"}, "no reference"),
         ({"completion": "<answer>effusion</answer>", "reference": ["", "  "]}, "no reference"),
-        ({"completion": "<answer>  </answer>", "reference": "effusion"}, "no answer"),
-        ({"completion": "", "reference": "effusion"}, "no answer"),
     ],
-    ids=["missing-reference", "blank-references", "empty-answer", "empty-completion"],
+    ids=["missing-reference", "blank-references"],
 )
 def test_abstains_with_reason(item: dict[str, object], reason: str) -> None:
     s = score("semantic", [item])[0]
     assert s.reward is None and s.status == "unscorable" and reason in s.details["reason"]
 
 
+@pytest.mark.parametrize(
+    ("item", "rule"),
+    [
+        ({"completion": "<answer>  </answer>", "reference": "effusion"}, "no_answer"),  # blank span: nothing said
+        ({"completion": "", "reference": "effusion"}, "no_answer"),  # empty completion
+        ({"completion": "<answer>" + "effusion " * 200 + "</answer>", "reference": "effusion"}, "answer_too_long"),
+    ],
+    ids=["empty-answer", "empty-completion", "page-long-answer"],
+)
+def test_missing_or_runaway_answer_is_wrong_not_abstained(item: dict[str, object], rule: str) -> None:
+    """As in the answer reward: abstaining here would give the row advantage 0 and let a policy stop answering."""
+    s = score("semantic", [item])[0]
+    assert s.reward == 0.0 and s.status == "ok" and s.details["rule"] == rule
+
+
 def test_untagged_completion_uses_the_answer_phrase_unless_disabled() -> None:
     item = {"completion": "Looking at the film.\nThe answer is: enlarged heart", "reference": "cardiomegaly"}
     assert score("semantic", [item])[0].reward == 1.0
-    assert score("semantic", [item], {"answer_fallback": False})[0].reward is None
+    strict = score("semantic", [item], {"answer_fallback": False})[0]
+    assert strict.reward == 0.0 and strict.details["rule"] == "no_answer"
 
 
 @pytest.mark.parametrize(
