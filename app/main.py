@@ -18,6 +18,7 @@ from app.models import load_models
 from app.profiles import ProfileBook, load_file
 from app.scoring import report_ready
 from app.settings import Settings, get_settings, judge_urls
+from schedulers.stores import open_store
 
 log = logging.getLogger("app")
 
@@ -25,8 +26,6 @@ log = logging.getLogger("app")
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the store, load profiles and models; close the store after in-flight requests finish."""
-    from schedulers.stores import open_store
-
     settings: Settings = app.state.settings
     # Scoring runs in this pool (sync routes), so per-sample bursts queue here, not on the loop.
     anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
