@@ -196,8 +196,6 @@ _FILLER = (
     "were",
     "be",
     "been",
-    "image show",
-    "scan show",
     "finding of",
     "finding",
     "consistent with",
@@ -207,6 +205,8 @@ _FILLER = (
     "sign of",
     "it is",
     "this is",
+    "this",
+    "these",
 )
 
 
@@ -226,6 +226,14 @@ _AFFIRM = (
     "visualized",
     "shown",
 )
+
+
+# Report openers ("the image demonstrates no pneumothorax"): the study that shows a finding is
+# not a finding, so without these the sentence would count as only partly negated. Nouns and
+# verbs in normalised form (articles dropped, singular, as `scorers.medical.surface` leaves them).
+_STUDY_NOUNS = ("image", "scan", "film", "radiograph", "study", "picture", "view", "exam", "examination")
+_SHOW_VERBS = ("show", "demonstrate", "reveal", "depict", "display")
+_FILLER += tuple(f"{noun} {verb}" for noun in _STUDY_NOUNS for verb in _SHOW_VERBS)
 
 
 def _build() -> dict[str, list[tuple[tuple[str, ...], Cue, tuple[str, ...]]]]:

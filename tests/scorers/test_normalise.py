@@ -99,6 +99,9 @@ CUES = [
     ("No effusion, small pneumothorax present", False, False, "no effusion small pneumothorax", "comma + present"),
     ("Pneumothorax present, effusion absent", False, False, "pneumothorax no effusion", "post-cue stops at present"),
     ("no pneumothorax present", True, False, "pneumothorax", "'present' inside the negated statement"),
+    ("the image demonstrates no pneumothorax", True, False, "pneumothorax", "report opener is not a finding"),
+    ("this radiograph shows no effusion", True, False, "effusion", "'this <study> shows' opener dropped too"),
+    ("the scan reveals a left effusion", False, False, "left effusion", "opener dropped, finding affirmed"),
     ("absent left kidney", True, False, "left kidney", "'absent' before the finding"),
     ("no", True, False, "", "a bare negation"),
 ]
