@@ -53,6 +53,10 @@ DEFAULT_REQUEST_TTL_S = 7 * 24 * 3600
 # optimistic retries only happen between replicas (a few), not between every request in
 # flight (hundreds, with per-sample trainers). Striped: bounded memory for any number of runs.
 LOCK_STRIPES = 64
+# A report that keeps losing the WATCH race for this long gives up with a TimeoutError, which
+# the service answers with 503 + Retry-After (trainers retry), instead of holding the request
+# thread without bound.
+CONTENTION_DEADLINE_S = 10.0
 T = TypeVar("T")
 
 
@@ -101,6 +105,7 @@ class RedisStore:
     def _optimistic(self, key: str, body: Callable[[Any], T]) -> T:
         """Run ``body(pipe)`` with ``key`` watched, retrying while another client wins the race."""
         attempt = 0
+        deadline = time.monotonic() + CONTENTION_DEADLINE_S
         with self._locks[zlib.crc32(key.encode()) % LOCK_STRIPES], self.client.pipeline() as pipe:
             while True:
                 try:
@@ -108,6 +113,10 @@ class RedisStore:
                     return body(pipe)
                 except redis.WatchError:
                     attempt += 1
+                    if time.monotonic() > deadline:
+                        raise redis.TimeoutError(
+                            f"gave up after {attempt} attempts: other writers kept changing {key}"
+                        ) from None
                     # Jittered backoff so that many replicas on one hot run do not retry in lockstep.
                     time.sleep(random.uniform(0, min(0.0005 * 2**attempt, 0.01)))
                 finally:

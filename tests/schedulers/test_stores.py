@@ -288,6 +288,31 @@ def test_open_store_redis_url_with_prefix(clean_redis_url: str) -> None:
     store.close()
 
 
+def test_redis_gives_up_on_endless_contention_with_a_timeout(
+    clean_redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that always loses the WATCH race ends in TimeoutError (→ 503 + Retry-After), not a hang."""
+    import redis as redis_lib
+
+    import schedulers.stores.redis as redis_store
+
+    monkeypatch.setattr(redis_store, "CONTENTION_DEADLINE_S", 0.05)
+    store = open_store(clean_redis_url)
+    assert isinstance(store, RedisStore)
+    rival = redis_lib.Redis.from_url(clean_redis_url)
+
+    def always_beaten(pipe: Any) -> None:
+        rival.incr("contended")  # another replica commits between our WATCH and EXEC
+        pipe.multi()
+        pipe.set("contended", 0)
+        pipe.execute()
+
+    with pytest.raises(redis_lib.TimeoutError, match="other writers kept changing"):
+        store._optimistic("contended", always_beaten)
+    assert int(rival.get("contended") or 0) > 1, "it retried before giving up"
+    store.close()
+
+
 @pytest.mark.parametrize(
     "url",
     ["postgres://db", "medreward.db", "sqlite://runs.db", "sqlite:///:memory:", "sqlite:///x.db?mode=ro", ""],
