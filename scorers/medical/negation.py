@@ -184,7 +184,7 @@ _TERM = (
     "otherwise",
     "nevertheless",
 )
-_FILLER = (
+_FILLER: tuple[str, ...] = (
     "there is",
     "there are",
     "there was",
