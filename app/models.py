@@ -1,28 +1,22 @@
-"""The models the service loads at start (the semantic reward's embedder) and their status."""
+"""What the service loads at start-up (the semantic reward's embedder, the medical vocabularies)
+and how /readyz reports it."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-# The semantic package exposes these at its top level or in its loader module.
-_MODULES = ("scorers.semantic", "scorers.semantic.loader")
-
-
-def _find(name: str) -> Any:
-    for module in _MODULES:
-        try:
-            fn = getattr(importlib.import_module(module), name, None)
-        except ImportError:
-            continue
-        if fn is not None:
-            return fn
-    raise ImportError(f"scorers.semantic provides no {name}()")
+from scorers.medical import warm as warm_vocabularies
+from scorers.semantic import embedder_status, load_default_embedder
 
 
 def load_models() -> None:
-    """Load the embedding model (idempotent); raises if it cannot load."""
-    _find("load_default_embedder")()
+    """Load the embedding model (idempotent) and build the normaliser's vocabularies.
+
+    Both would otherwise load on first use, so the first request of each worker would pay
+    for them (about a second for the HPO index). Raises if the model cannot load.
+    """
+    warm_vocabularies()
+    load_default_embedder()
 
 
 def model_status(required: bool) -> dict[str, Any]:
@@ -30,7 +24,7 @@ def model_status(required: bool) -> dict[str, Any]:
     if not required:
         return {"loaded": False, "required": False}
     try:
-        status: dict[str, Any] = dict(_find("embedder_status")())
+        status: dict[str, Any] = dict(embedder_status())
     except Exception as exc:  # readiness must answer whatever the model layer does
         return {"loaded": False, "required": True, "error": f"{type(exc).__name__}: {exc}"}
     return {**status, "required": True}
