@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 CoordMode = Literal["abs", "norm1", "norm1000"]
@@ -61,6 +62,7 @@ def _valid_size(size: tuple[int, int]) -> bool:
     return len(size) == 2 and all(0 < s <= MAX_SIDE for s in size)
 
 
+@lru_cache(maxsize=1024)  # a run's images come in a handful of sizes; Frame is immutable
 def frame_for(mode: CoordMode, image_size: tuple[int, int] | None, input_size: tuple[int, int] | None) -> Frame | str:
     """The `Frame` for one item, or the reason it has none.
 

@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from scorers.box_batch import score_box_batch, shape_values
+from scorers.box_batch import SMALL_BATCH, score_box_batch, shape_values
 from scorers.box_metrics import Metric
 from scorers.boxes import find_box_tokens
 from scorers.coords import CoordMode, Frame, frame_for
@@ -129,6 +129,8 @@ def iou_reward(items: Sequence[Item], params: IouParams) -> list[Score]:
     >>> iou_reward(items, IouParams(mode="threshold", tau=0.5))[0].reward
     1.0
     """
+    if len(items) < SMALL_BATCH:  # too few containers for a collection to matter
+        return _iou_batch(items, params)
     with _collector_paused():
         return _iou_batch(items, params)
 

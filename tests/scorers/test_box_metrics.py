@@ -24,7 +24,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scorers.box_metrics import METRICS, Metric, box_iou, paired_metric, pairwise_metric
+from scorers.box_metrics import METRICS, Metric, box_iou, paired_metric, pairwise_metric, scalar_metric
 
 Box = tuple[float, float, float, float]
 
@@ -103,6 +103,16 @@ def test_paired_matches_naive(metric: Metric, pairs: list[tuple[Box, Box]]) -> N
         want_iou, want_value = naive_metric(p, g, metric)
         assert _close(float(iou[k]), want_iou), (p, g)
         assert _close(float(value[k]), want_value), (p, g)
+
+
+@pytest.mark.parametrize("metric", METRICS, ids=str)
+@settings(max_examples=300, deadline=None)
+@given(pairs=st.lists(st.tuples(pred_boxes(), ref_boxes()), min_size=1, max_size=20))
+def test_scalar_path_equals_the_array_path_exactly(metric: Metric, pairs: list[tuple[Box, Box]]) -> None:
+    """A batch of one (plain floats) must score bit for bit like the same pair inside a big batch."""
+    iou, value = paired_metric(np.array([p for p, _ in pairs]), np.array([g for _, g in pairs]), metric)
+    for k, (p, g) in enumerate(pairs):
+        assert scalar_metric(p, g, metric) == (float(iou[k]), float(value[k])), (p, g)
 
 
 @pytest.mark.parametrize("metric", METRICS, ids=str)
