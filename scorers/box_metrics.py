@@ -75,7 +75,9 @@ def _metric(
     if metric == "diou":
         return iou, diou
     if metric == "ciou":
-        v = _FOUR_OVER_PI2 * (ops.atan2(gw, gh) - ops.atan2(pw, ph)) ** 2
+        # d * d, not d ** 2: Python's float pow and numpy's square differ in the last bit.
+        d = ops.atan2(gw, gh) - ops.atan2(pw, ph)
+        v = _FOUR_OVER_PI2 * (d * d)
         alpha = v / (1.0 - iou + v + EPS)
         return iou, diou - alpha * v
     raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")

@@ -106,7 +106,7 @@ def test_paired_matches_naive(metric: Metric, pairs: list[tuple[Box, Box]]) -> N
 
 
 @pytest.mark.parametrize("metric", METRICS, ids=str)
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(pairs=st.lists(st.tuples(pred_boxes(), ref_boxes()), min_size=1, max_size=20))
 def test_scalar_path_equals_the_array_path_exactly(metric: Metric, pairs: list[tuple[Box, Box]]) -> None:
     """A batch of one (plain floats) must score bit for bit like the same pair inside a big batch."""
