@@ -35,16 +35,14 @@ the regex and the checks of the item's fields.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from functools import partial
 from itertools import chain
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from scorers.box_batch import SMALL_BATCH, score_box_batch, shape_values
+from scorers.box_batch import score_box_batch, shape_values
 from scorers.box_metrics import Metric
 from scorers.boxes import find_box_tokens
 from scorers.coords import CoordMode, Frame, frame_for
@@ -129,30 +127,7 @@ def iou_reward(items: Sequence[Item], params: IouParams) -> list[Score]:
     >>> iou_reward(items, IouParams(mode="threshold", tau=0.5))[0].reward
     1.0
     """
-    if len(items) < SMALL_BATCH:  # too few containers for a collection to matter
-        return _iou_batch(items, params)
-    with _collector_paused():
-        return _iou_batch(items, params)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while one batch is scored.
-
-    A batch of 4096 items leaves ~25k new containers (a details dict, its lists, a Score per
-    item), none of which can form a reference cycle; left on, the collector runs a full pass
-    over the whole heap every few batches, which measured here costs more than all the box
-    maths. Paused only if it was on, and always restored; other threads merely see a
-    collector that starts a few milliseconds late.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    try:
-        gc.disable()
-        yield
-    finally:
-        gc.enable()
+    return _iou_batch(items, params)
 
 
 def _iou_batch(items: Sequence[Item], params: IouParams) -> list[Score]:

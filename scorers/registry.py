@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from scorers.gc_pause import collector_paused
 from scorers.types import Item, Score
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,8 @@ def score(
     if not batch:
         return []
     try:
-        out = spec.fn(batch, p)
+        with collector_paused(len(batch)):
+            out = spec.fn(batch, p)
     except Exception:
         log.exception("reward %s failed on a batch of %d; scoring item by item", name, len(batch))
         out = [_score_one(spec, it, p) for it in batch]
