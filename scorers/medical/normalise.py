@@ -57,22 +57,37 @@ def normalised_tokens(text: str) -> list[str]:
 
 
 # `normalise` and `analyse` both start from a text's tokens, and a reference is both analysed
-# and normalised (as context for the answer's abbreviations): tokenise each text once.
+# and normalised (as context for the answer's abbreviations): tokenise each text once, noting
+# on the way the abbreviations left as written (for `expand_in_context`).
 @lru_cache(maxsize=65536)
-def _normalised_tokens(text: str) -> tuple[str, ...]:
+def _tokenised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     text = text[:MAX_ANALYSED_CHARS]
     raw = raw_tokens(text)
     # Capitals mean "abbreviation" only where the writer also used lower case ("US" in "US
     # shows ..."), or when the answer is that single word; in an all-caps answer they mean nothing.
     mixed_case = text.upper() != text or len(raw) == 1
     out: list[str] = []
+    unexpanded: list[str] = []
     for tok in raw:
-        forms = _token_forms(tok, mixed_case and tok.isupper())
+        caps = mixed_case and tok.isupper()
+        forms = _token_forms(tok, caps)
         if len(forms) == 1:
             out.append(forms[0])
         else:
             out.extend(forms)
-    return tuple(join_and_filter(out))
+        if _left_as_written(tok, caps):
+            unexpanded.append(tok)
+    return tuple(join_and_filter(out)), tuple(dict.fromkeys(unexpanded))
+
+
+def _normalised_tokens(text: str) -> tuple[str, ...]:
+    return _tokenised(text)[0]
+
+
+@lru_cache(maxsize=65536)
+def _left_as_written(tok: str, caps_intended: bool) -> bool:
+    # An abbreviation `_token_forms` did not expand (ambiguous, or lower case): context may settle it.
+    return tok.lower() in abbreviation_keys() and expand_abbreviation(tok, caps_intended) is None
 
 
 @lru_cache(maxsize=65536)
@@ -149,17 +164,9 @@ def analyse(text: str) -> Analysis:
     )
 
 
-@lru_cache(maxsize=65536)
 def _unexpanded_abbreviations(text: str) -> tuple[str, ...]:
     # Tokens that are abbreviations but that `normalised_tokens` left as written.
-    raw = raw_tokens(text[:MAX_ANALYSED_CHARS])
-    keys = abbreviation_keys()
-    mixed_case = text.upper() != text or len(raw) == 1
-    return tuple(
-        t
-        for t in dict.fromkeys(raw)
-        if t.lower() in keys and expand_abbreviation(t, mixed_case and t.isupper()) is None
-    )
+    return _tokenised(text)[1]
 
 
 def expand_in_context(text: str, context: str) -> str:
