@@ -133,6 +133,22 @@ async def per_sample(url: str, profile: str, items: list[dict[str, Any]], concur
     return {"requests": len(items), "items": len(items), "seconds": wall, "p50_ms": p50, "p99_ms": p99}
 
 
+async def healthz_floor(url: str, requests: int, concurrency: int) -> float:
+    """Requests/s of ``GET /healthz`` with the same concurrency and a new connection per request:
+    what the HTTP stack alone costs on this machine, with the load generator on the same cores."""
+    sem = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=url, timeout=180, limits=limits) as client:
+
+        async def one() -> None:
+            async with sem:
+                (await client.get("/healthz")).raise_for_status()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(requests)))
+        return requests / (time.perf_counter() - start)
+
+
 def batch(url: str, reward: str, items: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
     latencies = []
     with httpx.Client(base_url=url, timeout=180) as client:
@@ -184,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             sample["server_cpu_ms_per_item"] = (cpu1 - cpu0) * 1000 / sample["items"]
             # The batch phase includes one warm-up POST.
             batched["server_cpu_ms_per_item"] = (cpu2 - cpu1) * 1000 / (batched["items"] + len(batch_items))
+        floor = asyncio.run(healthz_floor(url, args.requests, args.concurrency))
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGTERM)
@@ -211,12 +228,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             }
         )
     print_table(f"medreward service vs in-process scorers.score ({reward})", rows)
+    print(
+        f"HTTP floor: GET /healthz at {args.concurrency} in flight, a new connection each: {floor:,.0f} req/s "
+        f"(per-sample scoring reaches {rows[0]['items/s http'] / floor:.0%} of it)"
+    )
     write_json(
         "service",
         {
             "reward": reward,
             "workers": args.workers,
             "rows": rows,
+            "healthz_floor_req_per_s": floor,
             "note": "per-sample opens a new connection per request, as OpenRLHF does; in-process per-sample is "
             "scorers.score on one item, batch is per item of a 256-item batch",
         },
