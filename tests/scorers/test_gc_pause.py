@@ -1,0 +1,49 @@
+"""`scorers.score` pauses the cyclic collector for a batch and always gives it back."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from scorers import REGISTRY, Item, Params, Score, register, score
+from scorers.gc_pause import MIN_ITEMS
+
+ITEMS = [{"completion": "<think>a</think><answer>b</answer>"}] * (MIN_ITEMS * 4)
+
+
+@pytest.fixture
+def exploding() -> Iterator[str]:
+    """A reward that raises on whole batches (the registry then scores item by item)."""
+
+    @register("test-exploding", params=Params, range=(0.0, 1.0), description="raises on batches", examples=())
+    def _fn(items: Sequence[Item], params: Params) -> list[Score]:
+        if len(items) > 1:
+            assert not gc.isenabled(), "a big batch runs with the collector paused"
+            raise RuntimeError("boom")
+        return [Score.ok(1.0)]
+
+    yield "test-exploding"
+    del REGISTRY["test-exploding"]
+
+
+@pytest.mark.parametrize(
+    ("n", "enabled_before"),
+    [(MIN_ITEMS * 4, True), (MIN_ITEMS * 4, False), (1, True)],
+    ids=["big batch, collector on", "big batch, collector off stays off", "small batch"],
+)
+def test_collector_state_is_restored(n: int, enabled_before: bool) -> None:
+    if not enabled_before:
+        gc.disable()
+    try:
+        score("format", ITEMS[:n])
+        assert gc.isenabled() is enabled_before
+    finally:
+        gc.enable()
+
+
+def test_collector_restored_when_the_scorer_raises(exploding: str) -> None:
+    out = score(exploding, ITEMS)
+    assert [s.reward for s in out] == [1.0] * len(ITEMS)  # rescored one by one
+    assert gc.isenabled()
