@@ -9,6 +9,7 @@ box of every item in one array), measured, matched and shaped, and each item get
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -65,9 +66,10 @@ def _first_bad(b: np.ndarray, counts: np.ndarray, *, strict_area: bool) -> dict[
 
 def _bad_code(box: list[float], *, strict_area: bool) -> int:
     """`_first_bad`'s reason code for one box (0 when valid), for the small-batch path."""
-    if not all(-MAX_ABS_COORD <= v <= MAX_ABS_COORD for v in box):
-        return 1 if not all(math.isfinite(v) for v in box) else 2
     x1, y1, x2, y2 = box
+    m = MAX_ABS_COORD
+    if not (-m <= x1 <= m and -m <= y1 <= m and -m <= x2 <= m and -m <= y2 <= m):  # NaN fails too
+        return 1 if not all(math.isfinite(v) for v in box) else 2
     if (x2 <= x1) if strict_area else (x2 < x1):
         return 3
     if (y2 <= y1) if strict_area else (y2 < y1):
@@ -130,52 +132,38 @@ def shape_value(value: float, p: IouParams) -> float:
 SMALL_BATCH = 8
 
 
-def _score_small_single(
-    out: list[Score | None],
-    rows: list[int],
-    fmts: list[str | None],
-    fids: list[int],
-    frames: list[Frame],
-    pred_tok: list[str],
-    ref_flat: list[float],
-    p: IouParams,
-) -> None:
-    """`score_box_batch` for a few one-box-against-one-box items, with the same results."""
-    tau = p.tau if p.mode == "threshold" else None
-    for j, (k, fmt, fid) in enumerate(zip(rows, fmts, fids, strict=True)):
-        raw_ref = [float(v) for v in ref_flat[4 * j : 4 * j + 4]]
-        code = _bad_code(raw_ref, strict_area=True)
-        if code:
-            out[k] = Score.unscorable(_REF_REASONS[code])
-            continue
-        raw_pred = [float(v) for v in pred_tok[4 * j : 4 * j + 4]]
-        code = _bad_code(raw_pred, strict_area=False)
-        if code:
-            out[k] = Score.unscorable(_PRED_REASONS[code], format=fmt)
-            continue
-        f = frames[fid]
-        pred = [raw_pred[0] * f.pred_sx, raw_pred[1] * f.pred_sy, raw_pred[2] * f.pred_sx, raw_pred[3] * f.pred_sy]
-        if p.clip and f.bounds is not None:
-            w, h = f.bounds
-            pred = [
-                min(max(pred[0], 0.0), w),
-                min(max(pred[1], 0.0), h),
-                min(max(pred[2], 0.0), w),
-                min(max(pred[3], 0.0), h),
-            ]
-        ref = [raw_ref[0] * f.ref_sx, raw_ref[1] * f.ref_sy, raw_ref[2] * f.ref_sx, raw_ref[3] * f.ref_sy]
-        iou, val = scalar_metric(pred, ref, p.metric)
-        details: dict[str, Any] = {
-            "iou": iou,
-            "n_pred": 1,
-            "n_ref": 1,
-            "pairs": [[0, 0, iou, val]],
-            "boxes": [pred],
-            "format": fmt,
-        }
-        if tau is not None:
-            details["tau"] = tau
-        out[k] = Score(shape_value(val, p), "ok", details)
+def score_single_box(
+    tokens: Sequence[str | float], ref_box: Sequence[float], f: Frame, fmt: str | None, p: IouParams
+) -> Score:
+    """One predicted box (its 4 coordinate strings) against one reference box, with plain floats.
+
+    The small-batch path of `score_box_batch`, with the same results bit for bit (the formulas
+    are shared with the numpy path, `scorers.box_metrics`).
+    """
+    raw_ref = [float(v) for v in ref_box]
+    code = _bad_code(raw_ref, strict_area=True)
+    if code:
+        return Score.unscorable(_REF_REASONS[code])
+    raw_pred = [float(v) for v in tokens]
+    code = _bad_code(raw_pred, strict_area=False)
+    if code:
+        return Score.unscorable(_PRED_REASONS[code], format=fmt)
+    pred = [raw_pred[0] * f.pred_sx, raw_pred[1] * f.pred_sy, raw_pred[2] * f.pred_sx, raw_pred[3] * f.pred_sy]
+    if p.clip and f.bounds is not None:
+        w, h = f.bounds
+        pred = [
+            min(max(pred[0], 0.0), w),
+            min(max(pred[1], 0.0), h),
+            min(max(pred[2], 0.0), w),
+            min(max(pred[3], 0.0), h),
+        ]
+    ref = [raw_ref[0] * f.ref_sx, raw_ref[1] * f.ref_sy, raw_ref[2] * f.ref_sx, raw_ref[3] * f.ref_sy]
+    iou, val = scalar_metric(pred, ref, p.metric)
+    details: dict[str, Any] = {"iou": iou, "n_pred": 1, "n_ref": 1, "pairs": [[0, 0, iou, val]], "boxes": [pred]}
+    details["format"] = fmt
+    if p.mode == "threshold":
+        details["tau"] = p.tau
+    return Score(shape_value(val, p), "ok", details)
 
 
 def score_box_batch(
@@ -198,7 +186,8 @@ def score_box_batch(
     """
     single = n_pred_l.count(1) == n_ref_l.count(1) == len(rows)  # every item one box against one box
     if single and len(rows) < SMALL_BATCH:
-        _score_small_single(out, rows, fmts, fids, frames, pred_tok, ref_flat, p)
+        for j, (k, fmt, fid) in enumerate(zip(rows, fmts, fids, strict=True)):
+            out[k] = score_single_box(pred_tok[4 * j : 4 * j + 4], ref_flat[4 * j : 4 * j + 4], frames[fid], fmt, p)
         return
     n_pred = np.asarray(n_pred_l, dtype=np.intp)
     n_ref = np.asarray(n_ref_l, dtype=np.intp)

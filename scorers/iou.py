@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from scorers.box_batch import score_box_batch, shape_values
+from scorers.box_batch import score_box_batch, score_single_box, shape_values
 from scorers.box_metrics import Metric
 from scorers.boxes import find_box_tokens
 from scorers.coords import CoordMode, Frame, frame_for
@@ -127,7 +127,26 @@ def iou_reward(items: Sequence[Item], params: IouParams) -> list[Score]:
     >>> iou_reward(items, IouParams(mode="threshold", tau=0.5))[0].reward
     1.0
     """
+    if len(items) == 1:
+        simple = _one_box_item(items[0], params)
+        if simple is not None:
+            return [simple]
     return _iou_batch(items, params)
+
+
+def _one_box_item(it: Item, p: IouParams) -> Score | None:
+    """Per-sample traffic's usual item (one box against one box) in straight-line code, or None
+    for anything else, which the batch path scores (and explains) as usual."""
+    ref = it.boxes
+    if ref is None or len(ref) != 1 or len(ref[0]) != 4:
+        return None
+    frame = frame_for(p.coords, it.image_size, it.input_size)
+    if isinstance(frame, str):
+        return None
+    found, fmt = find_box_tokens(it.completion)
+    if len(found) != 1:
+        return None
+    return score_single_box(found[0], ref[0], frame, fmt, p)
 
 
 def _iou_batch(items: Sequence[Item], params: IouParams) -> list[Score]:

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from scorers.gc_pause import MIN_ITEMS as GC_PAUSE_MIN_ITEMS
 from scorers.gc_pause import collector_paused
 from scorers.types import Item, Score
 
@@ -135,8 +136,11 @@ def score(
     if not batch:
         return []
     try:
-        with collector_paused(len(batch)):
+        if len(batch) < GC_PAUSE_MIN_ITEMS:  # per-sample traffic: skip even entering the pause
             out = spec.fn(batch, p)
+        else:
+            with collector_paused(len(batch)):
+                out = spec.fn(batch, p)
     except Exception:
         log.exception("reward %s failed on a batch of %d; scoring item by item", name, len(batch))
         out = [_score_one(spec, it, p) for it in batch]

@@ -47,7 +47,9 @@ class Item(BaseModel):
     )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, which made building
+# a Score ~0.5 µs dearer, an eighth of the whole `iou` reward per item. Treat it as immutable.
+@dataclass(slots=True)
 class Score:
     """What a reward says about one item.
 
