@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from scorers.box_metrics import paired_metric, scalar_metric
+from scorers.box_metrics import float_metric, paired_metric
 from scorers.boxes import MAX_ABS_COORD, NO_BOX
 from scorers.coords import Frame
 from scorers.matching import match
@@ -64,7 +64,7 @@ def _first_bad(b: np.ndarray, counts: np.ndarray, *, strict_area: bool) -> dict[
     return first
 
 
-def _bad_code(box: list[float], *, strict_area: bool) -> int:
+def _bad_code(box: tuple[float, float, float, float], *, strict_area: bool) -> int:
     """`_first_bad`'s reason code for one box (0 when valid), for the small-batch path."""
     x1, y1, x2, y2 = box
     m = MAX_ABS_COORD
@@ -140,27 +140,30 @@ def score_single_box(
     The small-batch path of `score_box_batch`, with the same results bit for bit (the formulas
     are shared with the numpy path, `scorers.box_metrics`).
     """
-    raw_ref = [float(v) for v in ref_box]
+    # Scalars rather than lists: this is the whole cost of a per-sample request's box maths.
+    raw_ref = (r1, r2, r3, r4) = (float(ref_box[0]), float(ref_box[1]), float(ref_box[2]), float(ref_box[3]))
     code = _bad_code(raw_ref, strict_area=True)
     if code:
         return Score.unscorable(_REF_REASONS[code])
-    raw_pred = [float(v) for v in tokens]
+    raw_pred = (a1, a2, a3, a4) = (float(tokens[0]), float(tokens[1]), float(tokens[2]), float(tokens[3]))
     code = _bad_code(raw_pred, strict_area=False)
     if code:
         return Score.unscorable(_PRED_REASONS[code], format=fmt)
-    pred = [raw_pred[0] * f.pred_sx, raw_pred[1] * f.pred_sy, raw_pred[2] * f.pred_sx, raw_pred[3] * f.pred_sy]
+    sx, sy = f.pred_sx, f.pred_sy
+    p1, p2, p3, p4 = a1 * sx, a2 * sy, a3 * sx, a4 * sy
     if p.clip and f.bounds is not None:
         w, h = f.bounds
-        pred = [
-            min(max(pred[0], 0.0), w),
-            min(max(pred[1], 0.0), h),
-            min(max(pred[2], 0.0), w),
-            min(max(pred[3], 0.0), h),
-        ]
-    ref = [raw_ref[0] * f.ref_sx, raw_ref[1] * f.ref_sy, raw_ref[2] * f.ref_sx, raw_ref[3] * f.ref_sy]
-    iou, val = scalar_metric(pred, ref, p.metric)
-    details: dict[str, Any] = {"iou": iou, "n_pred": 1, "n_ref": 1, "pairs": [[0, 0, iou, val]], "boxes": [pred]}
-    details["format"] = fmt
+        p1, p2, p3, p4 = min(max(p1, 0.0), w), min(max(p2, 0.0), h), min(max(p3, 0.0), w), min(max(p4, 0.0), h)
+    rx, ry = f.ref_sx, f.ref_sy
+    iou, val = float_metric(p1, p2, p3, p4, r1 * rx, r2 * ry, r3 * rx, r4 * ry, p.metric)
+    details: dict[str, Any] = {
+        "iou": iou,
+        "n_pred": 1,
+        "n_ref": 1,
+        "pairs": [[0, 0, iou, val]],
+        "boxes": [[p1, p2, p3, p4]],
+        "format": fmt,
+    }
     if p.mode == "threshold":
         details["tau"] = p.tau
     return Score(shape_value(val, p), "ok", details)

@@ -108,8 +108,21 @@ def scalar_metric(pred: Sequence[float], ref: Sequence[float], metric: Metric = 
     """
     px1, py1, px2, py2 = pred
     gx1, gy1, gx2, gy2 = ref
+    return float_metric(
+        float(px1), float(py1), float(px2), float(py2), float(gx1), float(gy1), float(gx2), float(gy2), metric
+    )
+
+
+def float_metric(
+    px1: float, py1: float, px2: float, py2: float, gx1: float, gy1: float, gx2: float, gy2: float, metric: Metric
+) -> tuple[float, float]:
+    """`scalar_metric` on eight float coordinates (the per-sample hot path calls this directly).
+
+    >>> float_metric(0.0, 0.0, 10.0, 10.0, 0.0, 0.0, 10.0, 5.0, "iou")
+    (0.5, 0.5)
+    """
     iou, value = _metric(px1, py1, px2, py2, gx1, gy1, gx2, gy2, metric, _FLOAT_OPS)
-    return float(iou), float(value)
+    return iou, value
 
 
 def pairwise_metric(pred: FloatArray, ref: FloatArray, metric: Metric = "iou") -> tuple[FloatArray, FloatArray]:

@@ -127,7 +127,9 @@ def score(
     [1.0]
     """
     spec = get_reward(name)
-    if isinstance(params, spec.params):
+    if params is None:
+        p = _default_params(spec)
+    elif isinstance(params, spec.params):
         p = params
     else:
         raw = params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
@@ -147,6 +149,18 @@ def score(
     if len(out) != len(batch):
         raise RuntimeError(f"reward {name!r} returned {len(out)} scores for {len(batch)} items")
     return out
+
+
+_DEFAULTS: dict[str, BaseModel] = {}
+
+
+def _default_params(spec: RewardSpec[Any]) -> BaseModel:
+    # Validated once per reward: params models are frozen, so one instance serves every call,
+    # and per-sample callers do not pay a pydantic validation per request.
+    p = _DEFAULTS.get(spec.name)
+    if p is None or not isinstance(p, spec.params):
+        p = _DEFAULTS[spec.name] = spec.params.model_validate({})
+    return p
 
 
 def _score_one(spec: RewardSpec[Any], item: Item, params: BaseModel) -> Score:
