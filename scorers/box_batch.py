@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from scorers.box_metrics import float_metric, paired_metric
+from scorers.box_metrics import float_iou, float_metric, paired_metric
 from scorers.boxes import MAX_ABS_COORD, NO_BOX
 from scorers.coords import Frame
 from scorers.matching import match
@@ -140,22 +140,29 @@ def score_single_box(
     The small-batch path of `score_box_batch`, with the same results bit for bit (the formulas
     are shared with the numpy path, `scorers.box_metrics`).
     """
-    # Scalars rather than lists: this is the whole cost of a per-sample request's box maths.
-    raw_ref = (r1, r2, r3, r4) = (float(ref_box[0]), float(ref_box[1]), float(ref_box[2]), float(ref_box[3]))
-    code = _bad_code(raw_ref, strict_area=True)
-    if code:
-        return Score.unscorable(_REF_REASONS[code])
-    raw_pred = (a1, a2, a3, a4) = (float(tokens[0]), float(tokens[1]), float(tokens[2]), float(tokens[3]))
-    code = _bad_code(raw_pred, strict_area=False)
-    if code:
-        return Score.unscorable(_PRED_REASONS[code], format=fmt)
+    # Scalars rather than lists, and the validity checks inline (the reason is worked out only
+    # when one fails): this is the whole box cost of a per-sample request.
+    m = MAX_ABS_COORD
+    r1, r2, r3, r4 = float(ref_box[0]), float(ref_box[1]), float(ref_box[2]), float(ref_box[3])
+    if not (-m <= r1 <= m and -m <= r2 <= m and -m <= r3 <= m and -m <= r4 <= m and r3 > r1 and r4 > r2):
+        return Score.unscorable(_REF_REASONS[_bad_code((r1, r2, r3, r4), strict_area=True)])
+    a1, a2, a3, a4 = float(tokens[0]), float(tokens[1]), float(tokens[2]), float(tokens[3])
+    if not (-m <= a1 <= m and -m <= a2 <= m and -m <= a3 <= m and -m <= a4 <= m and a3 >= a1 and a4 >= a2):
+        return Score.unscorable(_PRED_REASONS[_bad_code((a1, a2, a3, a4), strict_area=False)], format=fmt)
     sx, sy = f.pred_sx, f.pred_sy
     p1, p2, p3, p4 = a1 * sx, a2 * sy, a3 * sx, a4 * sy
     if p.clip and f.bounds is not None:
         w, h = f.bounds
-        p1, p2, p3, p4 = min(max(p1, 0.0), w), min(max(p2, 0.0), h), min(max(p3, 0.0), w), min(max(p4, 0.0), h)
+        # min(max(v, 0), side) as comparisons, like np.clip in the batch path
+        p1 = 0.0 if p1 < 0.0 else (w if p1 > w else p1)
+        p2 = 0.0 if p2 < 0.0 else (h if p2 > h else p2)
+        p3 = 0.0 if p3 < 0.0 else (w if p3 > w else p3)
+        p4 = 0.0 if p4 < 0.0 else (h if p4 > h else p4)
     rx, ry = f.ref_sx, f.ref_sy
-    iou, val = float_metric(p1, p2, p3, p4, r1 * rx, r2 * ry, r3 * rx, r4 * ry, p.metric)
+    if p.metric == "iou":
+        iou = val = float_iou(p1, p2, p3, p4, r1 * rx, r2 * ry, r3 * rx, r4 * ry)
+    else:
+        iou, val = float_metric(p1, p2, p3, p4, r1 * rx, r2 * ry, r3 * rx, r4 * ry, p.metric)
     details: dict[str, Any] = {
         "iou": iou,
         "n_pred": 1,
@@ -166,7 +173,8 @@ def score_single_box(
     }
     if p.mode == "threshold":
         details["tau"] = p.tau
-    return Score(shape_value(val, p), "ok", details)
+    # Continuous IoU, the default, needs no shaping: skip the call on this path.
+    return Score(val if p.mode == "continuous" and p.metric == "iou" else shape_value(val, p), "ok", details)
 
 
 def score_box_batch(

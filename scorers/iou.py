@@ -128,25 +128,17 @@ def iou_reward(items: Sequence[Item], params: IouParams) -> list[Score]:
     1.0
     """
     if len(items) == 1:
-        simple = _one_box_item(items[0], params)
-        if simple is not None:
-            return [simple]
+        # Per-sample traffic's usual item (one box against one box) in straight-line code; anything
+        # else goes the batch path, which scores (and explains) it as usual.
+        it = items[0]
+        ref = it.boxes
+        if ref is not None and len(ref) == 1 and len(ref[0]) == 4:
+            frame = frame_for(params.coords, it.image_size, it.input_size)
+            if not isinstance(frame, str):
+                found, fmt = find_box_tokens(it.completion)
+                if len(found) == 1:
+                    return [score_single_box(found[0], ref[0], frame, fmt, params)]
     return _iou_batch(items, params)
-
-
-def _one_box_item(it: Item, p: IouParams) -> Score | None:
-    """Per-sample traffic's usual item (one box against one box) in straight-line code, or None
-    for anything else, which the batch path scores (and explains) as usual."""
-    ref = it.boxes
-    if ref is None or len(ref) != 1 or len(ref[0]) != 4:
-        return None
-    frame = frame_for(p.coords, it.image_size, it.input_size)
-    if isinstance(frame, str):
-        return None
-    found, fmt = find_box_tokens(it.completion)
-    if len(found) != 1:
-        return None
-    return score_single_box(found[0], ref[0], frame, fmt, p)
 
 
 def _iou_batch(items: Sequence[Item], params: IouParams) -> list[Score]:

@@ -24,7 +24,15 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scorers.box_metrics import METRICS, Metric, box_iou, paired_metric, pairwise_metric, scalar_metric
+from scorers.box_metrics import (
+    METRICS,
+    Metric,
+    box_iou,
+    float_iou,
+    paired_metric,
+    pairwise_metric,
+    scalar_metric,
+)
 
 Box = tuple[float, float, float, float]
 
@@ -113,6 +121,8 @@ def test_scalar_path_equals_the_array_path_exactly(metric: Metric, pairs: list[t
     iou, value = paired_metric(np.array([p for p, _ in pairs]), np.array([g for _, g in pairs]), metric)
     for k, (p, g) in enumerate(pairs):
         assert scalar_metric(p, g, metric) == (float(iou[k]), float(value[k])), (p, g)
+        if metric == "iou":
+            assert float_iou(*map(float, p), *map(float, g)) == float(iou[k]), (p, g)
 
 
 @pytest.mark.parametrize("metric", METRICS, ids=str)
