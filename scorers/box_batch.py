@@ -143,7 +143,7 @@ def score_single_box(
     # Scalars rather than lists, and the validity checks inline (the reason is worked out only
     # when one fails): this is the whole box cost of a per-sample request.
     m = MAX_ABS_COORD
-    r1, r2, r3, r4 = float(ref_box[0]), float(ref_box[1]), float(ref_box[2]), float(ref_box[3])
+    r1, r2, r3, r4 = ref_box  # floats already: `Item.boxes` is validated as list[list[float]]
     if not (-m <= r1 <= m and -m <= r2 <= m and -m <= r3 <= m and -m <= r4 <= m and r3 > r1 and r4 > r2):
         return Score.unscorable(_REF_REASONS[_bad_code((r1, r2, r3, r4), strict_area=True)])
     a1, a2, a3, a4 = float(tokens[0]), float(tokens[1]), float(tokens[2]), float(tokens[3])

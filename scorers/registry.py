@@ -126,7 +126,7 @@ def score(
     >>> [s.reward for s in score("format", [{"completion": "<think>x</think><answer>y</answer>"}])]
     [1.0]
     """
-    spec = get_reward(name)
+    spec = REGISTRY.get(name) or get_reward(name)  # get_reward raises, naming the valid rewards
     if params is None:
         p = _default_params(spec)
     elif isinstance(params, spec.params):
@@ -135,19 +135,20 @@ def score(
         raw = params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
         p = spec.params.model_validate(raw)
     batch = as_items(items)
-    if not batch:
+    n = len(batch)
+    if not n:
         return []
     try:
-        if len(batch) < GC_PAUSE_MIN_ITEMS:  # per-sample traffic: skip even entering the pause
+        if n < GC_PAUSE_MIN_ITEMS:  # per-sample traffic: skip even entering the pause
             out = spec.fn(batch, p)
         else:
-            with collector_paused(len(batch)):
+            with collector_paused(n):
                 out = spec.fn(batch, p)
     except Exception:
-        log.exception("reward %s failed on a batch of %d; scoring item by item", name, len(batch))
+        log.exception("reward %s failed on a batch of %d; scoring item by item", name, n)
         out = [_score_one(spec, it, p) for it in batch]
-    if len(out) != len(batch):
-        raise RuntimeError(f"reward {name!r} returned {len(out)} scores for {len(batch)} items")
+    if len(out) != n:
+        raise RuntimeError(f"reward {name!r} returned {len(out)} scores for {n} items")
     return out
 
 
