@@ -8,14 +8,13 @@ box of every item in one array), measured, matched and shaped, and each item get
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from scorers.box_metrics import float_iou, float_metric, paired_metric
-from scorers.boxes import MAX_ABS_COORD, NO_BOX
+from scorers.boxes import MAX_ABS_COORD, NO_BOX, PRED_REASONS, REF_REASONS, box_code
 from scorers.coords import Frame
 from scorers.matching import match
 from scorers.types import Score
@@ -23,26 +22,11 @@ from scorers.types import Score
 if TYPE_CHECKING:
     from scorers.iou import IouParams
 
-_PRED_REASONS = (
-    "",
-    "invalid box: non-finite coordinate",
-    f"invalid box: coordinate beyond ±{MAX_ABS_COORD:g}",
-    "invalid box: x2 < x1",
-    "invalid box: y2 < y1",
-)
-_REF_REASONS = (
-    "",
-    "invalid reference box: non-finite coordinate",
-    f"invalid reference box: coordinate beyond ±{MAX_ABS_COORD:g}",
-    "invalid reference box: x2 <= x1 (no area)",
-    "invalid reference box: y2 <= y1 (no area)",
-)
-
 
 def _first_bad(b: np.ndarray, counts: np.ndarray, *, strict_area: bool) -> dict[int, int]:
     """Row (among the scored items) → reason code of its first invalid box; {} when all are valid.
 
-    The codes index `_PRED_REASONS` / `_REF_REASONS`, checked in the order of `boxes.box_error`.
+    The codes index `PRED_REASONS` / `REF_REASONS`, checked in the order of `boxes.box_code`.
     """
     # One pass for the common answer "all valid"; NaN fails every comparison, so it lands here too.
     in_range = (np.abs(b) <= MAX_ABS_COORD).all(axis=1)
@@ -62,19 +46,6 @@ def _first_bad(b: np.ndarray, counts: np.ndarray, *, strict_area: bool) -> dict[
     for row, code in zip(owner.tolist(), codes.tolist(), strict=True):
         first.setdefault(row, code)
     return first
-
-
-def _bad_code(box: tuple[float, float, float, float], *, strict_area: bool) -> int:
-    """`_first_bad`'s reason code for one box (0 when valid), for the small-batch path."""
-    x1, y1, x2, y2 = box
-    m = MAX_ABS_COORD
-    if not (-m <= x1 <= m and -m <= y1 <= m and -m <= x2 <= m and -m <= y2 <= m):  # NaN fails too
-        return 1 if not all(math.isfinite(v) for v in box) else 2
-    if (x2 <= x1) if strict_area else (x2 < x1):
-        return 3
-    if (y2 <= y1) if strict_area else (y2 < y1):
-        return 4
-    return 0
 
 
 def _frame_row(f: Frame) -> tuple[float, ...]:
@@ -145,10 +116,10 @@ def score_single_box(
     m = MAX_ABS_COORD
     r1, r2, r3, r4 = ref_box  # floats already: `Item.boxes` is validated as list[list[float]]
     if not (-m <= r1 <= m and -m <= r2 <= m and -m <= r3 <= m and -m <= r4 <= m and r3 > r1 and r4 > r2):
-        return Score.unscorable(_REF_REASONS[_bad_code((r1, r2, r3, r4), strict_area=True)])
+        return Score.unscorable(REF_REASONS[box_code(r1, r2, r3, r4, strict_area=True)])
     a1, a2, a3, a4 = float(tokens[0]), float(tokens[1]), float(tokens[2]), float(tokens[3])
     if not (-m <= a1 <= m and -m <= a2 <= m and -m <= a3 <= m and -m <= a4 <= m and a3 >= a1 and a4 >= a2):
-        return Score.unscorable(_PRED_REASONS[_bad_code((a1, a2, a3, a4), strict_area=False)], format=fmt)
+        return Score.unscorable(PRED_REASONS[box_code(a1, a2, a3, a4)], format=fmt)
     sx, sy = f.pred_sx, f.pred_sy
     p1, p2, p3, p4 = a1 * sx, a2 * sy, a3 * sx, a4 * sy
     if p.clip and f.bounds is not None:
@@ -290,11 +261,11 @@ def score_box_batch(
         if has_bad:
             code = bad_ref.get(row)
             if code is not None:
-                out[k] = Score.unscorable(_REF_REASONS[code])
+                out[k] = Score.unscorable(REF_REASONS[code])
                 continue
             code = bad_pred.get(row)
             if code is not None:
-                out[k] = Score.unscorable(_PRED_REASONS[code], format=fmt)
+                out[k] = Score.unscorable(PRED_REASONS[code], format=fmt)
                 continue
         details: dict[str, Any]
         if matched is not None:

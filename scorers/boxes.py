@@ -118,28 +118,52 @@ def answer_region(text: str) -> str:
     return text[start:end]
 
 
+# Why a box cannot be scored, by reason code (0: it can). Predicted boxes may be degenerate (a
+# point scores IoU 0); a reference box must have an area. The numpy check of a whole batch
+# (`scorers.box_batch`) returns the same codes, in the same order of checks.
+PRED_REASONS = (
+    "",
+    "invalid box: non-finite coordinate",
+    f"invalid box: coordinate beyond ±{MAX_ABS_COORD:g}",
+    "invalid box: x2 < x1",
+    "invalid box: y2 < y1",
+)
+REF_REASONS = (
+    "",
+    "invalid reference box: non-finite coordinate",
+    f"invalid reference box: coordinate beyond ±{MAX_ABS_COORD:g}",
+    "invalid reference box: x2 <= x1 (no area)",
+    "invalid reference box: y2 <= y1 (no area)",
+)
+
+
+def box_code(x1: float, y1: float, x2: float, y2: float, *, strict_area: bool = False) -> int:
+    """The reason code of one box: an index into `PRED_REASONS` (or `REF_REASONS` with
+    ``strict_area``), 0 when the box can be scored.
+
+    >>> box_code(10, 10, 5, 20), box_code(0, 0, 5, 0), box_code(0, 0, 5, 0, strict_area=True)
+    (3, 0, 4)
+    """
+    m = MAX_ABS_COORD
+    if not (-m <= x1 <= m and -m <= y1 <= m and -m <= x2 <= m and -m <= y2 <= m):  # NaN fails too
+        return 1 if not all(math.isfinite(v) for v in (x1, y1, x2, y2)) else 2
+    if (x2 <= x1) if strict_area else (x2 < x1):
+        return 3
+    if (y2 <= y1) if strict_area else (y2 < y1):
+        return 4
+    return 0
+
+
 def box_error(x1: float, y1: float, x2: float, y2: float) -> str | None:
-    """Why a box cannot be scored, or None if it can.
+    """Why a predicted box cannot be scored, or None if it can.
 
     >>> box_error(10, 10, 5, 20)
     'invalid box: x2 < x1'
     >>> box_error(0, 0, float("nan"), 1)
     'invalid box: non-finite coordinate'
     """
-    if not (
-        -MAX_ABS_COORD <= x1 <= MAX_ABS_COORD
-        and -MAX_ABS_COORD <= y1 <= MAX_ABS_COORD
-        and -MAX_ABS_COORD <= x2 <= MAX_ABS_COORD
-        and -MAX_ABS_COORD <= y2 <= MAX_ABS_COORD
-    ):
-        if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
-            return "invalid box: non-finite coordinate"
-        return f"invalid box: coordinate beyond ±{MAX_ABS_COORD:g}"
-    if x2 < x1:
-        return "invalid box: x2 < x1"
-    if y2 < y1:
-        return "invalid box: y2 < y1"
-    return None
+    code = box_code(x1, y1, x2, y2)
+    return PRED_REASONS[code] if code else None
 
 
 def find_box_tokens(text: str) -> tuple[list[tuple[str, str, str, str]], str | None]:
