@@ -53,7 +53,7 @@ def normalised_tokens(text: str) -> list[str]:
     >>> normalised_tokens("CXR: Left-sided haemothoraces.")
     ['chest', 'xray', 'left', 'sided', 'hemothorax', '.']
     """
-    return list(_normalised_tokens(text))
+    return list(_tokenised(text)[0])
 
 
 # `normalise` and `analyse` both start from a text's tokens, and a reference is both analysed
@@ -80,10 +80,6 @@ def _tokenised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(join_and_filter(out)), tuple(dict.fromkeys(unexpanded))
 
 
-def _normalised_tokens(text: str) -> tuple[str, ...]:
-    return _tokenised(text)[0]
-
-
 @lru_cache(maxsize=65536)
 def _left_as_written(tok: str, caps_intended: bool) -> bool:
     # An abbreviation `_token_forms` did not expand (ambiguous, or lower case): context may settle it.
@@ -99,7 +95,7 @@ def normalise(text: str) -> str:
     >>> normalise("No fluid around the lungs; the oedematous bronchi")
     'no pleural effusion edematous bronchus'
     """
-    toks = [t for t in _normalised_tokens(text) if t not in PUNCTUATION_TOKENS]
+    toks = [t for t in _tokenised(text)[0] if t not in PUNCTUATION_TOKENS]
     return " ".join(canonical_phrases(toks))
 
 
@@ -139,7 +135,7 @@ def analyse(text: str) -> Analysis:
     >>> analyse("Possible T2 hyperintense lesion").uncertain
     True
     """
-    cues = scan(list(_normalised_tokens(text)))
+    cues = scan(list(_tokenised(text)[0]))
     content, mask = cues.content, cues.negated_mask
     negated = cues.has_negation and all(mask)
     if negated or not any(mask):

@@ -29,9 +29,9 @@ from scorers.box_metrics import (
     Metric,
     box_iou,
     float_iou,
+    float_metric,
     paired_metric,
     pairwise_metric,
-    scalar_metric,
 )
 
 Box = tuple[float, float, float, float]
@@ -120,7 +120,7 @@ def test_scalar_path_equals_the_array_path_exactly(metric: Metric, pairs: list[t
     """A batch of one (plain floats) must score bit for bit like the same pair inside a big batch."""
     iou, value = paired_metric(np.array([p for p, _ in pairs]), np.array([g for _, g in pairs]), metric)
     for k, (p, g) in enumerate(pairs):
-        assert scalar_metric(p, g, metric) == (float(iou[k]), float(value[k])), (p, g)
+        assert float_metric(*map(float, p), *map(float, g), metric) == (float(iou[k]), float(value[k])), (p, g)
         if metric == "iou":
             assert float_iou(*map(float, p), *map(float, g)) == float(iou[k]), (p, g)
 
