@@ -20,21 +20,22 @@ MIN_ITEMS = 8
 
 
 @contextmanager
-def collector_paused(n_items: int) -> Iterator[None]:
-    """Pause the collector for a batch of ``n_items`` (if it was on); always restored.
+def collector_paused() -> Iterator[None]:
+    """Pause the collector for one batch (if it was on); always restored. Callers skip it for
+    batches under `MIN_ITEMS`.
 
     Process-wide state: a thread that enters while another holds the pause sees the collector
     off and leaves it alone; only the thread that paused it turns it back on, so it can never be
     left off. Another thread's batch merely sees a collection start a few milliseconds late.
 
     >>> import gc
-    >>> with collector_paused(1024):
+    >>> with collector_paused():
     ...     gc.isenabled()
     False
     >>> gc.isenabled()
     True
     """
-    if n_items < MIN_ITEMS or not gc.isenabled():
+    if not gc.isenabled():
         yield
         return
     gc.disable()

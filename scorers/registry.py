@@ -142,7 +142,7 @@ def score(
         if n < GC_PAUSE_MIN_ITEMS:  # per-sample traffic: skip even entering the pause
             out = spec.fn(batch, p)
         else:
-            with collector_paused(n):
+            with collector_paused():
                 out = spec.fn(batch, p)
     except Exception:
         log.exception("reward %s failed on a batch of %d; scoring item by item", name, n)
