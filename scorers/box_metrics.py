@@ -113,30 +113,6 @@ def float_metric(
     return iou, value
 
 
-def float_iou(px1: float, py1: float, px2: float, py2: float, gx1: float, gy1: float, gx2: float, gy2: float) -> float:
-    """`_metric`'s IoU for plain floats, spelled out: the per-sample hot path (one box against one
-    box, metric "iou") without the ops table. Same operations in the same order, so the same bits
-    (tested against `paired_metric` with hypothesis).
-
-    >>> float_iou(0.0, 0.0, 10.0, 10.0, 0.0, 0.0, 10.0, 5.0)
-    0.5
-    """
-    # b if b < a else a is min(a, b), b if b > a else a is max(a, b), without the calls.
-    lo_x = gx1 if gx1 > px1 else px1
-    hi_x = gx2 if gx2 < px2 else px2
-    lo_y = gy1 if gy1 > py1 else py1
-    hi_y = gy2 if gy2 < py2 else py2
-    iw = hi_x - lo_x
-    ih = hi_y - lo_y
-    if iw < 0.0:
-        iw = 0.0
-    if ih < 0.0:
-        ih = 0.0
-    inter = iw * ih
-    union = (px2 - px1) * (py2 - py1) + (gx2 - gx1) * (gy2 - gy1) - inter
-    return inter / union
-
-
 def pairwise_metric(pred: FloatArray, ref: FloatArray, metric: Metric = "iou") -> tuple[FloatArray, FloatArray]:
     """``(N, M)`` IoU and metric matrices between ``N`` predicted and ``M`` reference boxes.
 

@@ -18,9 +18,11 @@ silently ignored: the caller meant a resize we cannot undo.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
+
+from scorers.boxes import MAX_ABS_COORD
 
 CoordMode = Literal["abs", "norm1", "norm1000"]
 COORD_MODES: tuple[CoordMode, ...] = ("abs", "norm1", "norm1000")
@@ -51,6 +53,17 @@ class Frame:
     ref_sx: float
     ref_sy: float
     bounds: tuple[float, float] | None
+    # The per-sample shortcut's window: a scaled prediction with 0 <= x1 <= x2 <= inside_w and
+    # 0 <= y1 <= y2 <= inside_h lies in the image (so needs no clipping) and every coordinate
+    # as written is within ±MAX_ABS_COORD (so is valid). Without bounds the scale is 1 (abs mode
+    # with no image size): the window is the valid range itself.
+    inside_w: float = field(init=False, repr=False, compare=False)
+    inside_h: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        w, h = self.bounds if self.bounds is not None else (MAX_ABS_COORD, MAX_ABS_COORD)
+        object.__setattr__(self, "inside_w", w)  # frozen: the dataclass way to set a derived field
+        object.__setattr__(self, "inside_h", h)
 
 
 _UNIT = Frame(1.0, 1.0, 1.0, 1.0, None)

@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from scorers.box_batch import score_box_batch, score_single_box, shape_values
+from scorers.box_batch import SMALL_BATCH, score_box_batch, score_single_box, shape_values
 from scorers.box_metrics import Metric
 from scorers.boxes import find_box_tokens
 from scorers.coords import CoordMode, Frame, frame_for
@@ -127,18 +127,32 @@ def iou_reward(items: Sequence[Item], params: IouParams) -> list[Score]:
     >>> iou_reward(items, IouParams(mode="threshold", tau=0.5))[0].reward
     1.0
     """
-    if len(items) == 1:
-        # Per-sample traffic's usual item (one box against one box) in straight-line code; anything
-        # else goes the batch path, which scores (and explains) it as usual.
-        it = items[0]
-        ref = it.boxes
-        if ref is not None and len(ref) == 1 and len(ref[0]) == 4:
-            frame = frame_for(params.coords, it.image_size, it.input_size)
-            if not isinstance(frame, str):
-                found, fmt = find_box_tokens(it.completion)
-                if len(found) == 1:
-                    return [score_single_box(found[0], ref[0], frame, fmt, params)]
-    return _iou_batch(items, params)
+    n = len(items)
+    if n == 1:  # per-sample traffic
+        s = _one_box_item(items[0], params)
+        return [s] if s is not None else _iou_batch(items, params)
+    if n >= SMALL_BATCH:
+        return _iou_batch(items, params)
+    # Below SMALL_BATCH items numpy's fixed cost outweighs what it saves: one-box items take the
+    # plain-float path one by one, and whatever else the batch holds goes the batch path together.
+    singles = [_one_box_item(it, params) for it in items]
+    rest = [it for it, s in zip(items, singles, strict=True) if s is None]
+    scored = iter(_iou_batch(rest, params) if rest else ())
+    return [s if s is not None else next(scored) for s in singles]
+
+
+def _one_box_item(it: Item, params: IouParams) -> Score | None:
+    """The usual item, one predicted box against one reference box, in straight-line code; None
+    for anything else (several boxes, none, polygons, a bad size), which the batch path scores
+    and explains as usual."""
+    ref = it.boxes
+    if ref is not None and len(ref) == 1 and len(ref[0]) == 4:
+        frame = frame_for(params.coords, it.image_size, it.input_size)
+        if not isinstance(frame, str):
+            found, fmt = find_box_tokens(it.completion)
+            if len(found) == 1:
+                return score_single_box(found[0], ref[0], frame, fmt, params)
+    return None
 
 
 def _iou_batch(items: Sequence[Item], params: IouParams) -> list[Score]:

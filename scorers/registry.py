@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from scorers.gc_pause import MIN_ITEMS as GC_PAUSE_MIN_ITEMS
 from scorers.gc_pause import collector_paused
@@ -43,6 +43,10 @@ class RewardSpec(Generic[P]):
     # Item dicts the contract test feeds the reward (alongside generic garbage): at least one
     # should score "ok", so that the range and determinism checks see real values.
     examples: tuple[Mapping[str, Any], ...] = field(default=())
+    # The params used when a call gives none, validated once at registration (params models are
+    # frozen, so one instance serves every call): per-sample callers pay no validation. None when
+    # the model has a required field; a call without params then gets its validation error.
+    defaults: P | None = field(default=None, compare=False)
 
     def info(self) -> dict[str, Any]:
         """The public description served at ``GET /v1/rewards``."""
@@ -84,6 +88,10 @@ def register(
     def decorate(fn: RewardFn[P]) -> RewardFn[P]:
         if name in REGISTRY:
             raise ValueError(f"reward {name!r} is registered twice")
+        try:
+            defaults: P | None = params.model_validate({})
+        except ValidationError:
+            defaults = None
         REGISTRY[name] = RewardSpec(
             name=name,
             fn=fn,
@@ -92,6 +100,7 @@ def register(
             description=description,
             citation=citation,
             examples=tuple(examples),
+            defaults=defaults,
         )
         return fn
 
@@ -128,16 +137,20 @@ def score(
     """
     spec = REGISTRY.get(name) or get_reward(name)  # get_reward raises, naming the valid rewards
     if params is None:
-        p = _default_params(spec)
+        p = spec.defaults
+        if p is None:
+            p = spec.params.model_validate({})  # raises, naming the required field
     elif isinstance(params, spec.params):
         p = params
     else:
         raw = params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
         p = spec.params.model_validate(raw)
-    batch = as_items(items)
-    n = len(batch)
+    n = len(items)
     if not n:
         return []
+    first = items[0]
+    # Per-sample traffic sends one ready Item: no validation pass for it.
+    batch = [first] if n == 1 and isinstance(first, Item) else as_items(items)
     try:
         if n < GC_PAUSE_MIN_ITEMS:  # per-sample traffic: skip even entering the pause
             out = spec.fn(batch, p)
@@ -150,18 +163,6 @@ def score(
     if len(out) != n:
         raise RuntimeError(f"reward {name!r} returned {len(out)} scores for {n} items")
     return out
-
-
-_DEFAULTS: dict[str, BaseModel] = {}
-
-
-def _default_params(spec: RewardSpec[Any]) -> BaseModel:
-    # Validated once per reward: params models are frozen, so one instance serves every call,
-    # and per-sample callers do not pay a pydantic validation per request.
-    p = _DEFAULTS.get(spec.name)
-    if p is None or not isinstance(p, spec.params):
-        p = _DEFAULTS[spec.name] = spec.params.model_validate({})
-    return p
 
 
 def _score_one(spec: RewardSpec[Any], item: Item, params: BaseModel) -> Score:

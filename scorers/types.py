@@ -49,7 +49,7 @@ class Item(BaseModel):
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which made building
 # a Score ~0.5 µs dearer, an eighth of the whole `iou` reward per item. Treat it as immutable.
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Score:
     """What a reward says about one item.
 
@@ -61,6 +61,13 @@ class Score:
     reward: float | None
     status: Status = "ok"
     details: dict[str, Any] = field(default_factory=dict)
+
+    # Written out: the generated __init__ resolves the default factory on every call, which cost
+    # ~0.1 µs of a per-sample `iou` reward's ~5.
+    def __init__(self, reward: float | None, status: Status = "ok", details: dict[str, Any] | None = None) -> None:
+        self.reward = reward
+        self.status = status
+        self.details = {} if details is None else details
 
     @classmethod
     def ok(cls, reward: float, **details: Any) -> Score:

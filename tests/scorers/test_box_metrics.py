@@ -24,15 +24,17 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scorers.box_batch import score_single_box
 from scorers.box_metrics import (
     METRICS,
     Metric,
     box_iou,
-    float_iou,
     float_metric,
     paired_metric,
     pairwise_metric,
 )
+from scorers.coords import frame_for
+from scorers.iou import IouParams
 
 Box = tuple[float, float, float, float]
 
@@ -117,12 +119,16 @@ def test_paired_matches_naive(metric: Metric, pairs: list[tuple[Box, Box]]) -> N
 @settings(max_examples=500, deadline=None)
 @given(pairs=st.lists(st.tuples(pred_boxes(), ref_boxes()), min_size=1, max_size=20))
 def test_scalar_path_equals_the_array_path_exactly(metric: Metric, pairs: list[tuple[Box, Box]]) -> None:
-    """A batch of one (plain floats) must score bit for bit like the same pair inside a big batch."""
+    """A batch of one (plain floats) must score bit for bit like the same pair inside a big batch:
+    `float_metric`, and the per-sample path of the ``iou`` reward, which spells the IoU out."""
     iou, value = paired_metric(np.array([p for p, _ in pairs]), np.array([g for _, g in pairs]), metric)
+    unit, params = frame_for("abs", None, None), IouParams(metric=metric, mode="continuous")
+    assert not isinstance(unit, str)
     for k, (p, g) in enumerate(pairs):
-        assert float_metric(*map(float, p), *map(float, g), metric) == (float(iou[k]), float(value[k])), (p, g)
-        if metric == "iou":
-            assert float_iou(*map(float, p), *map(float, g)) == float(iou[k]), (p, g)
+        want = (float(iou[k]), float(value[k]))
+        assert float_metric(*map(float, p), *map(float, g), metric) == want, (p, g)
+        s = score_single_box([repr(float(v)) for v in p], [float(v) for v in g], unit, "list", params)
+        assert (s.details["iou"], s.details["pairs"][0][3]) == want, (p, g)
 
 
 @pytest.mark.parametrize("metric", METRICS, ids=str)

@@ -6,6 +6,7 @@ import itertools
 import math
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from scorers import Score, score
+from scorers.box_batch import SMALL_BATCH
 from scorers.box_metrics import METRICS
 from scorers.boxes import parse_boxes
 from scorers.coords import input_size_from_grid, smart_resize
@@ -357,8 +359,11 @@ def _mixed_items(rng: random.Random, n: int) -> list[dict[str, Any]]:
     [{"metric": m} for m in METRICS] + [{"mode": "threshold", "tau": 0.4}, {"mode": "band", "metric": "ciou"}],
     ids=lambda p: "-".join(str(v) for v in p.values()),
 )
-def test_batch_equals_singles(params: dict[str, Any]) -> None:
-    items = _mixed_items(random.Random(7), 120)
+@pytest.mark.parametrize("size", [40, SMALL_BATCH + 20], ids=["small-batch", "numpy-batch"])
+def test_batch_equals_singles(params: dict[str, Any], size: int) -> None:
+    """Below SMALL_BATCH one-box items go one by one and the rest as a batch, in their places;
+    above it everything goes through numpy. Either way each item scores as if alone."""
+    items = _mixed_items(random.Random(7), size)
     batch = score("iou", items, params)
     for item, got in zip(items, batch, strict=True):
         alone = score("iou", [item], params)[0]
@@ -378,6 +383,41 @@ def test_box_counts_that_only_add_up_are_not_single_boxes() -> None:
     first, second = score("iou", items)
     assert first.reward == 0.5 and first.details["n_pred"] == 2
     assert second.reward == 0.0 and second.details["rule"] == "no box found"
+
+
+_COORD_TEXT = st.one_of(
+    st.integers(-50, 1200).map(str),
+    st.floats(-1e3, 1e4, allow_nan=False).map(repr),
+    st.sampled_from(["0", "-0", "1e9", "-1e9", "1.5e9", "nan", "inf", "-Infinity", "1e999"]),
+)
+# Either side of the image's edges: 640 × 480, half that as model input, 1000 per mille.
+_EDGE_X = st.sampled_from(["-1", "-0", "0", "0.5", "319", "320", "321", "639", "640", "641", "999", "1000", "1001"])
+_EDGE_Y = st.sampled_from(["-1", "-0", "0", "0.5", "239", "240", "241", "479", "480", "481", "999", "1000", "1001"])
+_BOX_TEXT = st.one_of(st.lists(_COORD_TEXT, min_size=4, max_size=4), st.tuples(_EDGE_X, _EDGE_Y, _EDGE_X, _EDGE_Y))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    coords=_BOX_TEXT,
+    # The last reference box has no area: both paths must refuse it alike.
+    ref=st.sampled_from(
+        [[10.0, 20.0, 300.0, 200.0], [0.0, 0.0, 1.0, 1.0], [-5.0, -5.0, 5.0, 5.0], [5.0, 5.0, 5.0, 9.0]]
+    ),
+    sizes=st.sampled_from([{}, {"image_size": (640, 480)}, {"image_size": (640, 480), "input_size": (320, 240)}]),
+    params=st.sampled_from(
+        [{}, {"clip": False}, {"coords": "norm1000"}, {"coords": "norm1"}, {"metric": "ciou"}, {"mode": "threshold"}]
+    ),
+)
+def test_per_sample_path_equals_the_batch_path(
+    coords: Sequence[str], ref: list[float], sizes: dict[str, Any], params: dict[str, Any]
+) -> None:
+    """A one-item call takes the plain-float shortcut; inside a batch of SMALL_BATCH the same item
+    goes through numpy. Boxes inside, across and outside the image, degenerate, out of range or not finite:
+    the two must agree exactly, reasons included."""
+    item = {"completion": ans(f"[{', '.join(coords)}]"), "boxes": [ref], **sizes}
+    alone = score("iou", [item], params)[0]
+    batched = score("iou", [item] * SMALL_BATCH, params)[0]
+    assert (alone.reward, alone.status, alone.details) == (batched.reward, batched.status, batched.details)
 
 
 # --- garbage never raises ------------------------------------------------------------------------------
