@@ -15,14 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 # Below this many items a batch allocates too little for a collection to matter, and the
-# pause would cost more than it saves.
+# pause would cost more than it saves. A reward that allocates little per item sets its own,
+# larger threshold at registration (`iou`: 1024).
 MIN_ITEMS = 8
 
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """Pause the collector for one batch (if it was on); always restored. Callers skip it for
-    batches under `MIN_ITEMS`.
+    """Pause the collector for one batch (if it was on); always restored. `scorers.score` skips it
+    for batches under the reward's threshold (`MIN_ITEMS` unless registered otherwise).
 
     Process-wide state: a thread that enters while another holds the pause sees the collector
     off and leaves it alone; only the thread that paused it turns it back on, so it can never be

@@ -47,6 +47,8 @@ class RewardSpec(Generic[P]):
     # frozen, so one instance serves every call): per-sample callers pay no validation. None when
     # the model has a required field; a call without params then gets its validation error.
     defaults: P | None = field(default=None, compare=False)
+    # Batches of at least this many items run with the cyclic collector paused (`gc_pause`).
+    gc_pause_items: int = GC_PAUSE_MIN_ITEMS
 
     def info(self) -> dict[str, Any]:
         """The public description served at ``GET /v1/rewards``."""
@@ -82,8 +84,13 @@ def register(
     description: str,
     citation: str = "",
     examples: Sequence[Mapping[str, Any]] = (),
+    gc_pause_items: int = GC_PAUSE_MIN_ITEMS,
 ) -> Callable[[RewardFn[P]], RewardFn[P]]:
-    """Register ``fn`` under ``name``. A name registered twice is a programming error."""
+    """Register ``fn`` under ``name``. A name registered twice is a programming error.
+
+    ``gc_pause_items``: the batch size from which scoring pauses the cyclic collector; a reward
+    that allocates little per item gains from the pause only on big batches (see `gc_pause`).
+    """
 
     def decorate(fn: RewardFn[P]) -> RewardFn[P]:
         if name in REGISTRY:
@@ -101,6 +108,7 @@ def register(
             citation=citation,
             examples=tuple(examples),
             defaults=defaults,
+            gc_pause_items=gc_pause_items,
         )
         return fn
 
@@ -152,7 +160,7 @@ def score(
     # Per-sample traffic sends one ready Item: no validation pass for it.
     batch = [first] if n == 1 and isinstance(first, Item) else as_items(items)
     try:
-        if n < GC_PAUSE_MIN_ITEMS:  # per-sample traffic: skip even entering the pause
+        if n < spec.gc_pause_items:  # per-sample traffic and small batches: skip even entering the pause
             out = spec.fn(batch, p)
         else:
             with collector_paused():

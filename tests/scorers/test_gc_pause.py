@@ -47,3 +47,21 @@ def test_collector_restored_when_the_scorer_raises(exploding: str) -> None:
     out = score(exploding, ITEMS)
     assert [s.reward for s in out] == [1.0] * len(ITEMS)  # rescored one by one
     assert gc.isenabled()
+
+
+def test_a_reward_sets_its_own_pause_threshold() -> None:
+    """A reward registered with ``gc_pause_items`` pauses from that batch size, not before."""
+    seen: list[bool] = []
+
+    @register("test-threshold", params=Params, range=(0.0, 1.0), description="records gc", gc_pause_items=50)
+    def _fn(items: Sequence[Item], params: Params) -> list[Score]:
+        seen.append(gc.isenabled())
+        return [Score.ok(1.0) for _ in items]
+
+    try:
+        score("test-threshold", [{"completion": "x"}] * 49)
+        score("test-threshold", [{"completion": "x"}] * 50)
+    finally:
+        del REGISTRY["test-threshold"]
+    assert seen == [True, False]
+    assert gc.isenabled()
