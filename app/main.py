@@ -19,6 +19,7 @@ from app.profiles import ProfileBook, load_file
 from app.scoring import report_ready
 from app.settings import Settings, get_settings, judge_urls
 from schedulers.stores import open_store
+from scorers import freeze_heap
 
 log = logging.getLogger("app")
 
@@ -43,7 +44,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await anyio.to_thread.run_sync(load_models)
         except Exception as exc:  # /readyz reports it; the other rewards still serve
             log.error("embedding model failed to load: %s", exc)
-    log.info("medreward ready", extra={"store": settings.store_url.split("://", 1)[0]})
+    # Everything loaded so far lives as long as the process: keep full collections off it.
+    frozen = freeze_heap()
+    log.info("medreward ready", extra={"store": settings.store_url.split("://", 1)[0], "frozen_objects": frozen})
     try:
         yield
     finally:

@@ -4,6 +4,7 @@
 same function, so training in-process (TRL, verl workers) gives exactly the service's rewards.
 """
 
+from scorers.gc_pause import freeze_heap
 from scorers.registry import REGISTRY, Params, RewardSpec, UnknownRewardError, get_reward, register, score
 from scorers.types import Item, Score, Status
 
@@ -23,6 +24,7 @@ __all__ = [
     "Score",
     "Status",
     "UnknownRewardError",
+    "freeze_heap",
     "get_reward",
     "register",
     "score",

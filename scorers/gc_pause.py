@@ -44,3 +44,22 @@ def collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def freeze_heap() -> int:
+    """Collect once, then exempt every object alive now from all later collections; returns
+    how many objects are frozen.
+
+    Call it once, after imports and model loading and before the scoring loop: the service does
+    at start-up. A full collection walks every tracked object, and most of a scoring process's
+    are modules, classes and vocabularies that live as long as it does: 72,000 objects here just
+    from importing the scorers, ~60 ms per full collection, ~3 µs per item of a 256-item `iou`
+    batch amortised (measured 2026-11-30 with `gc.callbacks`). Frozen, they are skipped
+    (CPython's `gc.freeze`); what is allocated afterwards is collected as before.
+
+    The one cost: a reference cycle among frozen objects that later becomes garbage is never
+    reclaimed, so freeze when what exists is meant to live, not in the middle of work.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator, Sequence
 
 import pytest
 
-from scorers import REGISTRY, Item, Params, Score, register, score
+from scorers import REGISTRY, Item, Params, Score, freeze_heap, register, score
 from scorers.gc_pause import MIN_ITEMS
 
 ITEMS = [{"completion": "<think>a</think><answer>b</answer>"}] * (MIN_ITEMS * 4)
@@ -65,3 +66,27 @@ def test_a_reward_sets_its_own_pause_threshold() -> None:
         del REGISTRY["test-threshold"]
     assert seen == [True, False]
     assert gc.isenabled()
+
+
+class _Node:
+    """A cycle-capable object (plain dicts and lists would do, but a weakref needs a class)."""
+
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def test_freeze_heap_exempts_what_exists_and_still_collects_what_comes_after() -> None:
+    old = _Node()
+    old.other = old  # a cycle that is alive when the heap is frozen
+    try:
+        frozen = freeze_heap()
+        assert frozen == gc.get_freeze_count() > 1000  # the imported modules, at least
+        new = _Node()
+        new.other = new  # a cycle made afterwards, then dropped
+        ref = weakref.ref(new)
+        del new
+        gc.collect()
+        assert ref() is None, "objects allocated after the freeze are collected as before"
+        assert gc.is_tracked(old) and old.other is old
+    finally:
+        gc.unfreeze()
