@@ -29,8 +29,10 @@ polygon way (`scorers.polygons`). Every scored item's details carry the raw ``io
 scheduler windows; ``pairs`` as ``[pred_index, ref_index, iou, metric]``; ``boxes``, the
 predictions in the comparison space; ``format``, the box syntax that matched.
 
-Everything numeric runs once per batch in numpy (`scorers.box_batch`); the per-item Python is
-the regex and the checks of the item's fields.
+From `box_batch.SMALL_BATCH` items up, everything numeric runs once per batch in numpy
+(`scorers.box_batch`) and the per-item Python is the regex and the checks of the item's
+fields. Below it (per-sample traffic, trainers' per-device batches), one-box items go one by
+one through plain floats (`score_single_box`), bit for bit the same results.
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ def _one_box_item(it: Item, params: IouParams) -> Score | None:
 
 
 def _iou_batch(items: Sequence[Item], params: IouParams) -> list[Score]:
-    """The body of `iou_reward`."""
+    """`iou_reward` for any batch: the items' fields and boxes in one pass, then the numbers in numpy."""
     p = params
     out: list[Score | None] = [None] * len(items)
     # Per item that reaches the box maths: its index, box syntax, box counts, frame id.
