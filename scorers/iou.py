@@ -38,6 +38,7 @@ one through plain floats (`score_single_box`), bit for bit the same results.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from functools import partial
 from itertools import chain
 from typing import Any, Literal
@@ -237,9 +238,6 @@ def _iou_batch(items: Sequence[Item], params: IouParams) -> list[Score]:
 
     if meta:
         rows, fmts, n_pred, n_ref, fids = (list(col) for col in zip(*meta, strict=True))
-        if len(pred_tok) >= 4 * _PAUSE_BOXES:
-            with collector_paused():
-                score_box_batch(out, rows, fmts, n_pred, n_ref, fids, frames, pred_tok, ref_flat, p)
-        else:
+        with collector_paused() if len(pred_tok) >= 4 * _PAUSE_BOXES else nullcontext():
             score_box_batch(out, rows, fmts, n_pred, n_ref, fids, frames, pred_tok, ref_flat, p)
     return [s if s is not None else Score.error("internal: item was not scored") for s in out]
