@@ -138,7 +138,9 @@ def score_single_box(
             p3 = 0.0 if p3 < 0.0 else (w if p3 > w else p3)
             p4 = 0.0 if p4 < 0.0 else (h if p4 > h else p4)
     rx, ry = f.ref_sx, f.ref_sy
-    if p.metric == "iou":
+    # Each read of a params field goes through pydantic's __getattr__ hook: read each once.
+    metric, mode = p.metric, p.mode
+    if metric == "iou":
         # `box_metrics._metric`'s IoU spelled out for plain floats, the same operations in the same
         # order (so the same bits as a big batch); b if b < a else a is min(a, b), without the call.
         g1, g2, g3, g4 = r1 * rx, r2 * ry, r3 * rx, r4 * ry
@@ -147,7 +149,7 @@ def score_single_box(
         inter = (iw if iw >= 0.0 else 0.0) * (ih if ih >= 0.0 else 0.0)
         iou = val = inter / ((p3 - p1) * (p4 - p2) + (g3 - g1) * (g4 - g2) - inter)
     else:
-        iou, val = float_metric(p1, p2, p3, p4, r1 * rx, r2 * ry, r3 * rx, r4 * ry, p.metric)
+        iou, val = float_metric(p1, p2, p3, p4, r1 * rx, r2 * ry, r3 * rx, r4 * ry, metric)
     details: dict[str, Any] = {
         "iou": iou,
         "n_pred": 1,
@@ -156,10 +158,10 @@ def score_single_box(
         "boxes": [[p1, p2, p3, p4]],
         "format": fmt,
     }
-    if p.mode == "threshold":
+    if mode == "threshold":
         details["tau"] = p.tau
     # Continuous IoU, the default, needs no shaping: skip the call on this path.
-    return Score(val if p.mode == "continuous" and p.metric == "iou" else shape_value(val, p), "ok", details)
+    return Score(val if mode == "continuous" and metric == "iou" else shape_value(val, p), "ok", details)
 
 
 def _all_pairs(

@@ -176,8 +176,7 @@ def find_box_tokens(text: str) -> tuple[list[tuple[str, str, str, str]], str | N
     ([('1', '2', '3.5', '4')], 'list')
     """
     start, end = answer_bounds(text)
-    # `in` first: a completion without any box token (nearly all) skips the ranged search.
-    if "<|box_start|>" in text and text.find("<|box_start|>", start, end) >= 0:
+    if text.find("<|box_start|>", start, end) >= 0:
         found = QWEN2VL.findall(text, start, end)
         if found:
             return found, "qwen2vl"
