@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bench_iou, report
+from bench import bench_iou, iou_instructions, report
 
 
 def test_bench_runs_and_writes_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,3 +33,11 @@ def test_baseline_reads_what_vlm_r1_reads() -> None:
         if "<|box_start|>" in it.completion:
             assert r == 0.0
     assert any(r > 0 for r in base)
+
+
+def test_instruction_count_workload_runs_and_valgrind_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The measured workload runs in-process; without valgrind the tool says so and exits 2."""
+    iou_instructions._workload("ours", 32, 0)
+    iou_instructions._workload("vlmr1", 32, 0)
+    monkeypatch.setattr(iou_instructions.shutil, "which", lambda name: None)
+    assert iou_instructions.main(["--batches", "1"]) == 2
