@@ -126,17 +126,21 @@ def score_single_box(
     sx, sy = f.pred_sx, f.pred_sy
     p1, p2, p3, p4 = a1 * sx, a2 * sy, a3 * sx, a4 * sy  # NaN and inf pass through, to be refused
     # The usual answer, a well-formed box inside the image, is valid and needs no clipping: six
-    # comparisons (see `Frame.inside_w`). Anything else takes the checks in full.
-    if not (a1 <= a3 and a2 <= a4 and 0.0 <= p1 and 0.0 <= p2 and p3 <= f.inside_w and p4 <= f.inside_h):
+    # comparisons (see `Frame.inside_w`). Anything else takes the checks in full. The lower
+    # bound is strict: np.clip turns -0.0 into 0.0, and the sign of a zero side matters to
+    # CIoU's arctangent, so a coordinate at 0 takes the clipping below like the batch path.
+    if not (a1 <= a3 and a2 <= a4 and 0.0 < p1 and 0.0 < p2 and p3 <= f.inside_w and p4 <= f.inside_h):
         if not (a1 <= a3 and a2 <= a4 and lo <= a1 and a3 <= hi and lo <= a2 and a4 <= hi):
             return Score.unscorable(PRED_REASONS[box_code(a1, a2, a3, a4)], format=fmt)
         bounds = f.bounds
-        if p.clip and bounds is not None:  # min(max(v, 0), side), as np.clip in the batch path
+        if p.clip and bounds is not None:
             w, h = bounds
-            p1 = 0.0 if p1 < 0.0 else (w if p1 > w else p1)
-            p2 = 0.0 if p2 < 0.0 else (h if p2 > h else p2)
-            p3 = 0.0 if p3 < 0.0 else (w if p3 > w else p3)
-            p4 = 0.0 if p4 < 0.0 else (h if p4 > h else p4)
+            # np.clip(v, 0, side) is min(max(v, 0), side) with max(a, b) = a if a > b else b and
+            # min(a, b) = a if a < b else b: the same comparisons, so the same bits, -0.0 included.
+            p1 = (p1 if p1 < w else w) if p1 > 0.0 else 0.0
+            p2 = (p2 if p2 < h else h) if p2 > 0.0 else 0.0
+            p3 = (p3 if p3 < w else w) if p3 > 0.0 else 0.0
+            p4 = (p4 if p4 < h else h) if p4 > 0.0 else 0.0
     rx, ry = f.ref_sx, f.ref_sy
     # Each read of a params field goes through pydantic's __getattr__ hook: read each once.
     metric, mode = p.metric, p.mode
