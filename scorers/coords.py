@@ -53,8 +53,8 @@ class Frame:
     ref_sx: float
     ref_sy: float
     bounds: tuple[float, float] | None
-    # The per-sample shortcut's window: a scaled prediction with 0 <= x1 <= x2 <= inside_w and
-    # 0 <= y1 <= y2 <= inside_h lies in the image (so needs no clipping) and every coordinate
+    # The per-sample shortcut's window: a scaled prediction with 0 < x1 <= x2 <= inside_w and
+    # 0 < y1 <= y2 <= inside_h lies in the image (so needs no clipping) and every coordinate
     # as written is within ±MAX_ABS_COORD (so is valid). Without bounds the scale is 1 (abs mode
     # with no image size): the window is the valid range itself.
     inside_w: float = field(init=False, repr=False, compare=False)

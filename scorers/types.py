@@ -62,8 +62,9 @@ class Score:
     status: Status = "ok"
     details: dict[str, Any] = field(default_factory=dict)
 
-    # Written out: the generated __init__ resolves the default factory on every call, which cost
-    # ~0.1 µs of a per-sample `iou` reward's ~5.
+    # Written out: the generated __init__ tests for and calls the default factory on every call;
+    # this one took ~0.18 µs per Score against ~0.29 in a microbenchmark here (per-sample `iou`
+    # builds one Score per request).
     def __init__(self, reward: float | None, status: Status = "ok", details: dict[str, Any] | None = None) -> None:
         self.reward = reward
         self.status = status
