@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from scorers.boxes import ParsedBoxes, answer_region, box_error, parse_boxes, parse_polygons
+from tests.hang_guard import finishes_without_hanging
 
 FORMATS = [
     # (completion, expected boxes, expected format, note)
@@ -142,15 +141,13 @@ ADVERSARIAL = [
 
 
 @pytest.mark.parametrize("text", [c[0] for c in ADVERSARIAL], ids=[c[1] for c in ADVERSARIAL])
-def test_adversarial_input_is_fast(text: str) -> None:
+def test_adversarial_input_does_not_hang(text: str) -> None:
     """Bounded patterns: no input of 100k characters takes long or raises."""
-    start = time.perf_counter()
-    parsed = parse_boxes(text)
-    polygons = parse_polygons(text)
-    elapsed = time.perf_counter() - start
+    with finishes_without_hanging():
+        parsed = parse_boxes(text)
+        polygons = parse_polygons(text)
     assert isinstance(parsed, ParsedBoxes)
     assert isinstance(polygons, list | str)
-    assert elapsed < 1.0, f"{elapsed:.2f}s"
 
 
 POLYGONS = [

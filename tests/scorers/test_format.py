@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from pydantic import ValidationError
 
 from scorers import score
 from scorers.format_reward import FormatParams, analyse, boxes_schema_error
+from tests.hang_guard import finishes_without_hanging
 
 BOXES: dict[str, Any] = {"answer_schema": "boxes"}
 GOOD = "<think>Opacity in the right lower lobe, no effusion.</think>\n<answer>pneumonia</answer>"
@@ -172,10 +172,9 @@ def test_boxes_schema(answer: str, ok: bool) -> None:
     ],
     ids=["100k chars", "10k think tags", "10k-deep brackets in a box answer", "10k answer tags"],
 )
-def test_pathological_inputs_are_fast(completion: str) -> None:
-    start = time.perf_counter()
-    (s,) = score("format", [{"completion": completion}], {"answer_schema": "boxes"})
-    assert time.perf_counter() - start < 0.05
+def test_pathological_inputs_do_not_hang(completion: str) -> None:
+    with finishes_without_hanging():
+        (s,) = score("format", [{"completion": completion}], {"answer_schema": "boxes"})
     assert s.reward == 0.0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import math
 import random
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from scorers.box_batch import SMALL_BATCH
 from scorers.box_metrics import METRICS
 from scorers.boxes import parse_boxes
 from scorers.coords import input_size_from_grid, smart_resize
+from tests.hang_guard import finishes_without_hanging
 from tests.scorers.test_box_metrics import naive_metric
 
 
@@ -489,10 +489,9 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("text", [c[0] for c in HOSTILE], ids=[c[1] for c in HOSTILE])
-def test_hostile_completions_are_fast_and_refused_or_scored(text: str) -> None:
-    start = time.perf_counter()
-    s = one(text, boxes=[[0, 0, 10, 10]])
-    assert time.perf_counter() - start < 1.0
+def test_hostile_completions_do_not_hang_and_are_refused_or_scored(text: str) -> None:
+    with finishes_without_hanging():
+        s = one(text, boxes=[[0, 0, 10, 10]])
     assert s.status in ("ok", "unscorable")
     if s.status == "unscorable":
         assert s.details["reason"].startswith("too many boxes")
