@@ -2,8 +2,9 @@
 
 These tests are not speed tests; bench/ measures speed. They guard against super-linear work (a
 pattern that backtracks, a parser that recurses or rescans), which on inputs this size takes
-seconds to hours. The slowest of these inputs takes about 0.04 s on a free core (8k boxes for `iou`), so a limit of
-2 s leaves a busy CI machine room while a quadratic pass over 100k characters still trips it.
+seconds to hours. The slowest of these inputs takes about 0.04 s on a free core (8k boxes for
+`iou`), so a limit of 2 s leaves a busy CI machine room while a quadratic pass over 100k
+characters still trips it.
 """
 
 from __future__ import annotations
