@@ -32,7 +32,7 @@ predictions in the comparison space; ``format``, the box syntax that matched.
 From `box_batch.SMALL_BATCH` items up, everything numeric runs once per batch in numpy
 (`scorers.box_batch`) and the per-item Python is the regex and the checks of the item's
 fields. Below it (per-sample traffic, trainers' per-device batches), one-box items go one by
-one through plain floats (`score_single_box`), bit for bit the same results.
+one through plain floats (`score_one_box_item`), bit for bit the same results.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from scorers.box_batch import SMALL_BATCH, score_box_batch, score_single_box, shape_values
+from scorers.box_batch import SMALL_BATCH, score_box_batch, score_one_box_item, shape_values
 from scorers.box_metrics import Metric
 from scorers.boxes import find_box_tokens
 from scorers.coords import CoordMode, Frame, frame_for
@@ -129,6 +129,7 @@ _EXAMPLES: tuple[dict[str, Any], ...] = (
     examples=_EXAMPLES,
     # What a batch allocates grows with its boxes, not its items: see _PAUSE_BOXES.
     gc_pause_items=_PAUSE_BOXES,
+    one=score_one_box_item,
 )
 def iou_reward(items: Sequence[Item], params: IouParams) -> list[Score]:
     """Box IoU reward for a batch, in [0, 1] (see the module docstring for the rules).
@@ -141,31 +142,16 @@ def iou_reward(items: Sequence[Item], params: IouParams) -> list[Score]:
     1.0
     """
     n = len(items)
-    if n == 1:  # per-sample traffic
-        s = _one_box_item(items[0], params)
-        return [s] if s is not None else _iou_batch(items, params)
     if n >= SMALL_BATCH:
         return _iou_batch(items, params)
     # Below SMALL_BATCH items numpy's fixed cost outweighs what it saves: one-box items take the
     # plain-float path one by one, and whatever else the batch holds goes the batch path together.
-    singles = [_one_box_item(it, params) for it in items]
+    singles = [score_one_box_item(it, params) for it in items]
+    if None not in singles:  # the usual batch: every item took the shortcut
+        return singles  # type: ignore[return-value]  # no None left in it
     rest = [it for it, s in zip(items, singles, strict=True) if s is None]
-    scored = iter(_iou_batch(rest, params) if rest else ())
+    scored = iter(_iou_batch(rest, params))
     return [s if s is not None else next(scored) for s in singles]
-
-
-def _one_box_item(it: Item, params: IouParams) -> Score | None:
-    """The usual item, one predicted box against one reference box, in straight-line code; None
-    for anything else (several boxes, none, polygons, a bad size), which the batch path scores
-    and explains as usual."""
-    ref = it.boxes
-    if ref is not None and len(ref) == 1 and len(ref[0]) == 4:
-        frame = frame_for(params.coords, it.image_size, it.input_size)
-        if not isinstance(frame, str):
-            found, fmt = find_box_tokens(it.completion)
-            if len(found) == 1:
-                return score_single_box(found[0], ref[0], frame, fmt, params)
-    return None
 
 
 def _iou_batch(items: Sequence[Item], params: IouParams) -> list[Score]:

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 P = TypeVar("P", bound=BaseModel)
 RewardFn = Callable[[Sequence[Item], P], list[Score]]
+# A reward's shortcut for one item: its Score, or None to take the batch function as usual.
+OneItemFn = Callable[[Item, P], Score | None]
 
 
 class Params(BaseModel):
@@ -49,6 +51,8 @@ class RewardSpec(Generic[P]):
     defaults: P | None = field(default=None, compare=False)
     # Batches of at least this many items run with the cyclic collector paused (`gc_pause`).
     gc_pause_items: int = GC_PAUSE_MIN_ITEMS
+    # Per-sample traffic (one Item per call) goes here first when set: see `register`.
+    one: OneItemFn[P] | None = field(default=None, compare=False)
 
     def info(self) -> dict[str, Any]:
         """The public description served at ``GET /v1/rewards``."""
@@ -85,11 +89,17 @@ def register(
     citation: str = "",
     examples: Sequence[Mapping[str, Any]] = (),
     gc_pause_items: int = GC_PAUSE_MIN_ITEMS,
+    one: OneItemFn[P] | None = None,
 ) -> Callable[[RewardFn[P]], RewardFn[P]]:
     """Register ``fn`` under ``name``. A name registered twice is a programming error.
 
     ``gc_pause_items``: the batch size from which scoring pauses the cyclic collector; a reward
     that allocates little per item gains from the pause only on big batches (see `gc_pause`).
+
+    ``one``: an optional shortcut for a call with a single `Item` (per-sample trainers send
+    one completion per request): it returns that item's Score, or None for an item it does not
+    handle, which then goes to ``fn`` as usual. It must score exactly as ``fn([item])`` does;
+    the reward's own tests have to show it. If it raises, ``fn`` scores the item.
     """
 
     def decorate(fn: RewardFn[P]) -> RewardFn[P]:
@@ -109,6 +119,7 @@ def register(
             examples=tuple(examples),
             defaults=defaults,
             gc_pause_items=gc_pause_items,
+            one=one,
         )
         return fn
 
@@ -144,21 +155,26 @@ def score(
     [1.0]
     """
     spec = REGISTRY.get(name) or get_reward(name)  # get_reward raises, naming the valid rewards
-    if params is None:
-        p = spec.defaults
-        if p is None:
-            p = spec.params.model_validate({})  # raises, naming the required field
-    elif isinstance(params, spec.params):
-        p = params
-    else:
-        raw = params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
-        p = spec.params.model_validate(raw)
+    p = spec.defaults if params is None else None
+    if p is None:
+        p = _validated(spec, params)
     n = len(items)
     if not n:
         return []
     first = items[0]
-    # Per-sample traffic sends one ready Item: no validation pass for it.
-    batch = [first] if n == 1 and isinstance(first, Item) else as_items(items)
+    if n == 1 and isinstance(first, Item):  # per-sample traffic sends one ready Item: no validation pass
+        one = spec.one
+        if one is not None:
+            try:
+                s = one(first, p)
+            except Exception:  # the batch function scores the item, and explains any failure
+                log.exception("reward %s: the one-item shortcut failed; using the batch function", name)
+                s = None
+            if s is not None:
+                return [s]
+        batch = [first]
+    else:
+        batch = as_items(items)
     try:
         if n < spec.gc_pause_items:  # per-sample traffic and small batches: skip even entering the pause
             out = spec.fn(batch, p)
@@ -171,6 +187,14 @@ def score(
     if len(out) != n:
         raise RuntimeError(f"reward {name!r} returned {len(out)} scores for {n} items")
     return out
+
+
+def _validated(spec: RewardSpec[P], params: BaseModel | Mapping[str, Any] | None) -> P:
+    """``params`` as the reward's params model; `pydantic.ValidationError` names a bad field."""
+    if isinstance(params, spec.params):
+        return params
+    raw = params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
+    return spec.params.model_validate(raw)  # with no params: raises, naming the required field
 
 
 def _score_one(spec: RewardSpec[Any], item: Item, params: BaseModel) -> Score:

@@ -24,7 +24,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scorers.box_batch import score_single_box
+from scorers.box_batch import score_one_box_item
 from scorers.box_metrics import (
     METRICS,
     Metric,
@@ -33,8 +33,8 @@ from scorers.box_metrics import (
     paired_metric,
     pairwise_metric,
 )
-from scorers.coords import frame_for
 from scorers.iou import IouParams
+from scorers.types import Item
 
 Box = tuple[float, float, float, float]
 
@@ -122,12 +122,13 @@ def test_scalar_path_equals_the_array_path_exactly(metric: Metric, pairs: list[t
     """A batch of one (plain floats) must score bit for bit like the same pair inside a big batch:
     `float_metric`, and the per-sample path of the ``iou`` reward, which spells the IoU out."""
     iou, value = paired_metric(np.array([p for p, _ in pairs]), np.array([g for _, g in pairs]), metric)
-    unit, params = frame_for("abs", None, None), IouParams(metric=metric, mode="continuous")
-    assert not isinstance(unit, str)
+    params = IouParams(metric=metric, mode="continuous")
     for k, (p, g) in enumerate(pairs):
         want = (float(iou[k]), float(value[k]))
         assert float_metric(*map(float, p), *map(float, g), metric) == want, (p, g)
-        s = score_single_box([repr(float(v)) for v in p], [float(v) for v in g], unit, "list", params)
+        item = Item(completion=f"<answer>[{', '.join(repr(float(v)) for v in p)}]</answer>", boxes=[list(g)])
+        s = score_one_box_item(item, params)
+        assert s is not None and s.status == "ok", (p, g)
         assert (s.details["iou"], s.details["pairs"][0][3]) == want, (p, g)
 
 
