@@ -172,8 +172,8 @@ def score_one_box_item(it: Item, p: IouParams) -> Score | None:
         "iou": iou,
         "n_pred": 1,
         "n_ref": 1,
-        "pairs": [[0, 0, iou, val]],
-        "boxes": [[p1, p2, p3, p4]],
+        "pairs": ((0, 0, iou, val),),
+        "boxes": ((p1, p2, p3, p4),),
         "format": fmt,
     }
     if mode == "threshold":
@@ -268,18 +268,19 @@ def score_box_batch(
             iou_all, val_all, pair_start = _all_pairs(pred, ref, n_pred, n_ref, pred_start, p.metric)
         shaped_all = shape_values(val_all, p)
 
-    pred_l = pred.tolist()
+    # Tuples, not lists, in every details (see `scorers.iou`, "Details are tuples").
+    pred_t = tuple(zip(*pred.T.tolist()))
     has_bad = bool(bad_ref or bad_pred)
     tau = p.tau if p.mode == "threshold" else None
     if single and not has_bad:
         # The common batch (one box against one box, all valid) in one tight loop.
-        columns = zip(rows, fmts, iou_all.tolist(), val_all.tolist(), shaped_all.tolist(), pred_l, strict=True)
+        columns = zip(rows, fmts, iou_all.tolist(), val_all.tolist(), shaped_all.tolist(), pred_t, strict=True)
         if tau is None:
             for k, fmt, iou, val, reward, box in columns:
                 out[k] = Score(
                     reward,
                     "ok",
-                    {"iou": iou, "n_pred": 1, "n_ref": 1, "pairs": [[0, 0, iou, val]], "boxes": [box], "format": fmt},
+                    {"iou": iou, "n_pred": 1, "n_ref": 1, "pairs": ((0, 0, iou, val),), "boxes": (box,), "format": fmt},
                 )
         else:
             for k, fmt, iou, val, reward, box in columns:
@@ -290,8 +291,8 @@ def score_box_batch(
                         "iou": iou,
                         "n_pred": 1,
                         "n_ref": 1,
-                        "pairs": [[0, 0, iou, val]],
-                        "boxes": [box],
+                        "pairs": ((0, 0, iou, val),),
+                        "boxes": (box,),
                         "format": fmt,
                         "tau": tau,
                     },
@@ -319,7 +320,7 @@ def score_box_batch(
         m_start.append(s)
         m_nref.append(nr)
         n_matched.append(min(npd, nr))
-    pairs_m: list[list[Any]] = []
+    pairs_m: tuple[tuple[int, int, float, float], ...] = ()
     iou_m: list[float] = []
     shaped_m: list[float] = []
     if m_rows:
@@ -329,7 +330,7 @@ def score_box_batch(
         idx = np.repeat(m_start, counts) + pr_all * np.repeat(m_nref, counts) + rc_all
         iou_m = iou_all[idx].tolist()
         shaped_m = shaped_all[idx].tolist()
-        pairs_m = list(map(list, zip(pr_all.tolist(), rc_all.tolist(), iou_m, val_all[idx].tolist(), strict=True)))
+        pairs_m = tuple(zip(pr_all.tolist(), rc_all.tolist(), iou_m, val_all[idx].tolist(), strict=True))
 
     o = 0  # position in the matched lists
     columns2 = zip(rows, fmts, n_pred_l, n_ref_l, pred_start.tolist(), n_matched, strict=True)
@@ -354,7 +355,7 @@ def score_box_batch(
                 "n_pred": npd,
                 "n_ref": nr,
                 "pairs": pairs_m[o:end],
-                "boxes": pred_l[b0 : b0 + npd],
+                "boxes": pred_t[b0 : b0 + npd],
                 "format": fmt,
             }
             o = end

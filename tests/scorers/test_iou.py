@@ -115,7 +115,7 @@ def test_norm_modes_with_image_size_measure_distances_in_pixels() -> None:
 
 def test_predicted_boxes_in_details_are_in_image_space() -> None:
     s = one(ans("[20, 20, 60, 60]"), boxes=[[0, 0, 10, 10]], image_size=(400, 400), input_size=(200, 200))
-    assert s.details["boxes"] == [[40.0, 40.0, 120.0, 120.0]]
+    assert s.details["boxes"] == ((40.0, 40.0, 120.0, 120.0),)
     assert s.details["format"] == "list"
 
 
@@ -506,5 +506,5 @@ def test_qwen2vl_per_mille_boxes_map_to_pixels() -> None:
         image_size=(800, 400),
     )
     assert s.reward == 1.0
-    assert s.details["boxes"] == [[200.0, 200.0, 400.0, 300.0]]
+    assert s.details["boxes"] == ((200.0, 200.0, 400.0, 300.0),)
     assert s.details["format"] == "qwen2vl"
