@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from scorers.boxes import ParsedBoxes, answer_region, box_error, parse_boxes, parse_polygons
+from scorers.boxes import ParsedBoxes, answer_region, box_error, find_box_tokens, parse_boxes, parse_polygons
 from tests.hang_guard import finishes_without_hanging
 
 FORMATS = [
@@ -125,6 +127,20 @@ REGIONS = [
 @pytest.mark.parametrize(("text", "region"), [c[:2] for c in REGIONS], ids=[c[2] for c in REGIONS])
 def test_answer_region(text: str, region: str) -> None:
     assert answer_region(text) == region
+
+
+_SPAN_PIECES = st.sampled_from(
+    ["<answer>", "</answer>", "<think>", "</think>", "<|box_start|>", "<|box_end|>", "<|", "(1,2),(3,4)",
+     "[1, 2, 3, 4]", "[5,6,7,8]", "x", " "]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_SPAN_PIECES, max_size=12).map("".join))
+def test_find_box_tokens_reads_the_answer_region(text: str) -> None:
+    """`find_box_tokens` inlines the usual answer-span rule: it must read what `answer_region` gives."""
+    region = answer_region(text)
+    assert find_box_tokens(text) == find_box_tokens(f"<answer>{region}</answer>")
 
 
 ADVERSARIAL = [
