@@ -151,7 +151,8 @@ def score_polygon_item(
     rows, cols = match(value)
     denom = max(n_pred, n_ref)
     shaped = shape(value[rows, cols])
-    pairs = tuple((i, j, float(iou[i, j]), float(value[i, j])) for i, j in zip(rows.tolist(), cols.tolist(), strict=True))
+    matched = zip(rows.tolist(), cols.tolist(), strict=True)
+    pairs = tuple((i, j, float(iou[i, j]), float(value[i, j])) for i, j in matched)
     return Score.ok(
         float(shaped.sum()) / denom,
         iou=float(iou[rows, cols].sum()) / denom,
