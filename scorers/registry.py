@@ -167,9 +167,11 @@ def score(
     n = len(items)
     if not n:
         return []
-    first = items[0]
     batch: Sequence[Item]
-    if n == 1 and isinstance(first, Item):  # per-sample traffic sends one ready Item: no validation pass
+    if n == 1:  # per-sample traffic
+        first = items[0]
+        if not isinstance(first, Item):
+            first = Item.model_validate(first)
         one = spec.one
         if one is not None:
             try:
