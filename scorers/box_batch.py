@@ -245,8 +245,8 @@ def score_box_batch(
     counts in ``n_pred_l`` / ``n_ref_l``; ``fids`` index ``frames``.
     """
     # The usual batch is the simplest: one box against one box in every item, and one image
-    # size for all. Each is worth a path: at 256 items numpy's fixed cost per call is a third of
-    # the box maths, and these skip a third of the calls (count arrays, per-item gathers).
+    # size for all. Both skip work: at 256 items numpy's cost per call, not per element, is most
+    # of this function, and they save the per-box counts and the per-item gathers.
     single = n_pred_l.count(1) == n_ref_l.count(1) == len(rows)  # every item one box against one box
     n_pred = np.asarray(n_pred_l, dtype=np.intp)
     n_ref = np.asarray(n_ref_l, dtype=np.intp)
