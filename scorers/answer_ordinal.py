@@ -12,7 +12,9 @@ curve is a parameter:
   (``(0.5, 0.0625)`` reproduces one reading of the paper).
 
 An exact grade scores 1.0; an answer that names no grade of the scale, or two different grades,
-scores 0.0 (the item is scorable, the answer is just not on the scale).
+scores 0.0 (the item is scorable, the answer is just not on the scale). A grade the answer
+negates is not a grade it gives ("not severe" names no grade: 0.0; "not severe, moderate" gives
+moderate), read with the normaliser's NegEx-style scopes (`scorers.medical.negation`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from collections.abc import Sequence
 from typing import Literal
 
 from scorers.answer_verdict import Verdict
-from scorers.medical.normalise import normalise
+from scorers.medical.negation import CUE_WORDS, scan
+from scorers.medical.normalise import normalise, normalised_tokens
 
 Curve = Literal["exponential", "linear", "table"]
 _NUMBER = re.compile(r"\b\d+\b")
@@ -57,7 +60,26 @@ def grade_credit(
     return 0.0
 
 
-def _grade_index(text: str, grades: list[list[str]]) -> int | None | Literal["several"]:
+def _negated(text: str, scale: list[list[str]], named: set[int]) -> set[int]:
+    """The grades among ``named`` that ``text`` names only inside a negation's scope.
+
+    A grade is looked up among the finding words of the cue scan (cue words removed, so a grade
+    written with one, "none", is never taken as negated); one mention outside every scope is
+    enough to keep it.
+    """
+    cues = scan(normalised_tokens(text))
+    content, mask = cues.content, cues.negated_mask
+    negated: set[int] = set()
+    for i in named:
+        g = scale[i]
+        k = len(g)
+        at = [s for s in range(len(content) - k + 1) if list(content[s : s + k]) == g]
+        if at and all(all(mask[s : s + k]) for s in at):
+            negated.add(i)
+    return negated
+
+
+def _grade_index(text: str, grades: list[list[str]]) -> int | None | Literal["several", "negated"]:
     toks = normalise(text).split()
     if not toks:
         return None
@@ -75,6 +97,11 @@ def _grade_index(text: str, grades: list[list[str]]) -> int | None | Literal["se
         for s, e, i in spans
         if not any(s2 <= s and e <= e2 and (e2 - s2) > (e - s) for s2, e2, _ in spans)  # "mild" in "mild to moderate"
     }
+    if found and not CUE_WORDS.isdisjoint(toks):  # only a text with a cue can negate a grade
+        kept = found - _negated(text, grades, found)
+        if not kept:
+            return "negated"
+        found = kept
     if len(found) == 1:
         return found.pop()
     if len(found) > 1:
@@ -113,6 +140,8 @@ def score_ordinal(
     got = _grade_index(answer, scale)
     if got == "several":
         return Verdict(0.0, "ordinal_several_grades", {"expected": grades[expected[0]]})
+    if got == "negated":
+        return Verdict(0.0, "ordinal_negated_grade", {"expected": grades[expected[0]]})
     if got is None:
         return Verdict(0.0, "ordinal_unknown_grade", {"expected": grades[expected[0]]})
     distance = min(abs(got - e) for e in expected)

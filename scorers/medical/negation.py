@@ -11,7 +11,8 @@ singular, American spelling, as `scorers.medical.surface` leaves them).
 Scopes: a pre-cue reaches forward, a post-cue backward, both to the nearest terminator
 (``.``, ``;``, "but", "however", ...); a comma does not end a scope, so "no effusion,
 consolidation or pneumothorax" negates all three, as NegEx does, unless the words after the
-comma are affirmed ("no effusion, small pneumothorax present").
+comma are affirmed ("no effusion, small pneumothorax present"). A pre-cue that reaches a comma
+before any finding ("No, it is mild") answers a question; it negates nothing after the comma.
 """
 
 from __future__ import annotations
@@ -287,6 +288,8 @@ def scan(tokens: list[str]) -> CueScan:
     (('effusion', 'pneumothorax'), (True, False))
     >>> scan("pneumothorax cannot be excluded".split()).uncertain
     True
+    >>> scan("no , it is mild".split()).negated_mask  # "No, ...": an answer particle
+    (False,)
     """
     content: list[str] = []
     mask: list[bool] = []
@@ -305,6 +308,10 @@ def scan(tokens: list[str]) -> CueScan:
             i += 1
             continue
         if tok in SEPARATOR_TOKENS:
+            if neg_open and neg_start == len(content):
+                # A negation with nothing in its scope before the comma is an answer particle
+                # ("No, it is mild"; "No, there is a pneumothorax"), not a list's negation.
+                neg_open = False
             last_comma = len(content)
             i += 1
             continue

@@ -41,6 +41,14 @@ ORDINAL = [
     ("The osteoarthritis is grade 4", "grade 2", KL, {}, 0.25, "grade inside a sentence"),
     ("huge", "moderate", SEVERITY, {}, 0.0, "unknown grade: 0"),
     ("mild to moderate", "moderate", SEVERITY, {}, 0.0, "two grades named: 0"),
+    ("not severe", "severe", SEVERITY, {}, 0.0, "a negated grade is not that grade"),
+    ("No severe effusion.", "severe", SEVERITY, {}, 0.0, "negated within a finding"),
+    ("not severe", "moderate", SEVERITY, {}, 0.0, "a negated grade names no grade: 0"),
+    ("moderate, not severe", "moderate", SEVERITY, {}, 1.0, "the grade given, and one ruled out"),
+    ("It is not severe but moderate", "moderate", SEVERITY, {}, 1.0, "'but' ends the negation"),
+    ("No, it is mild", "mild", SEVERITY, {}, 1.0, "'No,' answers the question; the grade stands"),
+    ("not severe, moderate", "moderate", SEVERITY, {}, 0.0, "NegEx: a comma does not end the scope"),
+    ("none", "none", SEVERITY, {}, 1.0, "a grade written with a negation word is still a grade"),
 ]
 
 
@@ -62,6 +70,11 @@ def test_ordinal(answer: str, ref: str, grades: list[str], params: dict[str, Any
 def test_ordinal_unscorable(ref: str, grades: list[str] | None, note: str) -> None:
     s = graded("mild", ref, grades)
     assert s.reward is None and s.status == "unscorable", note
+
+
+def test_negated_grade_says_so() -> None:
+    s = graded("not severe", "severe", SEVERITY)
+    assert (s.status, s.reward, s.details["rule"]) == ("ok", 0.0, "ordinal_negated_grade")
 
 
 def test_unknown_grade_is_scorable_zero() -> None:

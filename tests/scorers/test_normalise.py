@@ -103,6 +103,9 @@ CUES = [
     ("the scan reveals a left effusion", False, False, "left effusion", "opener dropped, finding affirmed"),
     ("absent left kidney", True, False, "left kidney", "'absent' before the finding"),
     ("no", True, False, "", "a bare negation"),
+    ("No, there is a pneumothorax", False, False, "pneumothorax", "'No,' answers a question: negates nothing"),
+    ("No, effusion and pneumothorax", False, False, "effusion and pneumothorax", "'No,' then a list: not negated"),
+    ("No effusion, consolidation", True, False, "effusion consolidation", "a scope with a finding crosses the comma"),
 ]
 
 
