@@ -10,6 +10,10 @@ for several letters.
 Letters are read only where they stand alone: the "A" of "A-lines" or the "T" of "T2-weighted"
 is not a letter, and option texts found in the answer are blanked before letters are looked
 for, so "Hepatitis C" as an option text is not read as option C.
+
+An option the answer only denies is not the option it picks: "not pneumonia" (the normaliser's
+negation scopes) or "not A" / "it is not option (A)" name no option, and "not A, it is B" names
+B. An answer that denies options and names none scores 0.0 (rule ``mcq_negated_option``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import re
 from collections.abc import Mapping
 
 from scorers.answer_verdict import Verdict
-from scorers.medical.normalise import normalise
+from scorers.medical.normalise import negated_mentions, normalise
 from scorers.medical.surface import raw_tokens, surface
 from scorers.medical.vocabulary import expansions
 
@@ -37,6 +41,13 @@ _KEYWORD_ANY = re.compile(r"\b(?i:answer|option|choice)(?:\s+is)?\s{0,3}[:\-]?\s
 _LABEL = re.compile(r"(?:^|(?<=[\s(\[]))([A-Z])[.):](?=\s|$)")
 _BARE = re.compile(r"(?:^|(?<=\s))([A-Z])(?=\s*$|\s*,|\s+(?:or|and)\b)")
 _IN_TEXT = (_PAREN, _KEYWORD_UPPER, _KEYWORD_ANY, _LABEL, _BARE)
+# What denies the letter that follows it ("not A", "is not option (B)", "rather than C"); matched
+# against the few characters before a letter, so anchored at their end.
+_DENIED = re.compile(
+    r"\b(?:not|no|never|isn'?t|except|rather\s+than|instead\s+of)\s{1,3}"
+    r"(?:(?:the\s+)?(?:answer|option|choice)\s{1,3})?[(\[]?\s?$",
+    re.IGNORECASE,
+)
 _INITIAL_SKIP = frozenset({"of", "and", "with", "in", "to", "or", "for", "on"})
 
 
@@ -80,17 +91,24 @@ def letters_named(text: str, valid: str) -> set[str]:
     >>> sorted(letters_named("B. Pneumonia", "ABCD")), sorted(letters_named("A-lines are seen", "ABCD"))
     (['B'], [])
     """
+    return _letter_mentions(text, valid)[0]
+
+
+def _letter_mentions(text: str, valid: str) -> tuple[set[str], set[str]]:
+    """(letters named, letters only denied) in ``text``; see `letters_named`."""
     whole = _WHOLE.match(text)
     if whole:
         letter = whole.group(1).upper()
-        return {letter} if letter in valid else set()
+        return ({letter} if letter in valid else set()), set()
     found: set[str] = set()
+    denied: set[str] = set()
     for pattern in _IN_TEXT:
         for m in pattern.finditer(text):
             letter = m.group(1).upper()
             if letter in valid:
-                found.add(letter)
-    return found
+                start = m.start()
+                (denied if _DENIED.search(text, max(0, start - 40), start) else found).add(letter)
+    return found, denied - found
 
 
 def _phrase_spans(tokens: list[str], phrase: list[str]) -> list[tuple[int, int]]:
@@ -157,16 +175,21 @@ def _resolve_reference(ref: str, options: Mapping[str, str], valid: str) -> str 
     for letter, opt in options.items():
         if norm and normalise(opt) == norm:
             return letter
-    named = _named(ref, options, valid)
+    named = _named(ref, options, valid)[0]
     return next(iter(named)) if len(named) == 1 else None
 
 
-def _named(answer: str, options: Mapping[str, str], valid: str) -> set[str]:
-    named = set(texts_named(answer, options)) if options else set()
-    named |= letters_named(_blank_option_texts(answer, options) if options else answer, valid)
-    if options and not named:
+def _named(answer: str, options: Mapping[str, str], valid: str) -> tuple[set[str], set[str]]:
+    """(options the answer names, options it only denies)."""
+    texts = texts_named(answer, options) if options else set()
+    denied = negated_mentions(answer, {k: normalise(options[k]).split() for k in texts}) if texts else set()
+    named = texts - denied
+    letters, letters_denied = _letter_mentions(_blank_option_texts(answer, options) if options else answer, valid)
+    named |= letters
+    denied = (denied | letters_denied) - named
+    if options and not named and not denied:
         named |= abbreviations_named(answer, options)
-    return named
+    return named, denied
 
 
 def score_mcq(answer: str, refs: list[str], options: Mapping[str, str] | None) -> Verdict:
@@ -175,15 +198,19 @@ def score_mcq(answer: str, refs: list[str], options: Mapping[str, str] | None) -
     >>> opts = {"A": "Pneumonia", "B": "Pulmonary embolism", "C": "T2-weighted MRI"}
     >>> [score_mcq(a, ["B"], opts).reward for a in ("(b)", "Option B", "PE", "pulmonary embolism.", "A or B")]
     [1.0, 1.0, 1.0, 1.0, 0.0]
+    >>> [score_mcq(a, ["A"], opts).rule for a in ("not pneumonia", "It is not A", "not A, it is B")]
+    ['mcq_negated_option', 'mcq_negated_option', 'mcq_wrong_option']
     """
     opts = option_letters(options)
     valid = "".join(sorted(opts)) if opts else DEFAULT_LETTERS
     expected = {r for r in (_resolve_reference(ref, opts, valid) for ref in refs) if r is not None}
     if not expected:
         return Verdict(None, "reference names no option", {"options": sorted(opts)})
-    named = _named(answer, opts, valid)
+    named, denied = _named(answer, opts, valid)
     extra = {"named": sorted(named), "expected": sorted(expected)}
     if not named:
+        if denied:
+            return Verdict(0.0, "mcq_negated_option", {**extra, "denied": sorted(denied)})
         return Verdict(0.0, "mcq_no_option", extra)
     if len(named) > 1:
         return Verdict(0.0, "mcq_two_options", extra)

@@ -24,8 +24,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from scorers.answer_verdict import Verdict
-from scorers.medical.negation import CUE_WORDS, scan
-from scorers.medical.normalise import normalise, normalised_tokens
+from scorers.medical.normalise import negated_mentions, normalise
 
 Curve = Literal["exponential", "linear", "table"]
 _NUMBER = re.compile(r"\b\d+\b")
@@ -60,25 +59,6 @@ def grade_credit(
     return 0.0
 
 
-def _negated(text: str, scale: list[list[str]], named: set[int]) -> set[int]:
-    """The grades among ``named`` that ``text`` names only inside a negation's scope.
-
-    A grade is looked up among the finding words of the cue scan (cue words removed, so a grade
-    written with one, "none", is never taken as negated); one mention outside every scope is
-    enough to keep it.
-    """
-    cues = scan(normalised_tokens(text))
-    content, mask = cues.content, cues.negated_mask
-    negated: set[int] = set()
-    for i in named:
-        g = scale[i]
-        k = len(g)
-        at = [s for s in range(len(content) - k + 1) if list(content[s : s + k]) == g]
-        if at and all(all(mask[s : s + k]) for s in at):
-            negated.add(i)
-    return negated
-
-
 def _grade_index(text: str, grades: list[list[str]]) -> int | None | Literal["several", "negated"]:
     toks = normalise(text).split()
     if not toks:
@@ -97,8 +77,8 @@ def _grade_index(text: str, grades: list[list[str]]) -> int | None | Literal["se
         for s, e, i in spans
         if not any(s2 <= s and e <= e2 and (e2 - s2) > (e - s) for s2, e2, _ in spans)  # "mild" in "mild to moderate"
     }
-    if found and not CUE_WORDS.isdisjoint(toks):  # only a text with a cue can negate a grade
-        kept = found - _negated(text, grades, found)
+    if found:
+        kept = found - negated_mentions(text, {i: grades[i] for i in found})
         if not kept:
             return "negated"
         found = kept

@@ -129,6 +129,19 @@ _UNC_PRE = (
     "not certain",
     "versus",
     "vs",
+    # The answer declines to answer ("not sure" had read as a negation of "sure").
+    "not sure",
+    "unsure",
+    "cannot be determined",
+    "cannot determine",
+    "can not determine",
+    "cannot tell",
+    "can not tell",
+    "cant tell",
+    "cannot say",
+    "cant say",
+    "do not know",
+    "dont know",
 )
 _UNC_POST = (
     "cannot be excluded",

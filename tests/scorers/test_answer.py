@@ -45,6 +45,8 @@ CLOSED = [
     ("Pneumothorax is not present", "no", 1.0, "closed_from_negation", "negated finding answers no"),
     ("Possibly", "yes", 0.0, "closed_hedged", "a hedge is not a verdict"),
     ("Maybe yes maybe no", "yes", 0.0, "closed_both", "both words"),
+    ("Not sure", "no", 0.0, "closed_hedged", "'not sure' is no verdict, not a no"),
+    ("I don't know", "no", 0.0, "closed_hedged", "declining to answer is no verdict"),
 ]
 
 

@@ -54,6 +54,26 @@ def test_letter_forms(answer: str, reward: float, rule: str, note: str) -> None:
     assert (s.reward, s.details["rule"]) == (reward, rule), note
 
 
+# (answer, reference, reward, rule, note): what an answer denies is not what it picks
+DENIALS = [
+    ("not pneumonia", "A", 0.0, "mcq_negated_option", "a denied option text"),
+    ("No pulmonary embolism.", "B", 0.0, "mcq_negated_option", "'no' before the text"),
+    ("It is not A", "A", 0.0, "mcq_negated_option", "a denied letter"),
+    ("The answer is not option (B)", "B", 0.0, "mcq_negated_option", "'not option (B)'"),
+    ("not A, it is B", "B", 1.0, "mcq_correct", "one denied, one named"),
+    ("Not (A); (B)", "B", 1.0, "mcq_correct", "a denied letter, then the answer"),
+    ("Pulmonary embolism, not pneumonia", "B", 1.0, "mcq_correct", "named, then another denied"),
+    ("(B) rather than (A)", "B", 1.0, "mcq_correct", "'rather than (A)'"),
+    ("No, pulmonary embolism", "B", 1.0, "mcq_correct", "'No,' answers the question"),
+]
+
+
+@pytest.mark.parametrize(("answer", "ref", "reward", "rule", "note"), DENIALS, ids=notes(DENIALS))
+def test_denied_options_are_not_picked(answer: str, ref: str, reward: float, rule: str, note: str) -> None:
+    s = mcq(answer, ref)
+    assert (s.reward, s.details["rule"]) == (reward, rule), note
+
+
 # (answer, reference, reward, rule, note)
 TEXT_FORMS = [
     ("Pulmonary embolism", "B", 1.0, "mcq_correct", "option text"),

@@ -106,6 +106,8 @@ CUES = [
     ("No, there is a pneumothorax", False, False, "pneumothorax", "'No,' answers a question: negates nothing"),
     ("No, effusion and pneumothorax", False, False, "effusion and pneumothorax", "'No,' then a list: not negated"),
     ("No effusion, consolidation", True, False, "effusion consolidation", "a scope with a finding crosses the comma"),
+    ("not sure", False, True, "", "'not sure' declines to answer: uncertain, not a negation"),
+    ("I don't know", False, True, "i", "'don't know' is uncertainty"),
 ]
 
 
