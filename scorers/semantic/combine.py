@@ -5,12 +5,11 @@ Embedding cosine alone misses what matters clinically: all-MiniLM-L6-v2 scores "
 (``reference/offline-models-and-style.md`` Part 1a). So an (answer, reference) pair is scored
 in this order, and ``details["rule"]`` says which step decided:
 
-1. ``conflict``: the medical normaliser's `clinical_conflict` (negation, uncertainty, laterality,
-   polarity), a finding one side negates and the other asserts within a partly negated text
-   ("lungs are not clear" vs "lungs are clear": `partial_negation_conflict`), or
-   `exclusive_conflict` (a different organ, modality, MRI sequence, plane, phase, view, contrast
-   use or chronicity) → 0.0. A clinically different answer earns nothing, however similar its
-   words.
+1. ``conflict``: the medical normaliser's `clinical_conflict` (negation, including a finding one
+   side negates and the other asserts within a partly negated text, "lungs are not clear" vs
+   "lungs are clear"; uncertainty, laterality, polarity), or `exclusive_conflict` (a different
+   organ, modality, MRI sequence, plane, phase, view, contrast use or chronicity) → 0.0. A
+   clinically different answer earns nothing, however similar its words.
 2. ``canonical``: the two texts are the same after normalisation (abbreviations expanded, HPO
    synonyms mapped to the preferred term: "enlarged heart" → "cardiomegaly") → 1.0;
    ``acronym``: one side is an abbreviation spelling the other's initials ("PE", "pulmonary
@@ -27,7 +26,7 @@ of Zhu et al. (arXiv 2505.13973); `DEFAULT_THRESHOLD` is the benchmark's operati
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -50,8 +49,6 @@ DEFAULT_THRESHOLD = 0.5
 MAX_ANSWER_CHARS = 2_000
 
 Rule = Literal["conflict", "canonical", "acronym", "embedding", "lexical"]
-# Words that say nothing about a finding, left out when comparing what each side negates.
-_FILLER = frozenset({"is", "are", "was", "were", "has", "have", "of", "in", "at", "on", "with", "and", "or", "seen"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +96,7 @@ def decide(answer: str, reference: str) -> tuple[Analysis, Analysis, Agreement |
     'conflict'
     """
     a, r = analyse(answer[:MAX_ANSWER_CHARS]), analyse(reference[:MAX_ANSWER_CHARS])
-    conflict = (
-        clinical_conflict(*_denial_aligned(a, r))
-        or partial_negation_conflict(a, r)
-        or exclusive_conflict(a.text, r.text)
-    )
+    conflict = clinical_conflict(a, r) or exclusive_conflict(a.text, r.text)
     if conflict is not None:
         return a, r, Agreement(0.0, "conflict", conflict=conflict)
     if a.canonical and a.canonical == r.canonical:
@@ -111,57 +104,6 @@ def decide(answer: str, reference: str) -> tuple[Analysis, Analysis, Agreement |
     if acronym_match(a.text, r.text):
         return a, r, Agreement(1.0, "acronym")
     return a, r, None
-
-
-def _split_negated(analysis: Analysis) -> tuple[set[str], set[str]]:
-    """(asserted, negated) content words. A wholly negated text negates all its words; in a partly
-    negated one the normaliser kept a "no" in front of each negated part (everything after a
-    "no" is taken as negated)."""
-    if analysis.negated:
-        return set(), {t for t in analysis.tokens if t not in _FILLER}
-    asserted: set[str] = set()
-    negated: set[str] = set()
-    inside = False
-    for tok in analysis.tokens:
-        if tok == "no":
-            inside = True
-        elif tok not in _FILLER:
-            (negated if inside else asserted).add(tok)
-    return asserted, negated
-
-
-def partial_negation_conflict(a: Analysis, b: Analysis) -> str | None:
-    """ "negation" when a word one text negates is asserted by the other, else None.
-
-    `clinical_conflict` compares whole-text negation; within a partly negated text ("lungs are
-    not clear") the normaliser marks the negated part with "no", which this reads.
-
-    >>> partial_negation_conflict(analyse("lungs are not clear"), analyse("lungs are clear"))
-    'negation'
-    >>> partial_negation_conflict(analyse("pneumothorax, no effusion"), analyse("pneumothorax")) is None
-    True
-    """
-    a_pos, a_neg = _split_negated(a)
-    b_pos, b_neg = _split_negated(b)
-    return "negation" if a_neg & b_pos or b_neg & a_pos else None
-
-
-def _denial_aligned(a: Analysis, b: Analysis) -> tuple[Analysis, Analysis]:
-    """The pair for `clinical_conflict`, with one case of its whole-text negation flag corrected.
-
-    The normaliser calls a text negated only when every word is in a negation's scope, so "the
-    image demonstrates no pneumothorax" is not negated while "no pneumothorax" is, and the two
-    would conflict. When the partly negated text denies every word the wholly negated one
-    denies, both deny the same finding: compare them as equally negated. Whatever else the
-    partly negated text asserts is left to the other checks.
-    """
-    if a.negated == b.negated:
-        return a, b
-    whole, part = (a, b) if a.negated else (b, a)
-    denied = _split_negated(whole)[1]
-    if denied and denied <= _split_negated(part)[1]:
-        return replace(a, negated=True), replace(b, negated=True)
-    return a, b
 
 
 def from_cosine(cosine: float) -> Agreement:

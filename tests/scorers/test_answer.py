@@ -113,6 +113,8 @@ CLINICALLY_WRONG = [
         "hedge",
     ),
     ("Left upper lobe nodule", "Left lower lobe nodule", "polarity_mismatch", "lobe"),
+    ("Lungs are not clear", "Lungs are clear", "negation_mismatch", "negated predicate in a partly negated text"),
+    ("Pneumothorax, no effusion", "Pneumothorax and effusion", "negation_mismatch", "a reference finding denied"),
 ]
 
 
@@ -129,6 +131,9 @@ OPEN_GRADED_TOKEN_F1_CASES = [
     ("left pleural effusion", "pleural effusion", 0.8, "one extra word: F1 = 0.8"),
     ("pleural effusion", "pleural effusion", 1.0, "exact is still 1"),
     ("pneumonia", "pleural effusion", 0.0, "no shared word"),
+    ("no effusion but pneumothorax", "pneumothorax", 0.5, "asserted after 'but': F1 over the canonical words"),
+    ("No pneumothorax. Heart size normal.", "no pneumothorax", 1 / 3, "denies what the reference denies"),
+    ("no effusion but pneumothorax", "effusion", 0.0, "denies the reference's finding: 0, not F1 0.5"),
 ]
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from scorers.medical.normalise import analyse
+from scorers.medical.normalise import analyse, partial_negation_conflict
 from scorers.semantic.acronym import acronym_match
-from scorers.semantic.combine import COS_MID, calibrate, decide, partial_negation_conflict
+from scorers.semantic.combine import COS_MID, calibrate, decide
 from scorers.semantic.contrast import exclusive_conflict, mentions
 
 
@@ -109,8 +109,10 @@ def test_acronym_match(short: str, long: str, expected: bool) -> None:
         ("the kidney has no stone", "the kidney has a stone", "negation"),
         ("pneumothorax, no effusion", "pneumothorax", None),  # the negated part is a different finding
         ("no pneumothorax", "no pneumothorax", None),
+        ("no effusion but pneumothorax", "pneumothorax", None),  # 'but' ends the scope
+        ("no effusion but pneumothorax", "effusion", "negation"),
     ],
-    ids=["negated-predicate", "negated-object", "extra-negative-finding", "both-negated"],
+    ids=["negated-predicate", "negated-object", "extra-negative-finding", "both-negated", "but-ends", "but-denied"],
 )
 def test_partial_negation(a: str, b: str, expected: str | None) -> None:
     assert partial_negation_conflict(analyse(a), analyse(b)) == expected
