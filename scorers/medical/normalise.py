@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypeVar
 
@@ -112,6 +112,10 @@ def normalise(text: str) -> str:
     return " ".join(canonical_phrases(toks))
 
 
+# Words that say nothing about a finding, left out when comparing what each side denies.
+_NEUTRAL = frozenset({"is", "are", "was", "were", "has", "have", "of", "in", "at", "on", "with", "and", "or", "seen"})
+
+
 @dataclass(frozen=True, slots=True)
 class Analysis:
     """What an answer says clinically, beyond its words.
@@ -128,8 +132,11 @@ class Analysis:
         laterality: subset of {"left", "right", "bilateral"}.
         polarity: polarity markers present, e.g. {"hyper"}, {"t1"}, {"malignant"}, {"increased"}.
         denied: canonical tokens inside a negation's scope ("effusion" in "no effusion but
-            pneumothorax"); all of them when ``negated``.
-        asserted: canonical tokens outside every negation's scope ("pneumothorax" there).
+            pneumothorax"); ``tokens`` itself when ``negated``, () when nothing is.
+        asserted: canonical tokens outside every negation's scope ("pneumothorax" there);
+            ``tokens`` itself when nothing is negated. Tuples, not sets, and the same tuple as
+            ``tokens`` where they can be: analyses live in a cache of 65,536, and the cyclic
+            collector walks every set among them but stops tracking tuples of strings.
     """
 
     text: str
@@ -139,8 +146,8 @@ class Analysis:
     uncertain: bool
     laterality: frozenset[str]
     polarity: frozenset[str]
-    denied: frozenset[str]
-    asserted: frozenset[str]
+    denied: tuple[str, ...]
+    asserted: tuple[str, ...]
 
 
 @lru_cache(maxsize=65536)
@@ -165,12 +172,12 @@ def analyse(text: str) -> Analysis:
                 words.append("no")
             words.append(tok)
     tokens = tuple(canonical_phrases(words))
-    denied: frozenset[str]
-    asserted: frozenset[str]
+    denied: tuple[str, ...]
+    asserted: tuple[str, ...]
     if negated:
-        denied, asserted = frozenset(tokens), frozenset()
+        denied, asserted = tokens, ()
     elif not any(mask):
-        denied, asserted = frozenset(), frozenset(tokens)
+        denied, asserted = (), tokens
     else:
         denied, asserted = _scoped_words(content, mask)
     return Analysis(
@@ -188,17 +195,17 @@ def analyse(text: str) -> Analysis:
     )
 
 
-def _scoped_words(content: tuple[str, ...], mask: tuple[bool, ...]) -> tuple[frozenset[str], frozenset[str]]:
+def _scoped_words(content: tuple[str, ...], mask: tuple[bool, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(denied, asserted) canonical tokens of a partly negated text, run by run of the mask: the
     canonical text marks where a negated run starts ("no"), not where it ends."""
-    denied: set[str] = set()
-    asserted: set[str] = set()
+    denied: list[str] = []
+    asserted: list[str] = []
     start = 0
     for j in range(1, len(content) + 1):
         if j == len(content) or mask[j] != mask[start]:
-            (denied if mask[start] else asserted).update(canonical_phrases(list(content[start:j])))
+            (denied if mask[start] else asserted).extend(canonical_phrases(list(content[start:j])))
             start = j
-    return frozenset(denied), frozenset(asserted)
+    return tuple(denied), tuple(asserted)
 
 
 def negated_mentions(text: str, phrases: Mapping[K, Sequence[str]]) -> set[K]:
@@ -261,54 +268,49 @@ def _expand_confirmed(text: str, candidates: tuple[str, ...], context: str) -> s
     return out
 
 
-# Words that say nothing about a finding, left out when comparing what each side negates.
-_NEUTRAL = frozenset({"is", "are", "was", "were", "has", "have", "of", "in", "at", "on", "with", "and", "or", "seen"})
-
-
-def _split_negated(analysis: Analysis) -> tuple[frozenset[str], frozenset[str]]:
-    """(asserted, denied) finding words, the words that say nothing about a finding left out."""
-    return analysis.asserted - _NEUTRAL, analysis.denied - _NEUTRAL
-
-
 def partial_negation_conflict(a: Analysis, b: Analysis) -> str | None:
     """ "negation" when a word one text negates is asserted by the other, else None.
 
     Whole-text negation flags miss this: within a partly negated text ("lungs are not clear")
-    `analyse` marks the negated part with "no", which this reads.
+    only part of the words is denied (`Analysis.denied`).
 
     >>> partial_negation_conflict(analyse("lungs are not clear"), analyse("lungs are clear"))
     'negation'
     >>> partial_negation_conflict(analyse("pneumothorax, no effusion"), analyse("pneumothorax")) is None
     True
     """
-    a_pos, a_neg = _split_negated(a)
-    b_pos, b_neg = _split_negated(b)
-    return "negation" if a_neg & b_pos or b_neg & a_pos else None
+    if a.denied and b.asserted and _shared_finding(a.denied, b.asserted):
+        return "negation"
+    if b.denied and a.asserted and _shared_finding(b.denied, a.asserted):
+        return "negation"
+    return None
 
 
-def _denial_aligned(a: Analysis, b: Analysis) -> tuple[Analysis, Analysis]:
-    """The pair for `clinical_conflict`, with one case of its whole-text negation flag corrected.
+def _shared_finding(words: tuple[str, ...], other: tuple[str, ...]) -> bool:
+    return not (set(words) - _NEUTRAL).isdisjoint(other)
 
-    The normaliser calls a text negated only when every word is in a negation's scope, so "the
-    image demonstrates no pneumothorax" is not negated while "no pneumothorax" is, and the two
-    would conflict. When the partly negated text denies every word the wholly negated one
-    denies, both deny the same finding: compare them as equally negated. Whatever else the
-    partly negated text asserts is left to the other checks.
+
+def _negation_differs(a: Analysis, b: Analysis) -> bool:
+    """Whether one text is negated and the other not, for `clinical_conflict`.
+
+    The normaliser calls a text negated only when every word is in a negation's scope, so "no
+    pneumothorax, heart normal" is not negated while "no pneumothorax" is. When the partly
+    negated text denies every word the wholly negated one denies, both deny the same finding:
+    they count as equally negated, and whatever else the partly negated text asserts is left to
+    the other checks.
     """
     if a.negated == b.negated:
-        return a, b
+        return False
     whole, part = (a, b) if a.negated else (b, a)
-    denied = _split_negated(whole)[1]
-    if denied and denied <= _split_negated(part)[1]:
-        return replace(a, negated=True), replace(b, negated=True)
-    return a, b
+    denied = set(whole.denied) - _NEUTRAL
+    return not (denied and denied.issubset(part.denied))
 
 
 def clinical_conflict(a: Analysis, b: Analysis) -> str | None:
     """The clinically decisive mismatch between two analyses, or None.
 
     Checked in this order: "negation" (one negated, the other not, once a partly negated text
-    that denies what a wholly negated one denies counts as negated too: `_denial_aligned`; or a
+    that denies what a wholly negated one denies counts as negated too: `_negation_differs`; or a
     finding one side negates and the other asserts: `partial_negation_conflict`), "uncertainty" (one hedged,
     the other not), "laterality" (both name a side and they differ; unnamed on one side is
     fine), "polarity:<group>" (e.g. "polarity:hyper/hypo": one names a member the other
@@ -321,8 +323,7 @@ def clinical_conflict(a: Analysis, b: Analysis) -> str | None:
     >>> clinical_conflict(analyse("left effusion"), analyse("pleural effusion")) is None
     True
     """
-    x, y = _denial_aligned(a, b)
-    if x.negated != y.negated or partial_negation_conflict(a, b) is not None:
+    if _negation_differs(a, b) or partial_negation_conflict(a, b) is not None:
         return "negation"
     if a.uncertain != b.uncertain:
         return "uncertainty"
