@@ -4,7 +4,9 @@ Lengths in mm, cm or m (any spelling: "millimetres", "cm") are converted to mill
 "12 mm" and "1.2 cm" agree; percentages compare as percentages. A number without a unit is read
 in the reference's unit (questions usually ask "in mm"); a different kind of unit (a length
 against a percentage) is wrong. The answer is right when ``|a − r| ≤ max(abs_tol, rel_tol·|r|)``.
-An answer giving several values that disagree is wrong (``numeric_several_values``).
+An answer giving several values that disagree is wrong (``numeric_several_values``). A value
+the answer denies is not a value it gives: "not 12 mm" gives none (``numeric_negated``), "12 mm,
+not 15 mm" gives 12 mm.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ _QUANTITY = re.compile(
     re.IGNORECASE,
 )
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+# What denies the number right after it ("not 12 mm", "rather than 15 mm"); matched against the
+# few characters before a number, so anchored at their end. A comma in between ("No, 12 mm")
+# makes "no" an answer to the question, not a denial of the number.
+_DENIED = re.compile(r"(?:\b(?:not|no|never|except|rather\s+than|instead\s+of)|n['’]t)\s{1,3}$", re.IGNORECASE)
 _TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
 Quantity = tuple[float, str | None]  # (value in base units, dimension: "length" | "percent" | None)
 
@@ -63,11 +69,14 @@ def _unit(raw: str | None) -> tuple[float, str | None]:
 
 
 @lru_cache(maxsize=65536)
-def quantities(text: str) -> tuple[Quantity, ...]:
-    """Every number in ``text`` with its dimension, lengths in millimetres.
+def quantities(text: str, *, given: bool = False) -> tuple[Quantity, ...]:
+    """Every number in ``text`` with its dimension, lengths in millimetres; with ``given``, only
+    those the text does not deny ("not 15 mm").
 
     >>> quantities("about 1.2 cm (twelve mm), 40%, 1,200 m")
     ((12.0, 'length'), (12.0, 'length'), (40.0, 'percent'), (1200000.0, 'length'))
+    >>> quantities("12 mm, not 15 mm", given=True)
+    ((12.0, 'length'),)
     """
     text = _WORD_RE.sub(lambda m: str(_WORD_NUMBERS[m.group(1).lower()]), text[:2000])
     text = _THOUSANDS.sub("", text)  # "1,200 mm" is one number
@@ -75,7 +84,7 @@ def quantities(text: str) -> tuple[Quantity, ...]:
     for m in _QUANTITY.finditer(text):
         value = float(m.group(1))
         scale, dim = _unit(m.group(2))
-        if math.isfinite(value):
+        if math.isfinite(value) and not (given and _DENIED.search(text, max(0, m.start() - 24), m.start())):
             out.append((value * scale, dim))
     return tuple(out)
 
@@ -115,8 +124,10 @@ def score_numeric(answer: str, refs: list[str], rel_tol: float = 0.05, abs_tol: 
     ref_qs = [(q[0], r) for r in refs if len(q := quantities(r)) == 1]
     if not ref_qs:
         return Verdict(None, "reference is not one number", {})
-    got = quantities(answer)
+    got = quantities(answer, given=True)
     if not got:
+        if quantities(answer):
+            return Verdict(0.0, "numeric_negated", {})
         return Verdict(0.0, "numeric_no_number", {})
     verdicts = []
     for (ref_value, ref_dim), ref_text in ref_qs:

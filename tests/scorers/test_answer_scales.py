@@ -108,6 +108,10 @@ NUMERIC = [
     ("12 cm", "12 mm", {}, 0.0, "right number, wrong unit"),
     ("12", "1.2 cm", {}, 0.0, "bare number read in the reference's unit: 12 cm"),
     ("1.2", "1.2 cm", {}, 1.0, "bare number in the reference's unit"),
+    ("not 12 mm", "12 mm", {}, 0.0, "a denied value is not given"),
+    ("It isn’t 12 mm", "12 mm", {}, 0.0, "curly apostrophe denial"),
+    ("12 mm, not 15 mm", "12 mm", {}, 1.0, "the value given, and one denied"),
+    ("No, 12 mm", "12 mm", {}, 1.0, "'No,' answers the question; the value stands"),
     ("45%", "45 percent", {}, 1.0, "percent sign"),
     ("45 mm", "45%", {}, 0.0, "length against percentage"),
     ("12 mm or 20 mm", "12 mm", {}, 0.0, "two different values"),
@@ -121,6 +125,11 @@ NUMERIC = [
 @pytest.mark.parametrize(("answer", "ref", "params", "reward", "note"), NUMERIC, ids=notes(NUMERIC))
 def test_numeric(answer: str, ref: str, params: dict[str, Any], reward: float, note: str) -> None:
     assert numeric(answer, ref, params).reward == reward, note
+
+
+def test_denied_value_says_so() -> None:
+    s = numeric("not 12 mm", "12 mm")
+    assert (s.status, s.reward, s.details["rule"]) == ("ok", 0.0, "numeric_negated")
 
 
 def test_numeric_reference_must_be_a_number() -> None:
