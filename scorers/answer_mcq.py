@@ -44,7 +44,7 @@ _IN_TEXT = (_PAREN, _KEYWORD_UPPER, _KEYWORD_ANY, _LABEL, _BARE)
 # What denies the letter that follows it ("not A", "is not option (B)", "rather than C"); matched
 # against the few characters before a letter, so anchored at their end.
 _DENIED = re.compile(
-    r"\b(?:not|no|never|isn'?t|except|rather\s+than|instead\s+of)\s{1,3}"
+    r"\b(?:not|no|never|isn['’]?t|except|rather\s+than|instead\s+of)\s{1,3}"
     r"(?:(?:the\s+)?(?:answer|option|choice)\s{1,3})?[(\[]?\s?$",
     re.IGNORECASE,
 )

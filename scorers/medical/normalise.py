@@ -293,8 +293,8 @@ def _shared_finding(words: tuple[str, ...], other: tuple[str, ...]) -> bool:
 def _negation_differs(a: Analysis, b: Analysis) -> bool:
     """Whether one text is negated and the other not, for `clinical_conflict`.
 
-    The normaliser calls a text negated only when every word is in a negation's scope, so "no
-    pneumothorax, heart normal" is not negated while "no pneumothorax" is. When the partly
+    The normaliser calls a text negated only when every word is in a negation's scope, so "No
+    pneumothorax. Heart normal." is not negated while "no pneumothorax" is. When the partly
     negated text denies every word the wholly negated one denies, both deny the same finding:
     they count as equally negated, and whatever else the partly negated text asserts is left to
     the other checks.
@@ -309,10 +309,10 @@ def _negation_differs(a: Analysis, b: Analysis) -> bool:
 def clinical_conflict(a: Analysis, b: Analysis) -> str | None:
     """The clinically decisive mismatch between two analyses, or None.
 
-    Checked in this order: "negation" (one negated, the other not, once a partly negated text
-    that denies what a wholly negated one denies counts as negated too: `_negation_differs`; or a
-    finding one side negates and the other asserts: `partial_negation_conflict`), "uncertainty" (one hedged,
-    the other not), "laterality" (both name a side and they differ; unnamed on one side is
+    Checked in this order: "negation" (one negated and the other not, where a partly negated
+    text that denies all a wholly negated one denies counts as negated: `_negation_differs`; or
+    a finding one side denies and the other asserts: `partial_negation_conflict`),
+    "uncertainty" (one hedged, the other not), "laterality" (both name a side and they differ; unnamed on one side is
     fine), "polarity:<group>" (e.g. "polarity:hyper/hypo": one names a member the other
     contradicts).
 
