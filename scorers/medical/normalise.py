@@ -312,9 +312,9 @@ def clinical_conflict(a: Analysis, b: Analysis) -> str | None:
     Checked in this order: "negation" (one negated and the other not, where a partly negated
     text that denies all a wholly negated one denies counts as negated: `_negation_differs`; or
     a finding one side denies and the other asserts: `partial_negation_conflict`),
-    "uncertainty" (one hedged, the other not), "laterality" (both name a side and they differ; unnamed on one side is
-    fine), "polarity:<group>" (e.g. "polarity:hyper/hypo": one names a member the other
-    contradicts).
+    "uncertainty" (one hedged, the other not), "laterality" (both name a side and they differ;
+    unnamed on one side is fine), "polarity:<group>" (e.g. "polarity:hyper/hypo": one names a
+    member the other contradicts).
 
     >>> clinical_conflict(analyse("no pneumothorax"), analyse("pneumothorax"))
     'negation'
