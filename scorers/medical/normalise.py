@@ -115,6 +115,18 @@ def normalise(text: str) -> str:
 # Words that say nothing about a finding, left out when comparing what each side denies.
 _NEUTRAL = frozenset({"is", "are", "was", "were", "has", "have", "of", "in", "at", "on", "with", "and", "or", "seen"})
 
+# A whole study called normal is one statement however it is written: "normal", "unremarkable",
+# "normal chest x-ray", "no abnormality", "no acute cardiopulmonary process" (the usual
+# impression of a normal chest radiograph). Negated it is "no" + abnormality words; affirmed,
+# normality words; either with generic study words (never a modality: "normal CT" and "normal
+# MRI" stay different). In normalised form (singular, "x-ray" → "xray").
+_NORMAL_WORDS = frozenset({"normal", "unremarkable", "within", "limit"})
+_ABNORMALITY_WORDS = frozenset(
+    {"abnormality", "abnormal", "acute", "significant", "cardiopulmonary", "intrathoracic", "process", "disease"}
+    | {"pathology", "detected", "identified"}
+)
+_STUDY_WORDS = frozenset({"study", "image", "film", "exam", "examination", "view", "chest", "xray", "radiograph"})
+
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
@@ -133,6 +145,8 @@ class Analysis:
         polarity: polarity markers present, e.g. {"hyper"}, {"t1"}, {"malignant"}, {"increased"}.
         denied: canonical tokens inside a negation's scope ("effusion" in "no effusion but
             pneumothorax"); ``tokens`` itself when ``negated``, () when nothing is.
+        normal: the text calls the whole study normal ("no acute cardiopulmonary abnormality",
+            "unremarkable", "normal chest x-ray"); then ``canonical`` is "normal".
         asserted: canonical tokens outside every negation's scope ("pneumothorax" there);
             ``tokens`` itself when nothing is negated. Tuples, not sets, and the same tuple as
             ``tokens`` where they can be: analyses live in a cache of 65,536, and the cyclic
@@ -148,6 +162,7 @@ class Analysis:
     polarity: frozenset[str]
     denied: tuple[str, ...]
     asserted: tuple[str, ...]
+    normal: bool = False
 
 
 @lru_cache(maxsize=65536)
@@ -180,10 +195,11 @@ def analyse(text: str) -> Analysis:
         denied, asserted = (), tokens
     else:
         denied, asserted = _scoped_words(content, mask)
+    normal = not cues.uncertain and _states_normal(negated, denied if negated else asserted, any(mask))
     return Analysis(
         text=text,
-        canonical=" ".join(tokens),
-        tokens=tokens,
+        canonical="normal" if normal else " ".join(tokens),
+        tokens=("normal",) if normal else tokens,
         negated=negated,
         uncertain=cues.uncertain,
         # Polarity from the words as written and from the HPO labels they map to: "low blood
@@ -192,7 +208,20 @@ def analyse(text: str) -> Analysis:
         polarity=polarity(content) if tokens == content else polarity(content) | polarity(tokens),
         denied=denied,
         asserted=asserted,
+        normal=normal,
     )
+
+
+def _states_normal(negated: bool, words: tuple[str, ...], partly_negated: bool) -> bool:
+    """Whether a text calls the whole study normal (see `_NORMAL_WORDS`); ``words`` are what it
+    denies when ``negated``, else what it asserts. A bare "no" or "none" is not such a
+    statement: it answers whatever was asked."""
+    found = set(words) - _NEUTRAL
+    if not found:
+        return False
+    if negated:
+        return found <= _ABNORMALITY_WORDS | _STUDY_WORDS and not found <= _STUDY_WORDS
+    return not partly_negated and bool(found & _NORMAL_WORDS) and found <= _NORMAL_WORDS | _STUDY_WORDS
 
 
 def _scoped_words(content: tuple[str, ...], mask: tuple[bool, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -306,15 +335,25 @@ def _negation_differs(a: Analysis, b: Analysis) -> bool:
     return not (denied and denied.issubset(part.denied))
 
 
+def _finding_against_normal(a: Analysis, b: Analysis) -> bool:
+    """``a`` calls the study normal while ``b`` asserts a finding and calls nothing normal
+    ("normal" vs "mild cardiomegaly"; "normal heart size" is left to the other checks)."""
+    if not a.normal or b.normal or b.negated:
+        return False
+    found = set(b.asserted) - _NEUTRAL - _STUDY_WORDS
+    return bool(found) and found.isdisjoint(_NORMAL_WORDS)
+
+
 def clinical_conflict(a: Analysis, b: Analysis) -> str | None:
     """The clinically decisive mismatch between two analyses, or None.
 
     Checked in this order: "negation" (one negated and the other not, where a partly negated
     text that denies all a wholly negated one denies counts as negated: `_negation_differs`; or
-    a finding one side denies and the other asserts: `partial_negation_conflict`),
-    "uncertainty" (one hedged, the other not), "laterality" (both name a side and they differ;
-    unnamed on one side is fine), "polarity:<group>" (e.g. "polarity:hyper/hypo": one names a
-    member the other contradicts).
+    a finding one side denies and the other asserts: `partial_negation_conflict`; two texts that
+    both call the study normal never conflict here), "normality" (one calls the study normal,
+    the other asserts a finding), "uncertainty" (one hedged, the other not), "laterality" (both
+    name a side and they differ; unnamed on one side is fine), "polarity:<group>" (e.g.
+    "polarity:hyper/hypo": one names a member the other contradicts).
 
     >>> clinical_conflict(analyse("no pneumothorax"), analyse("pneumothorax"))
     'negation'
@@ -323,8 +362,12 @@ def clinical_conflict(a: Analysis, b: Analysis) -> str | None:
     >>> clinical_conflict(analyse("left effusion"), analyse("pleural effusion")) is None
     True
     """
-    if _negation_differs(a, b) or partial_negation_conflict(a, b) is not None:
+    if a.normal and b.normal:  # "normal" and "no abnormality" say the same
+        pass
+    elif _negation_differs(a, b) or partial_negation_conflict(a, b) is not None:
         return "negation"
+    elif _finding_against_normal(a, b) or _finding_against_normal(b, a):
+        return "normality"
     if a.uncertain != b.uncertain:
         return "uncertainty"
     if laterality_conflict(a.laterality, b.laterality):

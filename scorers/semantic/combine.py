@@ -96,7 +96,9 @@ def decide(answer: str, reference: str) -> tuple[Analysis, Analysis, Agreement |
     'conflict'
     """
     a, r = analyse(answer[:MAX_ANSWER_CHARS]), analyse(reference[:MAX_ANSWER_CHARS])
-    conflict = clinical_conflict(a, r) or exclusive_conflict(a.text, r.text)
+    conflict = clinical_conflict(a, r)
+    if conflict is None and not (a.normal and r.normal):  # "normal" vs "no abnormality": one statement
+        conflict = exclusive_conflict(a.text, r.text)
     if conflict is not None:
         return a, r, Agreement(0.0, "conflict", conflict=conflict)
     if a.canonical and a.canonical == r.canonical:

@@ -79,6 +79,13 @@ OPEN = [
     ("No", "no pneumothorax", 1.0, "negation_agrees", "bare no against a negated finding"),
     ("pneumonia", "pneumothorax", 0.0, "no_match", "different finding"),
     ("pleural effusion and pneumothorax", "pleural effusion", 0.0, "no_match", "binary by default"),
+    ("Normal", "No abnormality", 1.0, "exact_after_normalisation", "a normal study, two ways"),
+    ("The chest x-ray is normal", "No acute cardiopulmonary process", 1.0, "exact_after_normalisation", "impression"),
+    ("Unremarkable", "normal", 1.0, "exact_after_normalisation", "unremarkable is normal"),
+    ("Normal", "Mild cardiomegaly", 0.0, "normality_mismatch", "normal against a finding"),
+    ("Normal", "Abnormality", 0.0, "normality_mismatch", "normal against abnormal"),
+    ("Normal CT", "Normal MRI", 0.0, "no_match", "a modality is not a study word"),
+    ("Possibly normal", "normal", 0.0, "uncertainty_mismatch", "a hedged normal is not normal"),
 ]
 
 

@@ -111,6 +111,30 @@ CUES = [
 ]
 
 
+NORMAL_STUDY = [
+    ("normal", True),
+    ("No abnormality detected.", True),
+    ("no acute cardiopulmonary abnormality", True),
+    ("The chest radiograph is unremarkable", True),
+    ("within normal limits", True),
+    ("no", False),  # answers whatever was asked
+    ("none", False),
+    ("normal heart size", False),  # one organ, not the study
+    ("no pneumothorax", False),
+    ("normal CT", False),  # a modality is kept
+    ("possibly normal", False),
+    ("no abnormality but small effusion", False),
+]
+
+
+@pytest.mark.parametrize(("text", "normal"), NORMAL_STUDY, ids=[c[0] for c in NORMAL_STUDY])
+def test_normal_study_statement(text: str, normal: bool) -> None:
+    a = analyse(text)
+    assert a.normal is normal
+    if normal:
+        assert a.canonical == "normal"
+
+
 @pytest.mark.parametrize(("text", "negated", "uncertain", "canonical", "note"), CUES, ids=[c[4] for c in CUES])
 def test_negation_and_uncertainty(text: str, negated: bool, uncertain: bool, canonical: str, note: str) -> None:
     a = analyse(text)

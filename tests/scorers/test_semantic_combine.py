@@ -126,8 +126,10 @@ def test_partial_negation(a: str, b: str, expected: str | None) -> None:
         ("LLL", "left lower lobe", "acronym"),
         ("fluid in the pleural space", "pleural effusion", None),  # left to the embedding
         ("x" * 100_000, "pleural effusion", None),  # garbage is bounded, not an error
+        ("Normal chest x-ray", "No acute cardiopulmonary abnormality", "canonical"),  # one statement
+        ("normal", "mild cardiomegaly", "conflict"),  # normal against a finding
     ],
-    ids=["conflict", "canonical", "acronym", "open", "huge"],
+    ids=["conflict", "canonical", "acronym", "open", "huge", "normal-study", "normal-vs-finding"],
 )
 def test_decide_settles_what_the_clinical_checks_can(answer: str, reference: str, rule: str | None) -> None:
     agreement = decide(answer, reference)[2]
