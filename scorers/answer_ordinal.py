@@ -13,8 +13,10 @@ curve is a parameter:
 
 An exact grade scores 1.0; an answer that names no grade of the scale, or two different grades,
 scores 0.0 (the item is scorable, the answer is just not on the scale). A grade the answer
-negates is not a grade it gives ("not severe" names no grade: 0.0; "not severe, moderate" gives
-moderate), read with the normaliser's NegEx-style scopes (`scorers.medical.negation`).
+negates is not a grade it gives ("not severe" names no grade: 0.0; "moderate, not severe" and
+"not severe but moderate" give moderate), read with the normaliser's NegEx-style scopes
+(`scorers.medical.negation`; as in NegEx a comma does not end one: "not severe, moderate"
+denies both).
 """
 
 from __future__ import annotations
