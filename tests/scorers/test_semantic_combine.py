@@ -128,8 +128,22 @@ def test_partial_negation(a: str, b: str, expected: str | None) -> None:
         ("x" * 100_000, "pleural effusion", None),  # garbage is bounded, not an error
         ("Normal chest x-ray", "No acute cardiopulmonary abnormality", "canonical"),  # one statement
         ("normal", "mild cardiomegaly", "conflict"),  # normal against a finding
+        ("No.", "no pneumothorax", "negation_agrees"),  # a bare no against a denied finding
+        ("none", "no acute abnormality", "negation_agrees"),
+        ("no", "pneumothorax", "conflict"),
     ],
-    ids=["conflict", "canonical", "acronym", "open", "huge", "normal-study", "normal-vs-finding"],
+    ids=[
+        "conflict",
+        "canonical",
+        "acronym",
+        "open",
+        "huge",
+        "normal-study",
+        "normal-vs-finding",
+        "bare-no",
+        "none",
+        "bare-no-vs-finding",
+    ],
 )
 def test_decide_settles_what_the_clinical_checks_can(answer: str, reference: str, rule: str | None) -> None:
     agreement = decide(answer, reference)[2]
