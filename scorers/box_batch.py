@@ -287,35 +287,18 @@ def score_box_batch(
     if single and not has_bad:
         # The common batch (one box against one box, all valid) in one tight loop.
         columns = zip(rows, fmts, iou_all.tolist(), val_all.tolist(), shaped_all.tolist(), pred_t, strict=True)
-        if tau is None:
-            for k, fmt, iou, val, reward, box in columns:
-                out[k] = Score(
-                    reward,
-                    "ok",
-                    {
-                        "iou": iou,
-                        "n_pred": 1,
-                        "n_ref": 1,
-                        "pairs": ((0, 0, iou, val),),
-                        "boxes": (box,),
-                        "format": fmt,
-                    },
-                )
-        else:
-            for k, fmt, iou, val, reward, box in columns:
-                out[k] = Score(
-                    reward,
-                    "ok",
-                    {
-                        "iou": iou,
-                        "n_pred": 1,
-                        "n_ref": 1,
-                        "pairs": ((0, 0, iou, val),),
-                        "boxes": (box,),
-                        "format": fmt,
-                        "tau": tau,
-                    },
-                )
+        for k, fmt, iou, val, reward, box in columns:
+            details: dict[str, Any] = {
+                "iou": iou,
+                "n_pred": 1,
+                "n_ref": 1,
+                "pairs": ((0, 0, iou, val),),
+                "boxes": (box,),
+                "format": fmt,
+            }
+            if tau is not None:
+                details["tau"] = tau
+            out[k] = Score(reward, "ok", details)
         return
 
     # Match every item first, so that only matched pairs leave numpy (10×10 boxes: 100 pairs, 10
@@ -363,7 +346,6 @@ def score_box_batch(
             if code is not None:
                 out[k] = Score.unscorable(PRED_REASONS[code], format=fmt)
                 continue
-        details: dict[str, Any]
         if matched >= 0:
             end = o + matched
             denom = max(npd, nr)
