@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping
 
 from scorers.answer_verdict import Verdict
+from scorers.medical.negation import DENIAL_BEFORE
 from scorers.medical.normalise import negated_mentions, normalise
 from scorers.medical.surface import raw_tokens, surface
 from scorers.medical.vocabulary import expansions
@@ -44,9 +45,7 @@ _IN_TEXT = (_PAREN, _KEYWORD_UPPER, _KEYWORD_ANY, _LABEL, _BARE)
 # What denies the letter that follows it ("not A", "is not option (B)", "rather than C"); matched
 # against the few characters before a letter, so anchored at their end.
 _DENIED = re.compile(
-    r"\b(?:not|no|never|isn['’]?t|except|rather\s+than|instead\s+of)\s{1,3}"
-    r"(?:(?:the\s+)?(?:answer|option|choice)\s{1,3})?[(\[]?\s?$",
-    re.IGNORECASE,
+    DENIAL_BEFORE + r"\s{1,3}(?:(?:the\s+)?(?:answer|option|choice)\s{1,3})?[(\[]?\s?$", re.IGNORECASE
 )
 _INITIAL_SKIP = frozenset({"of", "and", "with", "in", "to", "or", "for", "on"})
 

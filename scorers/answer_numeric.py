@@ -16,6 +16,7 @@ import re
 from functools import lru_cache
 
 from scorers.answer_verdict import Verdict, best
+from scorers.medical.negation import DENIAL_BEFORE
 
 _WORD_NUMBERS = {
     "zero": 0,
@@ -48,7 +49,7 @@ _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 # What denies the number right after it ("not 12 mm", "rather than 15 mm"); matched against the
 # few characters before a number, so anchored at their end. A comma in between ("No, 12 mm")
 # makes "no" an answer to the question, not a denial of the number.
-_DENIED = re.compile(r"(?:\b(?:not|no|never|except|rather\s+than|instead\s+of)|n['’]t)\s{1,3}$", re.IGNORECASE)
+_DENIED = re.compile(DENIAL_BEFORE + r"\s{1,3}$", re.IGNORECASE)
 _TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
 Quantity = tuple[float, str | None]  # (value in base units, dimension: "length" | "percent" | None)
 

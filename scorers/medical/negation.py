@@ -280,6 +280,10 @@ def _build() -> dict[str, list[tuple[tuple[str, ...], Cue, tuple[str, ...]]]]:
 
 _INDEX = _build()
 _BOTH_WAYS = frozenset({("absent",), ("none",), ("possible",), ("likely",), ("suspected",), ("questionable",)})
+# Words that deny the value written right after them, as one regex fragment for the answer kinds
+# that read a single value from the raw text (an option letter, a number): "not A", "isn't
+# 12 mm", "rather than (B)". Kept here, beside the cue lists, so the kinds cannot drift apart.
+DENIAL_BEFORE = r"(?:\b(?:not|no|never|isnt|except|rather\s+than|instead\s+of)|n['’]t)"
 CUE_WORDS = frozenset(w for phrases in (_NEG_PRE, _NEG_POST, _UNC_PRE, _UNC_POST) for p in phrases for w in p.split())
 
 
