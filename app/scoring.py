@@ -194,30 +194,33 @@ def _buffered_iou(
     item_field: str = "items[{i}]",
 ) -> tuple[list[Score], dict[str, Any]]:
     raw, ious = _raw_ious(items, params, item_field)
-    state = run.store.get_run(run.tenant, run.run_id)
-    # Score now with the τ the run's scheduler would use for this step (the group is counted later).
-    sched = make_scheduler(str(state["scheduler"]), state.get("config"))
-    sched.tau = float(state["tau"])
-    step = run.step if run.step is not None else int(state.get("step") or 0)
-    tau = sched.tau_for_step(step)
-    scores: list[Score] = []
-    for base, iou in zip(raw, ious, strict=True):
-        if iou is None:
-            scores.append(base)
-        else:
-            scores.append(Score(sched.reward(iou, tau), "ok", {**base.details, "iou": iou, "tau": tau}))
-    by_group: dict[str, list[float | None]] = {}
+    order: dict[str, list[int]] = {}
     for i, item in enumerate(items):
-        key = str(item.group) if item.group is not None else f"{uuid.uuid4().hex}#{i}"
-        by_group.setdefault(key, []).append(ious[i])
-    reported: list[str] = []
-    raised = False
-    for group, values in by_group.items():
-        for ready in buffer.add((run.tenant, run.run_id, group), values, size, run.step, run.request_id):
-            result = report_ready(run.store, ready.key, ready.ious, ready.step)
-            reported.append(ready.key[2])
-            raised = raised or any(g.raised for g in result.groups)
-            state = result.run
+        order.setdefault(str(item.group) if item.group is not None else f"{uuid.uuid4().hex}#{i}", []).append(i)
+    # The run store holds each group until it is whole, for every worker and replica (app.grouping).
+    added = [
+        (
+            group,
+            buffer.add(
+                run.store, (run.tenant, run.run_id, group), [ious[i] for i in idx], size, run.step, run.request_id
+            ),
+        )
+        for group, idx in order.items()
+    ]
+    if not added:
+        state = run.store.get_run(run.tenant, run.run_id)
+        arrival, pending, closed = state, run.store.pending_groups(run.tenant, run.run_id), []
+    else:
+        arrival, state, pending = added[0][1].arrival, added[-1][1].run, added[-1][1].pending
+        closed = [c for _, res in added for c in res.closed]
+    # Scored now with the τ the run's scheduler would use for this step (the group is counted later).
+    sched = make_scheduler(str(arrival["scheduler"]), arrival.get("config"))
+    sched.tau = float(arrival["tau"])
+    tau = sched.tau_for_step(run.step if run.step is not None else int(arrival.get("step") or 0))
+    scores = [
+        base if iou is None else Score(sched.reward(iou, tau), "ok", {**base.details, "iou": iou, "tau": tau})
+        for base, iou in zip(raw, ious, strict=True)
+    ]
     metrics.RUN_TAU.labels(tenant=run.tenant, run_id=run.run_id).set(float(state["tau"]))
     schedule = {
         "run_id": run.run_id,
@@ -225,21 +228,14 @@ def _buffered_iou(
         "tau": float(state["tau"]),
         "step": state.get("step"),
         "groups": state.get("groups"),
-        "raised": raised,
-        "replayed": False,
-        "group_tau": dict.fromkeys(by_group, tau),
+        "raised": any(c.result.raised for c in closed),
+        "replayed": bool(added) and all(res.duplicate for _, res in added),
+        "group_tau": dict.fromkeys(order, tau),
         "group_size": size,
-        "reported": reported,
-        "pending": buffer.pending(run.tenant, run.run_id),
+        "reported": [c.group for c in closed],
+        "pending": pending,
     }
     return scores, schedule
-
-
-def report_ready(store: RunStore, key: tuple[str, str, str], ious: list[float | None], step: int | None) -> Any:
-    """Report one held group to its run (a run deleted meanwhile just drops it)."""
-    tenant, run_id, group = key
-    metrics.GROUPS.labels(tenant=tenant).inc()
-    return store.report(tenant, run_id, [GroupReport(group=group, ious=ious)], step=step)
 
 
 def profile_scheduler(profile: ResolvedProfile) -> tuple[str, dict[str, Any]] | None:

@@ -64,6 +64,18 @@ class Settings(BaseSettings):
         description="Comma-separated judge base URLs a request may name in the semantic reward's judge_url; "
         "$MEDREWARD_JUDGE_URL is always allowed, any other URL gives 422 (no request-chosen outbound calls).",
     )
+    group_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Per-sample traffic (group_size): a group no sample arrived for in this many seconds is "
+        "reported with the samples it has.",
+    )
+    group_step_lag: int = Field(
+        default=2,
+        ge=1,
+        description="Per-sample traffic: a group is reported with the samples it has once a sample of the same "
+        "run arrives for a step this many steps later.",
+    )
     graceful_timeout_s: int = Field(default=30, ge=0, description="Seconds in-flight requests get at shutdown.")
 
 
