@@ -24,6 +24,7 @@ import asyncio
 import dataclasses
 import email.utils
 import hashlib
+import math
 import os
 import random
 import time
@@ -196,6 +197,37 @@ def item_json(item: Item) -> dict[str, Any]:
     raise TypeError(f"an item must be a dict or a pydantic model, not {type(item).__name__}")
 
 
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, Mapping):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
+def check_finite(rows: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse NaN and infinity before sending: JSON cannot carry them (a NaN box is a dataset bug).
+
+    >>> try:
+    ...     check_finite([{"completion": "x", "boxes": [[1, 2, float("nan"), 4]]}])
+    ... except MedRewardError as err:
+    ...     print(err.code, err.field)
+    invalid_item items[0].boxes
+    """
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            if _non_finite(value):
+                where = f"items[{i}].{key}"
+                raise MedRewardError(
+                    None,
+                    "invalid_item",
+                    f"{where} holds NaN or infinity, which JSON cannot carry: fix the dataset row",
+                    where,
+                )
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
 
@@ -274,6 +306,7 @@ class _Api:
         merge: Callable[[list[R], list[list[int]], int], R],
     ) -> _Batch[R]:
         rows = [item_json(x) for x in items]
+        check_finite(rows)
         rid = request_id or new_request_id()
         if len(rows) <= self.max_batch:
             chunks, ids = [list(range(len(rows)))], [rid]
