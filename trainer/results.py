@@ -13,7 +13,8 @@ class MedRewardError(Exception):
     """A call the service refused or that could not be made.
 
     Attributes:
-        status: the HTTP status, or None when no answer came (``code`` is then ``timeout`` or ``unreachable``).
+        status: the HTTP status; None when no answer came (``code`` ``timeout`` or ``unreachable``) or the
+            client refused to send (``invalid_item``: NaN or infinity, which JSON cannot carry).
         code: the service's machine-readable code (``invalid_field``, ``run_not_found``, ...).
         message: what to fix, as the service wrote it.
         field: the offending request field (``items[3].boxes``), when the service named one.
@@ -24,7 +25,7 @@ class MedRewardError(Exception):
         self, status: int | None, code: str, message: str, field: str | None = None, request_id: str | None = None
     ) -> None:
         where = f" ({field})" if field else ""
-        super().__init__(f"{status if status is not None else 'no answer'} {code}: {message}{where}")
+        super().__init__(f"{'' if status is None else f'{status} '}{code}: {message}{where}")
         self.status = status
         self.code = code
         self.message = message

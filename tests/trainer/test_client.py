@@ -17,7 +17,8 @@ import pytest
 
 from scorers import Item
 from trainer import AsyncMedRewardClient, MedRewardClient, MedRewardError, ScoreResult
-from trainer.client import RetryPolicy, plan_chunks
+from trainer.batching import plan_chunks
+from trainer.retry import RetryPolicy
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

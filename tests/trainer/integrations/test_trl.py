@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Server
-from trainer import MedRewardClient
+from trainer import MedRewardClient, MedRewardError
 from trainer.integrations.columns import prompt_group
 from trainer.integrations.trl import AsyncMedRewardTRL, MedRewardTRL
 
@@ -95,6 +95,40 @@ def test_trl_call_shapes_text_and_conversational(medreward_env: Server) -> None:
     assert extras["closed/reason"] == ["", "", "", ""]
 
 
+def test_missing_or_unread_label_abstains_with_its_reason(medreward_env: Server) -> None:
+    # A row without a label, and a label under a column the shim does not read ("gold"): None,
+    # never the format credit alone; the reason goes to the completions table.
+    extras: dict[str, list[Any]] = {}
+    metrics: dict[str, float] = {}
+    fn = MedRewardTRL("vqa-closed", name="closed")
+    out = fn(
+        prompts=["Effusion?"] * 3,
+        completions=[FORMATTED] * 3,
+        answer=["yes", None, None],
+        gold=[None, None, "yes"],
+        log_extra=lambda column, values: extras.setdefault(column, []).extend(values),
+        log_metric=metrics.__setitem__,
+    )
+    assert out == [pytest.approx(1.0), None, None]
+    assert extras["closed/reason"][0] == ""
+    assert all("answer" in reason for reason in extras["closed/reason"][1:])
+    assert math.isnan(extras["closed/answer"][1]) and extras["closed/format"] == [1.0, 1.0, 1.0]
+    assert metrics["closed/abstained"] == pytest.approx(2 / 3)
+    assert metrics["closed/answer/abstained"] == pytest.approx(2 / 3)
+
+
+def test_malformed_reference_is_an_error_not_a_reward(medreward_env: Server) -> None:
+    # The dataset's bug reaches the trainer as an error naming the field, not as a reward.
+    fn = MedRewardTRL("grounding-medloc")
+    batch = {"prompts": ["Box it."], "completions": ["<answer>[1, 2, 3, 4]</answer>"]}
+    with pytest.raises(MedRewardError) as info:
+        fn(**batch, boxes=[[[10, 10, 5, 5]]])  # x2 < x1: the service's 422
+    assert info.value.status == 422 and info.value.field == "items[0].boxes"
+    with pytest.raises(MedRewardError) as info:
+        fn(**batch, boxes=[[[10, 10, 50, float("nan")]]])  # NaN from a dataframe: refused before sending
+    assert info.value.code == "invalid_item" and info.value.field == "items[0].boxes"
+
+
 def tiny_policy(tokenizer_dir: Path) -> tuple[Any, Any]:
     """A 1-layer Llama with SmolLM2's vocabulary, built from a config (random weights, CPU, seconds)."""
     import torch
@@ -128,15 +162,14 @@ def test_grpo_trainer_two_steps(medreward_env: Server, smol_tokenizer_dir: Path,
     rows = [
         {
             "prompt": [{"role": "user", "content": q}],
-            "answer": "yes" if i % 2 == 0 else "no",
+            # The last row's label is missing: its completions must get None from vqa-closed, not format credit.
+            "answer": None if i == 3 else "yes" if i % 2 == 0 else "no",
             "boxes": [BOX],
             "image_size": [512, 512],
         }
         for i, q in enumerate(questions)
     ]
-    run_id = f"trl-{time.time_ns()}"
-    with MedRewardClient() as client:
-        client.create_run(run_id, "fixed", {"tau": 0.5})
+    run_id = f"trl-{time.time_ns()}"  # created by the service on first use, with the profile's scheduler
     closed = Recorder("vqa-closed")
     closed.calls = []
     grounding = AsyncMedRewardTRL("grounding-medloc", run_id=run_id)
@@ -168,9 +201,15 @@ def test_grpo_trainer_two_steps(medreward_env: Server, smol_tokenizer_dir: Path,
 
     # TRL called the sync shim once per step with the dataset columns and its state.
     assert len(closed.calls) == 2
+    outs: list[tuple[Any, float | None]] = []
     for call in closed.calls:
         assert set(call["kwargs"]) >= {"answer", "boxes", "image_size", "trainer_state", "log_metric", "log_extra"}
-        assert len(call["out"]) == 8 and all(r is None or 0.0 <= r <= 1.0 for r in call["out"])
+        assert len(call["out"]) == 8
+        outs += zip(call["kwargs"]["answer"], call["out"], strict=True)
+    # One epoch: every prompt once, 4 completions each; the unlabeled prompt's 4 abstain.
+    assert sorted(r is None for _, r in outs) == [False] * 12 + [True] * 4
+    assert all((r is None) == (answer is None) for answer, r in outs)
+    assert all(r is None or 0.0 <= r <= 1.0 for _, r in outs)
 
     # Each function logged under its __name__, with every component and its abstention rate.
     logged = {k for entry in trainer.state.log_history for k in entry}
@@ -179,6 +218,10 @@ def test_grpo_trainer_two_steps(medreward_env: Server, smol_tokenizer_dir: Path,
         assert f"{name}/format/abstained" in logged and f"{name}/abstained" in logged
     assert "medreward_grounding_medloc/iou/abstained" in logged
     assert "medreward_grounding_medloc/tau" in logged
+    abstained = [
+        e["medreward_vqa_closed/abstained"] for e in trainer.state.log_history if "medreward_vqa_closed/abstained" in e
+    ]
+    assert sum(abstained) == pytest.approx(0.5)  # 4 of 8 completions in one of the two steps
     means = [
         e["rewards/medreward_vqa_closed/mean"]
         for e in trainer.state.log_history
@@ -186,9 +229,11 @@ def test_grpo_trainer_two_steps(medreward_env: Server, smol_tokenizer_dir: Path,
     ]
     assert means and all(math.isfinite(m) for m in means)
 
-    # The service counted one group per prompt and step, at TRL's global steps 0 and 1.
+    # The service created the run (grounding-medloc: MedLoc-R1 scheduler) and counted one group
+    # per prompt, at TRL's global steps 0 and 1.
     with MedRewardClient() as client:
         run = client.get_run(run_id)
+    assert run["scheduler"] == "medloc"
     assert run["groups"] == 4
     assert run["step"] == 1
 
