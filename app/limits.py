@@ -1,6 +1,8 @@
-"""Request limits (settings): items per request, characters per completion, boxes per item.
+"""Request limits (settings): items, characters, references, boxes, polygon vertices, token counts.
 
-Body bytes are limited earlier, by `app.middleware.BodyLimitMiddleware`.
+Body bytes and JSON nesting are limited earlier, by `app.middleware.BodyLimitMiddleware`. Every
+limit here answers 413 (or 422 for a value out of range) naming the first field over it, so a
+request that would cost other tenants seconds of CPU is refused before any scoring starts.
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ from app.api.errors import ApiError
 from app.settings import Settings
 from scorers import Item
 
+# A weight below this is 0 in all but name: w·r underflows for subnormal w (5e-324 · 0.3 == 0),
+# which silently bent totals; weights are 0 (left out) or in [MIN_WEIGHT, 1e6].
+MIN_WEIGHT = 1e-6
+
 
 def check_items(items: Sequence[Item], settings: Settings, field: str = "items") -> None:
-    """413 naming the first item over a limit."""
+    """413 naming the first item over a limit (422 for a num_tokens out of range)."""
     if len(items) > settings.max_items:
         raise ApiError(413, "too_many_items", f"{len(items)} items; at most {settings.max_items} per request", field)
     for i, item in enumerate(items):
-        check_text(item.completion, settings, f"{field}[{i}].completion")
+        where = f"{field}[{i}]"
+        check_text(item.completion, settings, f"{where}.completion")
         for name in ("boxes", "polygons"):
             value = getattr(item, name)
             if value is not None and len(value) > settings.max_boxes:
@@ -27,8 +34,76 @@ def check_items(items: Sequence[Item], settings: Settings, field: str = "items")
                     413,
                     "too_many_boxes",
                     f"{len(value)} {name}; at most {settings.max_boxes} per item",
-                    f"{field}[{i}].{name}",
+                    f"{where}.{name}",
                 )
+        if item.polygons is not None:
+            vertices = sum(len(p) for p in item.polygons)
+            if vertices > settings.max_polygon_vertices:
+                raise ApiError(
+                    413,
+                    "too_many_vertices",
+                    f"{vertices} polygon vertices; at most {settings.max_polygon_vertices} per item "
+                    "(MEDREWARD_MAX_POLYGON_VERTICES): simplify the polygons",
+                    f"{where}.polygons",
+                )
+        _check_reference_texts(item, settings, where)
+        if item.num_tokens is not None and item.num_tokens > settings.max_num_tokens:
+            n = item.num_tokens
+            shown = str(n) if n < 10**18 else f"of {len(str(n))} digits"
+            raise ApiError(
+                422,
+                "invalid_field",
+                f"num_tokens {shown} is not a completion length; at most {settings.max_num_tokens} "
+                "(MEDREWARD_MAX_NUM_TOKENS)",
+                f"{where}.num_tokens",
+            )
+
+
+def _check_reference_texts(item: Item, settings: Settings, where: str) -> None:
+    """References, options and grades: how many, and how long each (knowledge too)."""
+    lists: dict[str, list[str]] = {}
+    if isinstance(item.reference, list):
+        lists["reference"] = item.reference
+    if item.options is not None:
+        lists["options"] = list(item.options.values())
+    if item.grades is not None:
+        lists["grades"] = item.grades
+    for name, texts in lists.items():
+        if len(texts) > settings.max_references:
+            raise ApiError(
+                413,
+                "too_many_references",
+                f"{len(texts)} {name}; at most {settings.max_references} per item (MEDREWARD_MAX_REFERENCES)",
+                f"{where}.{name}",
+            )
+    singles = {"reference": item.reference} if isinstance(item.reference, str) else {}
+    if item.knowledge is not None:
+        singles["knowledge"] = item.knowledge
+    named = [(f"{where}.{n}", t) for n, t in singles.items()]
+    named += [(f"{where}.{n}[{k}]", t) for n, texts in lists.items() for k, t in enumerate(texts)]
+    if item.options is not None:
+        named += [(f"{where}.options.{k}", k) for k in item.options]
+    for path, text in named:
+        if len(text) > settings.max_reference_chars:
+            raise ApiError(
+                413,
+                "reference_too_long",
+                f"{len(text)} characters; at most {settings.max_reference_chars} per reference, option, grade "
+                "or knowledge text (MEDREWARD_MAX_REFERENCE_CHARS)",
+                path,
+            )
+
+
+def check_weights(weights: Sequence[float], field: str) -> None:
+    """422 for a component weight that is neither 0 nor in [MIN_WEIGHT, 1e6] (profiles' own bounds)."""
+    for i, w in enumerate(weights):
+        if 0.0 < w < MIN_WEIGHT:
+            raise ApiError(
+                422,
+                "invalid_field",
+                f"weight {w:g} is too small to weigh anything; use 0 to leave the component out, or ≥ {MIN_WEIGHT:g}",
+                f"{field}.components[{i}].weight",
+            )
 
 
 def check_outbound(params: BaseModel, allowed: frozenset[str], field: str) -> None:

@@ -15,6 +15,7 @@ from app.auth import KeyRing, parse_keys
 from app.grouping import GroupBuffer
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.models import load_models
+from app.profile_checks import check_file_profiles
 from app.profiles import ProfileBook, load_file
 from app.settings import Settings, get_settings, judge_urls
 from schedulers.base import GroupPolicy
@@ -38,6 +39,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("API keys loaded", extra={"tenants": sorted(set(keys.values()))})
     app.state.store = await anyio.to_thread.run_sync(open_store, settings.store_url)
     file_profiles = load_file(settings.profiles_file) if settings.profiles_file else {}
+    check_file_profiles(file_profiles, judge_urls(settings))
     app.state.profiles = ProfileBook(app.state.store, file_profiles, judge_urls(settings))
     if settings.load_models:
         try:
@@ -81,7 +83,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, rewards, score, profiles, runs, openrlhf, slime, nemo_gym):
         app.include_router(module.router)
     # Outermost first: the request id must wrap the body limit so that 413s are logged too.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_depth=settings.max_json_depth,
+        drain_bytes=settings.max_drain_bytes,
+    )
     app.add_middleware(RequestContextMiddleware)
     return app
 

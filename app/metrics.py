@@ -6,11 +6,14 @@ set stays bounded whatever clients send.
 
 from __future__ import annotations
 
+import copy
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -18,6 +21,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
 
 from scorers import Score
 
@@ -52,10 +56,40 @@ def observe_scores(reward: str, scores: Sequence[Score], seconds: float) -> None
             ABSTENTIONS.labels(reward=reward, status=s.status).inc()
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text and its content type (summed over workers in multiprocess mode)."""
+EVERY_TENANT = "*"
+"""A ``render`` viewer that sees every tenant's series (the metrics key, or an open service)."""
+
+
+class _TenantView:
+    """A registry's metrics with the series labelled by another tenant left out.
+
+    Run ids are chosen by tenants and may say what they work on; a caller sees the series of its
+    own tenant only (``tenant=None``: none at all), the rest of the metrics whole.
+    """
+
+    def __init__(self, registry: Any, tenant: str | None) -> None:
+        self.registry = registry
+        self.tenant = tenant
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            kept = [s for s in family.samples if s.labels.get("tenant", self.tenant) == self.tenant]
+            if len(kept) != len(family.samples):
+                family = copy.copy(family)
+                family.samples = kept
+            yield family
+
+
+def render(viewer: str | None = EVERY_TENANT) -> tuple[bytes, str]:
+    """The exposition text and its content type (summed over workers in multiprocess mode).
+
+    ``viewer``: `EVERY_TENANT`, one tenant's name (its own tenant-labelled series only) or None
+    (no tenant-labelled series).
+    """
+    registry: Any = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+    if viewer != EVERY_TENANT:
+        registry = _TenantView(registry, viewer)
+    return generate_latest(registry), CONTENT_TYPE_LATEST

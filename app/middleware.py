@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids, access log and metrics; and the body-size limit.
+"""Pure ASGI middleware: request ids, access log, metrics and the last-resort 500; the request body's limits.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) so that per-sample traffic pays no extra task per request.
 """
@@ -11,16 +11,22 @@ import re
 import time
 import uuid
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
 from app.api.errors import error_body
+from app.json_body import BodyRejected, clean_json_body
 from app.logging import request_id_var
 
 access_log = logging.getLogger("app.access")
+log = logging.getLogger("app.errors")
 
 # A client-supplied X-Request-ID is echoed only when it is short and plain, so logs stay clean.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# An over-limit body is read and dropped for at most this long before the 413 goes out anyway.
+DRAIN_TIMEOUT_S = 10.0
+INTERNAL_MESSAGE = "internal error (a bug in the service; see the server log under this X-Request-ID)"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -30,8 +36,22 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+async def send_error(send: Send, status: int, code: str, message: str) -> None:
+    """One complete JSON error response in the service's error shape."""
+    metrics.ERRORS.labels(code=code).inc()
+    payload = json.dumps(error_body(code, message)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
 class RequestContextMiddleware:
-    """Tag each request with an id (``X-Request-ID``), log it as JSON and time it per route template."""
+    """Tag each request with an id (``X-Request-ID``), log it as JSON and time it per route template.
+
+    It also answers a request whose handler raised: a 500 in the error shape, with the request
+    id in its header and in the one log line that carries the traceback. The exception stops
+    here, so the server neither logs it a second time nor drops the keep-alive connection.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -44,18 +64,25 @@ class RequestContextMiddleware:
         rid = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
         token = request_id_var.set(rid)
         status = 500
+        started = False
         start = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            log.exception("unhandled error: %s", type(exc).__name__)
+            status = 500
+            if not started:
+                await send_error(send_with_id, 500, "internal", INTERNAL_MESSAGE)
+            # else part of a response is out: the server closes the connection, nothing else to send.
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
@@ -75,61 +102,82 @@ class RequestContextMiddleware:
 
 
 class BodyLimitMiddleware:
-    """413 for bodies over ``max_bytes``: by Content-Length first, then by counting what is read."""
+    """The request body, read whole and checked before any route sees it.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    - Over ``max_bytes`` (by Content-Length, or by counting what arrives): 413. The rest of the
+      body is first read and dropped, up to ``drain_bytes`` more and `DRAIN_TIMEOUT_S`, so that
+      the client, still sending, gets the 413 and its message instead of a reset connection;
+      a client that sent ``Expect: 100-continue`` is answered at once, before it sends anything.
+    - JSON nested deeper than ``max_depth``: 422; lone UTF-16 surrogates replaced
+      (`app.json_body`), in this one place for every route.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int = 64, drain_bytes: int = 64 << 20) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_depth = max_depth
+        self.drain_bytes = drain_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
-        if declared is not None:
-            try:
-                too_big = int(declared) > self.max_bytes
-            except ValueError:
-                too_big = False
-            if too_big:
-                await self._reject(send)
-                return
+        declared: int | None = None
+        try:
+            declared = int(_header(scope, b"content-length") or "")
+        except ValueError:
+            pass
+        if declared is not None and declared > self.max_bytes:
+            expects = (_header(scope, b"expect") or "").lower() == "100-continue"
+            if not expects and declared <= self.max_bytes + self.drain_bytes:
+                await self._drain(receive, -self.max_bytes)
+            await self._too_large(send)
+            return
         # Read the (bounded) body here and replay it, so an undeclared or lying length is caught too.
         chunks: list[bytes] = []
         total = 0
-        while True:
+        more = True
+        while more:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
             body = message.get("body", b"")
             total += len(body)
+            more = bool(message.get("more_body", False))
             if total > self.max_bytes:
-                await self._reject(send)
+                if more:
+                    await self._drain(receive, total - self.max_bytes)
+                await self._too_large(send)
                 return
             chunks.append(body)
-            if not message.get("more_body", False):
-                break
+        data = b"".join(chunks)
+        content_type = (_header(scope, b"content-type") or "json").lower()
+        if "json" in content_type:
+            try:
+                data = clean_json_body(data, self.max_depth)
+            except BodyRejected as exc:
+                await send_error(send, exc.status, exc.code, exc.message)
+                return
         replayed = False
 
         async def replay() -> Message:
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                return {"type": "http.request", "body": data, "more_body": False}
             return await receive()
 
         await self.app(scope, replay, send)
 
-    async def _reject(self, send: Send) -> None:
-        metrics.ERRORS.labels(code="body_too_large").inc()
-        payload = json.dumps(
-            error_body("body_too_large", f"request body over {self.max_bytes} bytes (MEDREWARD_MAX_BODY_BYTES)")
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+    async def _drain(self, receive: Receive, over: int) -> None:
+        """Read and drop the rest of the body (bounded in bytes and time)."""
+        with anyio.move_on_after(DRAIN_TIMEOUT_S):
+            while over <= self.drain_bytes:
+                message = await receive()
+                if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                    return
+                over += len(message.get("body", b""))
+
+    async def _too_large(self, send: Send) -> None:
+        message = f"request body over {self.max_bytes} bytes (MEDREWARD_MAX_BODY_BYTES)"
+        await send_error(send, 413, "body_too_large", message)

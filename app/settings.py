@@ -45,6 +45,43 @@ class Settings(BaseSettings):
         ge=1,
         description="Request body bytes; more gives 413 (NeMo Gym rollouts carry base64 images).",
     )
+    max_json_depth: int = Field(
+        default=64,
+        ge=2,
+        le=200,
+        description="Nesting depth of a JSON body (arrays and objects); deeper gives 422 before any route runs.",
+    )
+    max_drain_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Bytes of an over-limit body read and dropped so that the client gets the 413 and its "
+        "message; a body larger still is answered at once and its connection closed.",
+    )
+    max_references: int = Field(
+        default=32,
+        ge=1,
+        description="Reference answers per item (a list reference), and options or grades per item; more gives "
+        "413 (the semantic reward embeds, or asks the judge about, every reference).",
+    )
+    max_reference_chars: int = Field(
+        default=4096,
+        ge=1,
+        description="Characters per reference, option, grade and knowledge text; more gives 413.",
+    )
+    max_polygon_vertices: int = Field(
+        default=1000,
+        ge=3,
+        description="Vertices of an item's reference polygons, all polygons together; more gives 413 "
+        "(repairing a self-intersecting polygon grows faster than linearly with its vertices).",
+    )
+    max_num_tokens: int = Field(
+        default=10_000_000, ge=1, description="Largest num_tokens an item may claim; more gives 422."
+    )
+    metrics_key: str = Field(
+        default="",
+        description="Bearer key that shows every tenant's series on /metrics (per-run τ with run ids, groups "
+        "per tenant); without it /metrics shows a tenant's key its own series only, and anonymous callers none.",
+    )
     abstain_value: float = Field(
         default=0.0,
         description="Reward sent to trainers whose protocol has no null (OpenRLHF, slime, NeMo Gym) when an "

@@ -11,6 +11,7 @@ Get a store with ``schedulers.stores.open_store(url)`` (``memory://``, ``sqlite:
 
 - `RunNotFoundError` (a `KeyError`) → 404; another tenant's run is not found either.
 - `RunExistsError` → 409.
+- `RequestConflictError` → 409: a ``request_id`` reused for other groups or IoUs.
 - `SchedulerConfigError` (a `ValueError`, with ``.field``) → 422: unknown scheduler name or
   a bad config field.
 
@@ -137,6 +138,15 @@ class RunExistsError(ValueError):
     """A run with this id already exists for this tenant."""
 
 
+class RequestConflictError(ValueError):
+    """A ``request_id`` seen before came back with other groups or IoUs (→ HTTP 409).
+
+    A replay must return exactly the stored result; a report of other data under a used id is
+    a client bug (an id reused across steps, say), and answering it with the old result would
+    hand those items another request's rewards.
+    """
+
+
 class SchedulerConfigError(ValueError):
     """Unknown scheduler name or an invalid config value; ``field`` names the culprit (→ HTTP 422)."""
 
@@ -189,7 +199,11 @@ class RunStore(Protocol):
         step: int | None = None,
         request_id: str | None = None,
     ) -> ReportResult:
-        """Score and count ``groups`` in order, atomically; idempotent on (tenant, run_id, request_id)."""
+        """Score and count ``groups`` in order, atomically; idempotent on (tenant, run_id, request_id).
+
+        A seen ``request_id`` with the same groups and IoUs returns the stored result
+        (``replayed=True``); with other ones it raises `RequestConflictError` and changes nothing.
+        """
         ...
 
     def tau(self, tenant: str, run_id: str) -> float:

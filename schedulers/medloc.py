@@ -40,6 +40,15 @@ DEFAULT_STAGES = (
 )
 
 
+# The run record holds the P/S table and every raise, and each report rewrites the record:
+# bounded so that no config makes a record (and every report on it) arbitrarily large. A step
+# below MIN_STEP moves τ by less than a thousandth of IoU: linear/cosine δ, which shrink towards
+# τ_target, finish with one step to τ_target instead of ever smaller ones (a bounded number of
+# raises), and piecewise δ may not be set below it.
+MAX_STAGES = 16
+MIN_STEP = 0.001
+
+
 class MedLocConfig(SchedulerConfig):
     """MedLoc-R1 schedule config; defaults are the paper's (or its port's, where marked)."""
 
@@ -49,17 +58,22 @@ class MedLocConfig(SchedulerConfig):
     stages: tuple[Stage, ...] = Field(
         default=DEFAULT_STAGES,
         min_length=1,
+        max_length=MAX_STAGES,
         description="P/S table, first row with τ ≥ min_tau wins (third-party port, papers.md §1.4).",
     )
     decay: Literal["piecewise", "linear", "cosine"] = Field(
         default="piecewise", description="δ(τ) form (MedLoc-R1: piecewise; linear/cosine perform about as well)."
     )
-    delta1: float = Field(default=0.15, gt=0.0, le=1.0, description="Piecewise δ below beta1 (MedLoc-R1: 0.15).")
-    delta2: float = Field(default=0.10, gt=0.0, le=1.0, description="Piecewise δ in [beta1, beta2) (MedLoc-R1: 0.10).")
-    delta3: float = Field(default=0.05, gt=0.0, le=1.0, description="Piecewise δ from beta2 (MedLoc-R1: 0.05).")
+    delta1: float = Field(default=0.15, ge=MIN_STEP, le=1.0, description="Piecewise δ below beta1 (MedLoc-R1: 0.15).")
+    delta2: float = Field(
+        default=0.10, ge=MIN_STEP, le=1.0, description="Piecewise δ in [beta1, beta2) (MedLoc-R1: 0.10)."
+    )
+    delta3: float = Field(default=0.05, ge=MIN_STEP, le=1.0, description="Piecewise δ from beta2 (MedLoc-R1: 0.05).")
     beta1: float = Field(default=0.55, ge=0.0, le=1.0, description="First piecewise boundary (port: 0.55).")
     beta2: float = Field(default=0.75, ge=0.0, le=1.0, description="Second piecewise boundary (port: 0.75).")
-    delta0: float = Field(default=0.2, gt=0.0, le=1.0, description="Initial δ of linear/cosine decay (port: 0.2).")
+    delta0: float = Field(
+        default=0.2, ge=MIN_STEP, le=1.0, description="Initial δ of linear/cosine decay (port: 0.2)."
+    )
     min_fill: int | None = Field(
         default=None, ge=1, description="Entries needed before any raise; None = the full window (port)."
     )
@@ -165,7 +179,10 @@ class MedLocScheduler(Scheduler):
             or (cfg.check_margin and not cond["margin_ok"])
         ):
             return False
-        new_tau = round(min(self.tau + next_delta(self.tau, cfg), cfg.tau_target), TAU_DECIMALS)
+        delta = next_delta(self.tau, cfg)
+        if delta < MIN_STEP:  # linear/cosine δ decayed to nothing: the last raise reaches τ_target
+            delta = cfg.tau_target - self.tau
+        new_tau = round(min(self.tau + delta, cfg.tau_target), TAU_DECIMALS)
         if new_tau <= self.tau:
             return False  # δ decayed to nothing: nowhere left to go
         stats = self.window.stats()

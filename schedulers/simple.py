@@ -42,12 +42,18 @@ class FixedScheduler(Scheduler):
 DEFAULT_MILESTONES: tuple[tuple[int, float], ...] = ((0, 0.3), (100, 0.45), (200, 0.6), (300, 0.7), (400, 0.8))
 
 
+# Bounded: the run record holds them and each report rewrites the record (a τ change every
+# training step of a 1000-step run still fits).
+MAX_MILESTONES = 1000
+
+
 class StepConfig(SchedulerConfig):
     """τ by training step (V-Triune-style "progress-aware" schedule)."""
 
     milestones: tuple[tuple[int, float], ...] = Field(
         default=DEFAULT_MILESTONES,
         min_length=1,
+        max_length=MAX_MILESTONES,
         description="(step, τ) pairs, steps strictly increasing: τ is that of the last milestone ≤ step "
         "(before the first one, the first τ).",
     )

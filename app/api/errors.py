@@ -20,7 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import metrics
-from schedulers.base import RunExistsError, RunNotFoundError, SchedulerConfigError
+from schedulers.base import RequestConflictError, RunExistsError, RunNotFoundError, SchedulerConfigError
 from scorers import UnknownRewardError
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,10 @@ def install(app: FastAPI) -> None:
     async def _run_exists(_: Request, exc: RunExistsError) -> JSONResponse:
         return _response(ApiError(409, "run_exists", str(exc) or "run exists", "run_id"))
 
+    @app.exception_handler(RequestConflictError)
+    async def _request_reused(_: Request, exc: RequestConflictError) -> JSONResponse:
+        return _response(ApiError(409, "request_id_reused", str(exc), "request_id"))
+
     @app.exception_handler(SchedulerConfigError)
     async def _scheduler_config(_: Request, exc: SchedulerConfigError) -> JSONResponse:
         return _response(ApiError(422, "invalid_field", str(exc), exc.field))
@@ -160,7 +164,5 @@ def install(app: FastAPI) -> None:
     for exc_type in (sqlite3.OperationalError, RedisConnectionError, RedisTimeoutError):
         app.add_exception_handler(exc_type, _store_down)
 
-    @app.exception_handler(Exception)
-    async def _bug(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error: %s", type(exc).__name__)
-        return _response(ApiError(500, "internal", "internal error (a bug in the service; see the server log)"))
+    # Anything else is a bug: `app.middleware.RequestContextMiddleware` answers it with a 500 that
+    # carries the request id (an `Exception` handler here would run outside the request's context).

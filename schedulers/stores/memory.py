@@ -28,6 +28,8 @@ from schedulers.stores.records import (
     import_state,
     new_record,
     public_run,
+    replay,
+    report_digest,
     request_key,
     reset_record,
 )
@@ -147,12 +149,13 @@ class MemoryStore:
             record = self._record(tenant, run_id)
             seen = self._requests.setdefault((tenant, run_id), OrderedDict())
             key = request_key(record, request_id) if request_id else None
-            if key is not None and key in seen:
-                return ReportResult.from_dict(json.loads(seen[key]), replayed=True)
+            digest = report_digest(groups) if request_id else ""
+            if key is not None and request_id is not None and key in seen:
+                return replay(json.loads(seen[key]), digest, request_id)
             new, result = apply_report(record, groups, step, time.time())
             self._runs[(tenant, run_id)] = new
             if key is not None:
-                seen[key] = json.dumps(result.to_dict())
+                seen[key] = json.dumps(result.to_dict() | {"digest": digest})
                 while len(seen) > self.max_requests:
                     seen.popitem(last=False)
         return result

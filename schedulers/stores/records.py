@@ -12,15 +12,16 @@ cannot disagree on what a report does.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from schedulers.base import GroupReport, ReportResult, SchedulerConfigError
+from schedulers.base import GroupReport, ReportResult, RequestConflictError, SchedulerConfigError
 from schedulers.registry import build_config, make_scheduler, validate_config
-from schedulers.scheduler import Scheduler, SchedulerConfig
+from schedulers.scheduler import Scheduler, SchedulerConfig, clean_iou
 
 Record = dict[str, Any]
 
@@ -113,3 +114,32 @@ def apply_report(
 def request_key(record: Record, request_id: str) -> str:
     """Idempotency key within one tenant: run incarnation + request id."""
     return f"{record['uid']}:{request_id}"
+
+
+def report_digest(groups: Sequence[GroupReport]) -> str:
+    """A digest of what a report carries (group names and IoUs as the scheduler reads them).
+
+    Stored with the request id, so that a replay can tell a retry from a reuse of the id.
+
+    >>> report_digest([GroupReport("g", [0.5, None])]) == report_digest([GroupReport("g", [0.5, float("nan")])])
+    True
+    >>> report_digest([GroupReport("g", [0.5])]) == report_digest([GroupReport("h", [0.5])])
+    False
+    """
+    canonical = [[str(g.group), [clean_iou(x) for x in g.ious]] for g in groups]
+    return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
+
+
+def replay(stored: dict[str, Any], digest: str, request_id: str) -> ReportResult:
+    """The stored result of a seen request id; `RequestConflictError` if it carried other data.
+
+    ``stored`` is what the store kept: ``ReportResult.to_dict()`` plus ``"digest"`` (records
+    written before digests were kept have none and replay as they are).
+    """
+    seen = stored.get("digest")
+    if seen is not None and seen != digest:
+        raise RequestConflictError(
+            f"request_id {request_id!r} was already used for a report of other groups or IoUs; "
+            "use a new request_id for new items (a retry must resend the same items)"
+        )
+    return ReportResult.from_dict(stored, replayed=True)

@@ -69,6 +69,8 @@ from schedulers.stores.records import (
     import_state,
     new_record,
     public_run,
+    replay,
+    report_digest,
     reset_record,
 )
 
@@ -251,6 +253,7 @@ class RedisStore:
         key = self._run_key(tenant, run_id)
 
         req_key = self._req_key(tenant, run_id, request_id) if request_id is not None else None
+        digest = report_digest(groups) if request_id is not None else ""
 
         def body(pipe: Any) -> ReportResult:
             # One round trip for the run and the request's stored result: the window between
@@ -262,12 +265,13 @@ class RedisStore:
             if req_key is not None and stored is not None:
                 seen = json.loads(stored)
                 if seen.get("uid") == record["uid"]:  # else: left over from before a reset
-                    return ReportResult.from_dict(seen["result"], replayed=True)
+                    return replay(seen["result"] | {"digest": seen.get("digest")}, digest, str(request_id))
             new, result = apply_report(record, groups, step, time.time())
             pipe.multi()
             pipe.set(key, _dumps(new))
             if req_key is not None:
-                pipe.set(req_key, _dumps({"uid": record["uid"], "result": result.to_dict()}), ex=self.request_ttl_s)
+                stored = {"uid": record["uid"], "digest": digest, "result": result.to_dict()}
+                pipe.set(req_key, _dumps(stored), ex=self.request_ttl_s)
             pipe.execute()
             return result
 

@@ -38,6 +38,8 @@ from schedulers.stores.records import (
     import_state,
     new_record,
     public_run,
+    replay,
+    report_digest,
     reset_record,
 )
 
@@ -238,6 +240,7 @@ class SQLiteStore:
         request_id: str | None = None,
     ) -> ReportResult:
         check_report(groups, step, request_id)
+        digest = report_digest(groups) if request_id is not None else ""
         with self._tx() as conn:
             if request_id is not None:
                 row = conn.execute(
@@ -245,7 +248,7 @@ class SQLiteStore:
                     (tenant, run_id, request_id),
                 ).fetchone()
                 if row is not None:
-                    return ReportResult.from_dict(json.loads(row[0]), replayed=True)
+                    return replay(json.loads(row[0]), digest, request_id)
             record = self._load(conn, tenant, run_id)
             new, result = apply_report(record, groups, step, time.time())
             self._save(conn, tenant, new)
@@ -253,7 +256,7 @@ class SQLiteStore:
             if request_id is not None:
                 conn.execute(
                     "INSERT INTO requests (tenant, run_id, request_key, seq, result) VALUES (?, ?, ?, ?, ?)",
-                    (tenant, run_id, request_id, seq, _dumps(result.to_dict())),
+                    (tenant, run_id, request_id, seq, _dumps(result.to_dict() | {"digest": digest})),
                 )
             if seq % PRUNE_EVERY == 0:
                 conn.execute(

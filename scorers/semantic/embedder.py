@@ -180,20 +180,37 @@ class CachingEmbedder:
         """One model pass over the distinct texts of ``batch``; every request finishes, even on error."""
         # Sorting by length keeps texts of similar length in one model batch: less padding.
         texts = sorted({t for p in batch for t in p.texts}, key=len)
+        table: dict[str, Vectors] = {}
+        failed: dict[str, BaseException] = {}
+        calls = 0
         try:
-            vecs = np.concatenate(
-                [self._encode(texts[s : s + self.batch_size]) for s in range(0, len(texts), self.batch_size)]
-            )
-        except BaseException as exc:  # handed to every waiting caller, re-raised in each
+            for s in range(0, len(texts), self.batch_size):
+                chunk = texts[s : s + self.batch_size]
+                calls += 1
+                try:
+                    table.update(zip(chunk, self._encode(chunk), strict=True))
+                except Exception:
+                    # One text that breaks the tokenizer or the model must not fail the other
+                    # callers coalesced into this pass (other requests, other tenants): find it.
+                    for text in chunk:
+                        calls += 1
+                        try:
+                            table[text] = self._encode([text])[0]
+                        except Exception as exc:
+                            failed[text] = exc
+        except BaseException as exc:  # interrupted: handed to every waiting caller, re-raised in each
             for p in batch:
                 p.error, p.finished = exc, True
             return
-        table = dict(zip(texts, vecs, strict=True))
         with self._lock:
-            self.model_calls += -(-len(texts) // self.batch_size)
-            self.texts_encoded += len(texts)
+            self.model_calls += calls
+            self.texts_encoded += len(table)
         for p in batch:
-            p.vectors = {t: table[t] for t in p.texts}
+            bad = next((t for t in p.texts if t in failed), None)
+            if bad is None:
+                p.vectors = {t: table[t] for t in p.texts}
+            else:
+                p.error = failed[bad]
             p.finished = True
 
     def cache_info(self) -> dict[str, int]:

@@ -30,12 +30,18 @@ def _group(worker: int, i: int) -> GroupReport:
     return GroupReport(f"w{worker}-{i}", [rng.uniform(0.0, 1.0) for _ in range(G)])
 
 
+def _group_of(request_id: str) -> GroupReport:
+    """What a request carries: every retry of an id resends the same group (another one is a 409)."""
+    rng = random.Random(request_id)
+    return GroupReport(request_id, [rng.uniform(0.0, 1.0) for _ in range(G)])
+
+
 def write_reports(url: str, worker: int, ids: list[str], start: mp.synchronize.Event) -> None:
     """Worker: one report per id, as fast as it can, once every worker is ready."""
     store = open_store(url)
     start.wait()
     for i, request_id in enumerate(ids):
-        store.report(TENANT, RUN, [_group(worker, i)], step=i, request_id=request_id)
+        store.report(TENANT, RUN, [_group_of(request_id)], step=i, request_id=request_id)
     store.close()
 
 
@@ -101,7 +107,7 @@ def test_retries_racing_the_original_are_not_double_counted(shared_url: str) -> 
     run = store.get_run(TENANT, RUN)
     assert run["groups"] == 150 and run["reports"] == 150
     for request_id in ids[:10]:
-        assert store.report(TENANT, RUN, [GroupReport("x", [1.0])], request_id=request_id).replayed
+        assert store.report(TENANT, RUN, [_group_of(request_id)], request_id=request_id).replayed
     assert store.get_run(TENANT, RUN)["groups"] == 150
     store.close()
 
@@ -144,7 +150,8 @@ def test_acknowledged_reports_survive_a_writer_killed_mid_stream(shared_url: str
     # At most one report of the killed writer may have committed without being acknowledged.
     assert len(acked) + 200 <= run["groups"] <= len(acked) + 201
     for request_id in acked + survivor_acks:
-        again = reopened.report(TENANT, RUN, [GroupReport("retry", [0.0])], request_id=request_id)
+        worker, i = (int(x) for x in request_id[1:].split("-"))  # a retry resends what "w{worker}-{i}" sent
+        again = reopened.report(TENANT, RUN, [_group(worker, i)], request_id=request_id)
         assert again.replayed, f"acknowledged report {request_id} is missing after the kill"
     assert reopened.get_run(TENANT, RUN)["groups"] == run["groups"], "replays counted nothing"
     reopened.close()

@@ -131,8 +131,8 @@ def test_a_repeated_request_id_returns_the_first_result_and_changes_nothing(stor
     store.create_run("t", "r", "medloc", QUICK)
     first = store.report("t", "r", [GroupReport("g", [0.9, 0.1])], step=3, request_id="batch-7")
     before = store.get_run("t", "r")
-    for _ in range(5):  # trainers retry 5–10 times, sometimes with a changed payload
-        again = store.report("t", "r", [GroupReport("other", [0.0])], step=9, request_id="batch-7")
+    for _ in range(5):  # trainers retry 5–10 times (another payload is a 409: test_request_reuse.py)
+        again = store.report("t", "r", [GroupReport("g", [0.9, 0.1])], step=9, request_id="batch-7")
         assert again.replayed
         assert again.groups == first.groups
         assert again.run == first.run
@@ -240,7 +240,7 @@ def test_state_survives_reopening_the_store(kind: str, tmp_path: Path, request: 
 
     second = open_store(url)
     assert second.get_run("t", "r") == before
-    assert second.report("t", "r", [GroupReport("x", [0.0])], request_id="q4").replayed
+    assert second.report("t", "r", [GroupReport("4", [0.9] * 4)], request_id="q4").replayed
     assert second.get_doc("t", "profile", "p") == {"x": 1}
     second.close()
 

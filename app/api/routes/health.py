@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from typing import Any
 
@@ -9,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from app import metrics
+from app.auth import KeyRing
 from app.models import model_status
 from app.schemas import Health, Readiness
 from scorers import REGISTRY
@@ -48,7 +51,32 @@ _METRICS_EXAMPLE = (
     response_class=Response,
     responses={200: {"content": {"text/plain": {"example": _METRICS_EXAMPLE}}}},
 )
-def prometheus() -> Response:
-    """Prometheus metrics (text exposition format)."""
-    data, content_type = metrics.render()
+def prometheus(request: Request) -> Response:
+    """Prometheus metrics (text exposition format).
+
+    Series labelled with a tenant (per-run τ with its run id, groups per tenant) are shown whole
+    to ``MEDREWARD_METRICS_KEY`` (or when the service is open), to a tenant's API key for that
+    tenant only, and not at all to anonymous callers; every other metric is shown to everyone.
+    """
+    data, content_type = metrics.render(metrics_viewer(request))
     return Response(content=data, media_type=content_type)
+
+
+def metrics_viewer(request: Request) -> str | None:
+    """Whose tenant-labelled series the caller may see (`metrics.EVERY_TENANT`, a tenant, or None)."""
+    ring: KeyRing = request.app.state.keyring
+    if ring.open:
+        return metrics.EVERY_TENANT
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    key = value.strip() if scheme.lower() == "bearer" else ""
+    metrics_key: str = request.app.state.settings.metrics_key
+    if metrics_key and key and hmac.compare_digest(_digest(key), _digest(metrics_key)):
+        return metrics.EVERY_TENANT
+    return ring.authenticate(header)  # a wrong key is a 401, not a silent anonymous view
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from app.api.deps import ProfilesDep, TenantDep
+from app.profile_checks import check_profile
 from app.profiles import PROFILE_NAME, Profile
 from app.schemas import ProfileList, ProfileOut
 
@@ -32,6 +33,7 @@ def get_profile(name: ProfileName, tenant: TenantDep, profiles: ProfilesDep) -> 
 @router.put("/{name}", response_model=ProfileOut)
 def put_profile(name: ProfileName, body: Profile, tenant: TenantDep, profiles: ProfilesDep) -> ProfileOut:
     """Create or replace this tenant's profile (it shadows a preset of the same name)."""
+    check_profile(body)
     profiles.put(tenant, name, body)
     return ProfileOut(name=name, source="tenant", profile=body)
 

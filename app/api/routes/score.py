@@ -8,6 +8,7 @@ from app.api.deps import ServiceDep
 from app.api.responses import json_response
 from app.api.routes.rewards import finite
 from app.limits import check_items
+from app.profile_checks import check_profile
 from app.profiles import resolve
 from app.schemas import ScoreRequest, ScoreResponse
 from app.scoring import open_run, profile_scheduler, score_profile
@@ -26,6 +27,7 @@ def score(
     if isinstance(body.profile, str):
         resolved = profiles.resolved(tenant, body.profile)
     else:
+        check_profile(body.profile, "profile")
         resolved = resolve("inline", body.profile, judges=profiles.judges)
     run = None
     if body.run_id:

@@ -1,0 +1,113 @@
+"""Request JSON made safe before any route sees it: nesting bounded, lone UTF-16 surrogates replaced.
+
+Both checks run once, on the raw body, in `app.middleware.BodyLimitMiddleware`, so that every
+route, adapter and error message downstream can rely on them:
+
+- **Nesting.** JSON nested hundreds of levels deep is valid, but pydantic stops serialising at
+  about 255 levels (a 500 for any echo of it, e.g. NeMo Gym's ``/verify``) and recursive code
+  elsewhere fails sooner or later. Bodies nested deeper than ``MEDREWARD_MAX_JSON_DEPTH`` get 422.
+- **Lone surrogates.** ``"\\ud800"`` is valid JSON but not Unicode text: Python decodes it to a
+  str that cannot be encoded as UTF-8, so echoing it (details, group names, profile names), storing
+  it or tokenising it fails. They are replaced by U+FFFD, the replacement character (Unicode's
+  own advice for ill-formed code unit sequences), so the text is still scored and a retry of the
+  same body gets the same, renderable result. Surrogate pairs (emoji written as ``\\ud83d\\ude00``
+  by ASCII-only encoders) are valid and kept.
+
+Both scans run at C speed (regular expressions, numpy) and cost nothing measurable on the usual
+small per-sample bodies; the body is only parsed here when it may hold a lone surrogate escape.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+
+# A JSON string literal (escapes included); brackets inside strings do not nest.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+# Any escaped surrogate, and the valid pairs (high then low) that are not a problem.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_PAIR_ESCAPE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+_LONE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+class BodyRejected(Exception):
+    """The body cannot be accepted: the status, code and message of the error to send."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply arrays and objects nest in ``body`` (0 for a scalar), ignoring string contents.
+
+    Malformed JSON gets a number too (the parser rejects it later).
+
+    >>> json_depth(b'{"a": [1, [2, "[[[["]], "b": {}}')
+    3
+    """
+    brackets = _NOT_BRACKET.sub(b"", _STRING.sub(b"", body))
+    if not brackets:
+        return 0
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1).astype(np.int32)
+    return int(np.cumsum(steps, dtype=np.int32).max(initial=0))
+
+
+def replace_lone_surrogates(value: Any) -> tuple[Any, int]:
+    """``value`` with every lone surrogate in its strings and keys replaced by U+FFFD, and how many.
+
+    >>> replace_lone_surrogates({"a\\ud800": ["x\\udfffy", 1]})
+    ({'a�': ['x�y', 1]}, 2)
+    """
+    if isinstance(value, str):
+        return _LONE.subn(REPLACEMENT, value)
+    if isinstance(value, list):
+        out, total = [], 0
+        for v in value:
+            fixed, n = replace_lone_surrogates(v)
+            out.append(fixed)
+            total += n
+        return out, total
+    if isinstance(value, dict):
+        fixed_dict: dict[str, Any] = {}
+        total = 0
+        for k, v in value.items():
+            fk, nk = replace_lone_surrogates(k)
+            fv, nv = replace_lone_surrogates(v)
+            fixed_dict[fk] = fv
+            total += nk + nv
+        return fixed_dict, total
+    return value, 0
+
+
+def clean_json_body(body: bytes, max_depth: int) -> bytes:
+    """The body to hand to the app: checked for depth, lone surrogates replaced.
+
+    Raises `BodyRejected` (422) when the body nests deeper than ``max_depth``. A body that does
+    not parse is returned unchanged: the route's own parser answers it with its 422.
+    """
+    # Cheap bound first: nesting deeper than max_depth needs more brackets than that.
+    if body.count(b"[") + body.count(b"{") > max_depth and json_depth(body) > max_depth:
+        raise BodyRejected(
+            422,
+            "too_deeply_nested",
+            f"JSON nested more than {max_depth} levels deep (MEDREWARD_MAX_JSON_DEPTH); flatten the request",
+        )
+    if not _SURROGATE_ESCAPE.search(body) or not _SURROGATE_ESCAPE.search(_PAIR_ESCAPE.sub(b"", body)):
+        return body
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body
+    fixed, replaced = replace_lone_surrogates(doc)
+    if not replaced:  # e.g. an escaped backslash before "ud800": plain text, nothing to do
+        return body
+    return json.dumps(fixed, ensure_ascii=False).encode("utf-8")
