@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from app.api.errors import install as install_error_handlers
 from app.api.routes import health, nemo_gym, openrlhf, profiles, rewards, runs, score, slime
 from app.auth import KeyRing, parse_keys
+from app.fastpath import FastPathMiddleware
 from app.grouping import GroupBuffer
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.models import load_models
@@ -82,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (health, rewards, score, profiles, runs, openrlhf, slime, nemo_gym):
         app.include_router(module.router)
+    # The fast path sits inside both: request ids, logs, metrics and the body limit apply to it too.
+    app.add_middleware(FastPathMiddleware)
     # Outermost first: the request id must wrap the body limit so that 413s are logged too.
     app.add_middleware(
         BodyLimitMiddleware,

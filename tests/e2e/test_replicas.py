@@ -1,12 +1,13 @@
 """The compose topology on loopback: 3 replicas on one redis-server behind nginx (deploy/replicas.py).
 
 Needs redis-server and nginx (Debian: apt-get install -y redis-server nginx); fails saying so otherwise.
+Clients are the trainer's client library (retries with the same request_id on 502/503/504 and
+transport errors).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,28 +17,13 @@ import httpx
 import pytest
 
 from deploy.replicas import Topology
+from trainer.client import MedRewardClient
 
 KEY = "replica-test-key-7d41"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 HIT = "<think>t</think><answer>[10, 10, 50, 50]</answer>"
 NEAR = "<think>t</think><answer>[10, 10, 50, 42]</answer>"  # IoU 0.8
 MISS = "<think>t</think><answer>[60, 60, 90, 90]</answer>"
-RETRY_STATUS = {502, 503, 504}
-
-
-def post_with_retries(client: httpx.Client, url: str, body: dict[str, Any], attempts: int = 40) -> httpx.Response:
-    """What a trainer does: retry connection failures and 502/503/504 with backoff (same body, same request_id)."""
-    delay = 0.05
-    for _ in range(attempts):
-        try:
-            resp = client.post(url, json=body)
-            if resp.status_code not in RETRY_STATUS:
-                return resp
-        except httpx.TransportError:
-            pass
-        time.sleep(delay)
-        delay = min(delay * 2, 0.5)
-    raise AssertionError(f"{url} failed {attempts} times")
 
 
 @pytest.fixture
@@ -48,6 +34,10 @@ def topology(tmp_path: Path) -> Iterator[Topology]:
         yield topo
     finally:
         topo.stop()
+
+
+def client(topology: Topology) -> MedRewardClient:
+    return MedRewardClient(topology.url, KEY, timeout=30.0, max_retries=40, backoff=0.05, deadline=120.0)
 
 
 def _batch(i: int) -> dict[str, Any]:
@@ -83,9 +73,10 @@ def test_three_replicas_agree_and_a_killed_one_loses_no_acknowledged_report(topo
     killed = threading.Event()
 
     def send(body: dict[str, Any]) -> None:
-        with httpx.Client(base_url=topology.url, headers=AUTH, timeout=30.0) as c:
-            resp = post_with_retries(c, "/v1/rewards/iou", body)
-        assert resp.status_code == 200, resp.text
+        with client(topology) as c:
+            extra = {k: body[k] for k in ("step", "group_size") if k in body}
+            res = c.reward("iou", body["items"], run_id="rep", request_id=body["request_id"], **extra)
+        assert res.schedule is not None and len(res.rewards) == len(body["items"])
         with lock:
             acked.append(body["request_id"])
             if len(acked) == len(bodies) // 3 and not killed.is_set():
@@ -108,7 +99,8 @@ def test_three_replicas_agree_and_a_killed_one_loses_no_acknowledged_report(topo
     # Every acknowledged report counted exactly once: 2 groups per batch, one per per-sample prompt.
     assert run["groups"] == 2 * batches + prompts
     assert run["tau"] > 0.3 and run["raises"], "the schedule moved on the shared state"
-    with httpx.Client(base_url=topology.url, headers=AUTH, timeout=30.0) as c:
-        replay = post_with_retries(c, "/v1/rewards/iou", _batch(0))
-        assert replay.json()["schedule"]["replayed"] is True
-        assert c.get("/v1/runs/rep").json()["groups"] == run["groups"]
+    with client(topology) as c:
+        first = _batch(0)
+        replay = c.reward("iou", first["items"], run_id="rep", step=0, request_id=first["request_id"])
+        assert replay.schedule is not None and replay.schedule["replayed"] is True
+        assert c.get_run("rep")["groups"] == run["groups"]

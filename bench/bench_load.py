@@ -1,0 +1,246 @@
+"""Load benchmark: the real server under wrk, against a minimal FastAPI endpoint and in-process scoring.
+
+Every server is a real ``uvicorn`` process (``medreward serve``, or ``uvicorn bench.minimal_app:app``
+for the baseline) driven by ``wrk`` from a separate process, one item per POST over 64 keep-alive
+connections (per-sample traffic), or 256 items per POST (batch traffic). Rows:
+
+- per-sample ``POST /v1/rewards/iou``: medreward vs the minimal FastAPI + pydantic endpoint around
+  the same scorer, at 1 and 2 workers;
+- per-sample with a run and ``group_size`` 8 (the group buffer in the store): SQLite and Redis,
+  1 and 2 workers;
+- batch of 256 over HTTP vs ``scorers.score`` in-process on the same items.
+
+Prints the table and writes ``bench/results/load.json``. Needs ``wrk`` (apt-get install wrk) and,
+for the Redis rows, ``redis-server``. Run: ``.venv/bin/python -m bench.bench_load [--seconds 10]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.report import print_table, time_per_call, write_json
+from deploy.replicas import find_tool, free_port, wait_http
+
+ROOT = Path(__file__).resolve().parents[1]
+CONNECTIONS = 64
+BOX_ITEM = {
+    "completion": "<think>nodule near the apex</think><answer>[24, 20, 84, 90]</answer>",
+    "boxes": [[20, 20, 80, 90]],
+}
+
+# wrk's summary as one JSON line (latencies in µs), printed by the script's done() hook.
+DONE_LUA = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('\nWRK_JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
+    .. '"connect_errors": %d, "read_errors": %d, "write_errors": %d, "timeouts": %d, "non_2xx": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect, e.read, e.write, e.timeout, e.status))
+end
+"""
+
+STATIC_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = {body}
+"""
+
+# Per-sample traffic into a run: each thread walks its own groups, 8 samples each, each with a request id.
+GROUPED_LUA = r"""
+local counter = 0
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+request = function()
+  counter = counter + 1
+  local group = string.format("t%d-p%d", tid or 0, math.floor(counter / 8))
+  local body = string.format('{"items": [{"completion": %s, "boxes": [[20, 20, 80, 90]], "group": "%s"}], '
+    .. '"run_id": "load", "group_size": 8, "request_id": "%s-%d"}', COMPLETION, group, group, counter)
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+@contextmanager
+def server(cmd: list[str], env: dict[str, str], workdir: Path) -> Iterator[str]:
+    port = free_port()
+    log = workdir / f"server-{port}.log"
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MEDREWARD_")} | env
+    full_env["PYTHONPATH"] = str(ROOT)
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*cmd, "--port", str(port)], env=full_env, cwd=ROOT, stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/openapi.json", proc, 90, " ".join(cmd[:2]), log)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def medreward_cmd(workers: int) -> list[str]:
+    return [str(Path(sys.executable).with_name("medreward")), "serve", "--workers", str(workers)]
+
+
+def minimal_cmd(workers: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.minimal_app:app",
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
+def run_wrk(url: str, path: str, script: str, seconds: float, connections: int, workdir: Path) -> dict[str, Any]:
+    """One wrk run (1 thread: the load generator shares these cores); after a 2 s warm-up run."""
+    wrk = find_tool("wrk", "wrk")
+    lua = workdir / "script.lua"
+    lua.write_text(script + DONE_LUA)
+    base = [wrk, "-t1", f"-c{connections}", "--latency", "--timeout", "30s", "-s", str(lua)]
+    subprocess.run([*base, "-d2s", url + path], capture_output=True, check=True)
+    out = subprocess.run([*base, f"-d{seconds:g}s", url + path], capture_output=True, text=True, check=True).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("WRK_JSON "))
+    res: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
+    errors = sum(res[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx"))
+    return {
+        "req/s": res["requests"] / (res["duration_us"] / 1e6),
+        "p50 ms": res["p50_us"] / 1000,
+        "p99 ms": res["p99_us"] / 1000,
+        "requests": res["requests"],
+        "errors": errors,
+    }
+
+
+def static_script(body: dict[str, Any]) -> str:
+    return STATIC_LUA.format(body=json.dumps(json.dumps(body)))
+
+
+def grouped_script() -> str:
+    return f"local COMPLETION = {json.dumps(json.dumps(BOX_ITEM['completion']))}\n" + GROUPED_LUA
+
+
+@contextmanager
+def redis_url(workdir: Path) -> Iterator[str]:
+    from tests.schedulers.redis_server import running_redis
+
+    with running_redis(workdir, appendonly=True) as url:
+        yield url
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration per row")
+    parser.add_argument("--workers", default="1,2", help="worker counts to measure")
+    parser.add_argument("--quick", action="store_true", help="only per-sample and batch at 1 worker, 3 s rows")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    seconds = 3.0 if args.quick else args.seconds
+    worker_counts = [1] if args.quick else [int(w) for w in args.workers.split(",")]
+    workdir = Path(tempfile.mkdtemp(prefix="medreward-load-"))
+    env = {"MEDREWARD_LOAD_MODELS": "false", "MEDREWARD_LOG_LEVEL": "warning"}
+    rows: list[dict[str, Any]] = []
+
+    def row(traffic: str, server_name: str, workers: int, store: str, res: dict[str, Any], **extra: Any) -> None:
+        rows.append({"traffic": traffic, "server": server_name, "workers": workers, "store": store, **res, **extra})
+        print(
+            f"  {traffic:<28} {server_name:<18} w={workers} {store:<7} {res['req/s']:>9,.0f} req/s "
+            f"p50 {res['p50 ms']:.2f} ms p99 {res['p99 ms']:.2f} ms errors {res['errors']}",
+            flush=True,
+        )
+
+    one = static_script({"items": [BOX_ITEM]})
+    for w in worker_counts:
+        db_env = env | {"MEDREWARD_STORE_URL": f"sqlite:///{workdir}/w{w}.db"}
+        with server(medreward_cmd(w), db_env, workdir) as url:
+            row(
+                "per-sample iou",
+                "medreward",
+                w,
+                "-",
+                run_wrk(url, "/v1/rewards/iou", one, seconds, CONNECTIONS, workdir),
+            )
+        with server(minimal_cmd(w), {}, workdir) as url:
+            row(
+                "per-sample iou",
+                "minimal FastAPI",
+                w,
+                "-",
+                run_wrk(url, "/v1/rewards/iou", one, seconds, CONNECTIONS, workdir),
+            )
+
+    if not args.quick:
+        for store in ("sqlite", "redis"):
+            for w in worker_counts:
+                with _store_url(store, workdir, w) as store_url:
+                    with server(medreward_cmd(w), env | {"MEDREWARD_STORE_URL": store_url}, workdir) as url:
+                        import httpx
+
+                        httpx.post(f"{url}/v1/runs", json={"run_id": "load", "scheduler": "medloc"}).raise_for_status()
+                        res = run_wrk(url, "/v1/rewards/iou", grouped_script(), seconds, CONNECTIONS, workdir)
+                        run = httpx.get(f"{url}/v1/runs/load").json()
+                    row("per-sample iou, group_size 8", "medreward", w, store, res, groups=run["groups"])
+
+    # Batch of 256 over HTTP against the same scorer in-process (one process each).
+    import scorers
+
+    batch = [dict(BOX_ITEM, boxes=[[20 + i % 7, 20, 80, 90]]) for i in range(256)]
+    parsed = scorers.registry.as_items(batch)
+    params = scorers.get_reward("iou").params()
+    per_batch = time_per_call(lambda: scorers.score("iou", parsed, params), repeat=5)
+    inproc_items = len(batch) / per_batch
+    with server(medreward_cmd(1), env | {"MEDREWARD_STORE_URL": f"sqlite:///{workdir}/b.db"}, workdir) as url:
+        res = run_wrk(url, "/v1/rewards/iou", static_script({"items": batch}), seconds, 2, workdir)
+    http_items = res["req/s"] * len(batch)
+    row("batch 256 iou", "medreward", 1, "-", res, **{"items/s": http_items, "in-process items/s": inproc_items})
+
+    by = {(r["traffic"], r["server"], r["workers"]): r for r in rows}
+    ratios = {}
+    for w in worker_counts:
+        mine, base = by.get(("per-sample iou", "medreward", w)), by.get(("per-sample iou", "minimal FastAPI", w))
+        if mine and base:
+            ratios[f"per-sample vs minimal FastAPI, {w} worker(s)"] = mine["req/s"] / base["req/s"]
+    ratios["batch 256 http vs in-process"] = http_items / inproc_items
+    if 1 in worker_counts and 2 in worker_counts:
+        ratios["per-sample 2 workers / 1 worker"] = (
+            by[("per-sample iou", "medreward", 2)]["req/s"] / by[("per-sample iou", "medreward", 1)]["req/s"]
+        )
+    print_table(f"medreward under wrk ({CONNECTIONS} keep-alive connections per-sample, {seconds:g} s per row)", rows)
+    for name, value in ratios.items():
+        print(f"  {name}: {value:.2f}x")
+    write_json("load", {"seconds": seconds, "connections": CONNECTIONS, "rows": rows, "ratios": ratios})
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def _store_url(store: str, workdir: Path, workers: int) -> Iterator[str]:
+    if store == "sqlite":
+        yield f"sqlite:///{workdir}/grouped-w{workers}-{time.time_ns()}.db"
+    else:
+        with redis_url(workdir) as url:
+            yield url
+
+
+if __name__ == "__main__":
+    main()

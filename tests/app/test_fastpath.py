@@ -1,0 +1,128 @@
+"""The fast path for the hot scoring POSTs answers exactly as the full FastAPI stack does.
+
+Each request is sent twice: as is (eligible for the fast path) and with a query string, which
+always takes the full stack (the routes take no query parameters, so it changes nothing else).
+Status, body and content type must match, and the fast path must have served the happy cases.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+import app.fastpath as fastpath
+from tests.app.conftest import ALICE, KEYS, make_client
+
+BOX = {"completion": "<think>t</think><answer>[10, 10, 50, 50]</answer>", "boxes": [[10, 10, 50, 52]]}
+MCQ = {"completion": "<think>t</think><answer>B</answer>", "reference": "B", "options": {"A": "x", "B": "y"}}
+JSON = {"content-type": "application/json"}
+
+SERVED: list[tuple[str, Any, dict[str, str]]] = [
+    ("/v1/rewards/iou", {"items": [BOX]}, {}),
+    ("/v1/rewards/iou", {"items": [BOX] * 20, "params": {"mode": "threshold", "tau": 0.5}}, {}),
+    ("/v1/rewards/format", {"items": [MCQ]}, {}),
+    ("/v1/rewards/answer", {"items": [MCQ, {"completion": "no answer", "reference": "B"}]}, {}),
+    ("/v1/score", {"profile": "vqa-mcq", "items": [MCQ]}, {}),
+    (
+        "/v1/score",
+        {"profile": {"components": [{"reward": "format"}, {"reward": "iou", "weight": 2}]}, "items": [BOX]},
+        {},
+    ),
+    ("/v1/rewards/iou", {"items": [BOX]}, {"content-type": "application/json; charset=utf-8"}),
+]
+
+REFUSED: list[tuple[str, Any, dict[str, str]]] = [
+    ("/v1/rewards/nope", {"items": [BOX]}, {}),
+    ("/v1/rewards/iou", {"items": [{"completion": 3}]}, {}),
+    ("/v1/rewards/iou", {"items": [BOX], "extra": 1}, {}),
+    ("/v1/rewards/iou", {"items": [BOX], "params": {"mode": "sloppy"}}, {}),
+    ("/v1/rewards/format", {"items": [MCQ], "run_id": "r1"}, {}),
+    ("/v1/rewards/iou", {"items": [BOX] * 2000}, {}),
+    ("/v1/rewards/iou", "not json", {}),
+    ("/v1/rewards/iou", '{"items": [{"completion": NaN}]}', {}),
+    ("/v1/rewards/iou", '{"items": [{"completion": "\\ud800"}]}', {}),
+    ("/v1/rewards/iou", "", {}),
+    ("/v1/rewards/iou", {"items": [BOX]}, {"content-type": "text/plain"}),
+    ("/v1/score", {"profile": "nope", "items": [MCQ]}, {}),
+    ("/v1/score", {"items": [MCQ]}, {}),
+]
+
+
+@pytest.fixture
+def fallbacks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    seen: list[bytes] = []
+    original = fastpath._replay
+
+    def counting(body: bytes, receive: Any) -> Any:
+        seen.append(body)
+        return original(body, receive)
+
+    monkeypatch.setattr(fastpath, "_replay", counting)
+    return seen
+
+
+@pytest.fixture(params=["open", "keyed"])
+def client(request: pytest.FixtureRequest) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    keyed = request.param == "keyed"
+    with make_client(**({"api_keys": KEYS} if keyed else {}), max_items=1024) as c:
+        yield c, (ALICE if keyed else {})
+
+
+def _both(c: TestClient, path: str, body: Any, headers: dict[str, str]) -> tuple[Any, Any]:
+    content = body if isinstance(body, str) else json.dumps(body)
+    out = []
+    for url in (path, path + "?via=full-stack"):
+        resp = c.post(url, content=content, headers=JSON | headers)
+        out.append((resp.status_code, resp.headers.get("content-type"), resp.content))
+        assert resp.headers.get("x-request-id"), "the request-id middleware applies to both paths"
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize(("path", "body", "headers"), SERVED, ids=[f"{p} {i}" for i, (p, _, _) in enumerate(SERVED)])
+def test_the_fast_path_serves_the_common_case_identically(
+    client: tuple[TestClient, dict[str, str]], fallbacks: list[bytes], path: str, body: Any, headers: dict[str, str]
+) -> None:
+    c, auth = client
+    fast, full = _both(c, path, body, auth | headers)
+    assert fast[0] == 200, fast
+    assert fast == full
+    assert fallbacks == [], "served by the fast path"
+
+
+@pytest.mark.parametrize(("path", "body", "headers"), REFUSED, ids=[f"{p} {i}" for i, (p, _, _) in enumerate(REFUSED)])
+def test_unusual_requests_get_the_full_stacks_answer(
+    client: tuple[TestClient, dict[str, str]], path: str, body: Any, headers: dict[str, str]
+) -> None:
+    c, auth = client
+    fast, full = _both(c, path, body, auth | headers)
+    assert fast == full
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer wrong-key", "bearer key-alice-0123456789", "Basic abc", "Bearer "]
+)
+def test_auth_failures_are_the_full_stacks(authorization: str | None) -> None:
+    with make_client(api_keys=KEYS) as c:
+        headers = {} if authorization is None else {"Authorization": authorization}
+        fast, full = _both(c, "/v1/rewards/iou", {"items": [BOX]}, headers)
+        assert fast == full
+        assert fast[0] == (200 if authorization and authorization.lower().startswith("bearer key") else 401)
+
+
+def test_request_metrics_label_the_route_template(fallbacks: list[bytes]) -> None:
+    with make_client() as c:
+        assert c.post("/v1/rewards/iou", json={"items": [BOX]}).status_code == 200
+        assert fallbacks == []
+        metrics = c.get("/metrics").text
+    assert 'route="/v1/rewards/{name}"' in metrics
+
+
+def test_reports_to_a_run_take_the_full_stack(fallbacks: list[bytes]) -> None:
+    with make_client() as c:
+        resp = c.post("/v1/rewards/iou", json={"items": [BOX], "run_id": "r", "request_id": "a"})
+        assert resp.status_code == 200 and resp.json()["schedule"]["run_id"] == "r"
+    assert len(fallbacks) == 1
