@@ -1,0 +1,1 @@
+"""Reference trainer: GRPO through the reward service, MLAE adapters, policies and tasks."""
