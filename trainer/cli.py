@@ -9,9 +9,12 @@ directory) and stops it at the end.
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
+import inspect
 import json
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,18 +62,37 @@ class Setup:
     """Write the PNG plot at the end."""
 
 
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of a dataclass (its --help text)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
+    docs: dict[str, str] = {}
+    for prev, node in zip(body, body[1:], strict=False):
+        if (
+            isinstance(prev, ast.AnnAssign)
+            and isinstance(prev.target, ast.Name)
+            and isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            docs[prev.target.id] = " ".join(node.value.value.split())
+    return docs
+
+
 def _add_flags(parser: argparse.ArgumentParser, cls: type) -> None:
+    docs = field_docs(cls)
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+        helptext = docs.get(f.name, "").replace("%", "%%")
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=helptext)
         elif isinstance(default, list):
-            parser.add_argument(flag, nargs="+", default=None)
+            parser.add_argument(flag, nargs="+", default=None, help=helptext)
         elif isinstance(default, dict):
-            parser.add_argument(flag, type=json.loads, default=None, help="JSON object")
+            parser.add_argument(flag, type=json.loads, default=None, help=helptext + " (JSON object)")
         else:
-            parser.add_argument(flag, type=type(default), default=None)
+            parser.add_argument(flag, type=type(default), default=None, help=f"{helptext} (default {default!r})")
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -133,13 +155,15 @@ def build_policy(setup: Setup, cfg: GRPOConfig) -> Any:
         from trainer.policies.hf_lm import HFCausalLM
 
         policy = HFCausalLM.load(setup.policy, max_new_tokens=cfg.max_tokens, seed=cfg.seed)
+    if setup.adapter not in ("none", "mlae", "lora"):
+        raise SystemExit(f"medreward train: unknown adapter {setup.adapter!r} (none, mlae, lora)")
     if setup.adapter != "none":
         from trainer.mlae import inject_adapters
 
         names = inject_adapters(
             policy.model,
             setup.targets,
-            kind=setup.adapter,
+            kind="mlae" if setup.adapter == "mlae" else "lora",
             r=setup.rank,
             alpha=setup.alpha or None,
             p=setup.expert_drop,
@@ -154,7 +178,11 @@ def build_profile(client: Any, task: Any, setup: Setup) -> str | dict[str, Any]:
     if not setup.recitation:
         return profile
     base = client.get_profile(profile)["profile"] if isinstance(profile, str) else dict(profile)
-    extra = {"reward": "recitation", "weight": abs(setup.recitation), "params": {"sign": 1 if setup.recitation > 0 else -1}}
+    extra = {
+        "reward": "recitation",
+        "weight": abs(setup.recitation),
+        "params": {"sign": 1 if setup.recitation > 0 else -1},  # VRFT-Aug: δ⁺ rewards, δ⁻ penalises
+    }
     return {**base, "components": [*base["components"], extra]}
 
 
@@ -176,7 +204,8 @@ def run(cfg: GRPOConfig, setup: Setup) -> int:
     elif setup.resume:
         resume = setup.resume
     if resume and not cfg.run_id:
-        cfg.run_id = json.loads((out / "config.json").read_text()).get("run_id", "") if (out / "config.json").exists() else ""
+        saved = out / "config.json"  # the resumed run keeps its run id: the service restores that run
+        cfg.run_id = json.loads(saved.read_text()).get("run_id", "") if saved.exists() else ""
     task = build_task(setup, for_lm=setup.policy != "tiny-vlm")
     perception = None
     if cfg.perception_steps:
@@ -189,7 +218,9 @@ def run(cfg: GRPOConfig, setup: Setup) -> int:
         with MedRewardClient(url, api_key=setup.api_key or None) as client:
             profile = build_profile(client, task, setup)
             t0 = time.perf_counter()
-            history = train(cfg, policy, task, client, profile=profile, perception_task=perception, resume=resume or None)
+            history = train(
+                cfg, policy, task, client, profile=profile, perception_task=perception, resume=resume or None
+            )
             elapsed = time.perf_counter() - t0
             if cfg.run_id and any(t is not None and t.scheduler for t in (task, perception)):
                 run_state = client.get_run(cfg.run_id)

@@ -109,8 +109,10 @@ def group_advantages(
 
     >>> a, dead = group_advantages(torch.tensor([[1.0, 0.0, float("nan"), 1.0], [0.5, 0.5, 0.5, 0.5]]))
     >>> [round(v, 3) for v in a[0].tolist()], dead.tolist()
-    [0.577, -1.155, 0.0, 0.577], [False, True]
+    ([0.577, -1.155, 0.0, 0.577], [False, True])
     """
+    if kind not in ("grpo", "dr_grpo"):
+        raise ValueError(f"unknown advantage {kind!r} (use 'grpo' or 'dr_grpo')")
     valid = ~torch.isnan(rewards)  # (B, G)
     n = valid.sum(dim=1, keepdim=True)  # (B, 1)
     r = torch.where(valid, rewards, torch.zeros_like(rewards))
@@ -121,8 +123,6 @@ def group_advantages(
     std = var.sqrt()
     dead = (centred.abs().amax(dim=1) <= 1e-12) | (n.squeeze(1) < 2)
     adv = centred / (std + eps) if kind == "grpo" else centred
-    if kind not in ("grpo", "dr_grpo"):
-        raise ValueError(f"unknown advantage {kind!r} (use 'grpo' or 'dr_grpo')")
     return adv, dead
 
 
@@ -180,7 +180,7 @@ def grpo_loss(
         loss = (per_token * mask).sum() / (n_total * (max_tokens or logp.shape[1]))
     clipped = ((ratio - 1).abs() > clip_eps).float()
     stats = {
-        "kl": float((kl * mask).sum() / tokens.clamp(min=1)),
+        "kl": float((kl.detach() * mask).sum() / tokens.clamp(min=1)),
         "clip_frac": float((clipped * mask).sum() / tokens.clamp(min=1)),
     }
     return loss, stats
@@ -189,15 +189,23 @@ def grpo_loss(
 # ------------------------------------------------------------------------------------------------
 # One step
 # ------------------------------------------------------------------------------------------------
-def score_rollout(client: Any, task: Task, examples: Sequence[Any], rollout: Rollout, step: int, cfg: GRPOConfig,
-                  profile: str | dict[str, Any]) -> dict[str, Any]:
+def score_rollout(
+    client: Any,
+    task: Task,
+    examples: Sequence[Any],
+    rollout: Rollout,
+    step: int,
+    cfg: GRPOConfig,
+    profile: str | dict[str, Any],
+) -> dict[str, Any]:
     """One batched ``score`` call for the whole step; rewards (B, G) with NaN for abstentions."""
     g = cfg.group_size
     items = []
     for s in rollout.samples:
         ex = examples[s.prompt_index]
-        items.append({**ex.fields, "completion": s.text, "group": f"{step}-{s.prompt_index}",
-                      "num_tokens": len(s.token_ids)})
+        items.append(
+            {**ex.fields, "completion": s.text, "group": f"{step}-{s.prompt_index}", "num_tokens": len(s.token_ids)}
+        )
     scheduled = task.scheduler is not None
     result = client.score(
         items,
@@ -313,7 +321,7 @@ def train(
                         n_total=n, max_tokens=cfg.max_tokens,
                     )  # fmt: skip
                     loss.backward()
-                    stats["loss"] += float(loss) / cfg.ppo_epochs
+                    stats["loss"] += loss.item() / cfg.ppo_epochs
                     for k in ("kl", "clip_frac"):
                         stats[k] += s[k] * len(rows) / n / cfg.ppo_epochs
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))

@@ -28,7 +28,8 @@ from __future__ import annotations
 import fnmatch
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import torch
@@ -48,6 +49,7 @@ class _Adapter(nn.Module):
         self.base = base
         self.r = r
         self.merged = False
+        self.disabled = False  # True: the base layer alone (the frozen reference policy, for the KL term)
         for p in self.base.parameters():
             p.requires_grad_(False)
 
@@ -69,6 +71,10 @@ class _Adapter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.base(x)
+        if self.disabled:
+            if self.merged:
+                raise RuntimeError("unmerge the adapters before disabling them")
+            return y
         if self.merged:
             return y
         return y + self.adapter_out(x)
@@ -218,6 +224,19 @@ def unmerge_adapters(model: nn.Module) -> None:
     """Undo `merge_adapters` (before training again)."""
     for a in adapters(model):
         a.unmerge()
+
+
+@contextmanager
+def adapters_disabled(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` as its frozen base inside the block (the reference policy costs no second copy)."""
+    found = adapters(model)
+    for a in found:
+        a.disabled = True
+    try:
+        yield
+    finally:
+        for a in found:
+            a.disabled = False
 
 
 def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:

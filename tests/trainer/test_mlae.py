@@ -135,3 +135,14 @@ def test_bad_arguments_say_what_to_fix() -> None:
         MLAELinear(nn.Linear(2, 2), p=1.0)
     with pytest.raises(ValueError, match="rank"):
         MLAELinear(nn.Linear(2, 2), r=0)
+
+
+def test_disabled_adapters_give_the_base_model() -> None:
+    from trainer.mlae import adapters_disabled
+
+    layer = _trained_mlae(p=0.0)
+    model = nn.Sequential(layer)
+    x = torch.randn(2, 6)
+    with adapters_disabled(model):
+        torch.testing.assert_close(model(x), layer.base(x))
+    assert not torch.allclose(model(x), layer.base(x))

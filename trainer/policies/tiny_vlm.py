@@ -20,7 +20,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from trainer.policies.base import Rollout, Sample
@@ -45,6 +44,8 @@ class TinyVLMNet(nn.Module):
     x2 and y2 also get a learned bias by their distance from x1 and y1 (a size prior). An option
     letter is read from the pooled features.
     """
+
+    coords: torch.Tensor  # (2, H, W) x/y in [-1, 1], a buffer
 
     def __init__(self, size: int = 64, channels: int = 16, d: int = 64, max_slots: int = 4) -> None:
         super().__init__()
@@ -140,9 +141,10 @@ class TinyVLM:
 
     # ----- helpers -----------------------------------------------------------------------------
     def _images(self, examples: Sequence[Example]) -> torch.Tensor:
-        if any(ex.image is None for ex in examples):
+        images = [ex.image for ex in examples if ex.image is not None]
+        if len(images) != len(examples):
             raise ValueError("the tiny VLM needs an image with every example (use an image task)")
-        return torch.from_numpy(np.stack([ex.image for ex in examples])).float()  # (B, H, W)
+        return torch.from_numpy(np.stack(images)).float()  # (B, H, W)
 
     @staticmethod
     def _slots(examples: Sequence[Example]) -> str:
