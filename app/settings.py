@@ -47,8 +47,14 @@ class Settings(BaseSettings):
     )
     abstain_value: float = Field(
         default=0.0,
-        description="Reward sent to trainers whose protocol has no null (OpenRLHF, slime, NeMo Gym) when "
-        "every component abstains; the response also flags the abstention.",
+        description="Reward sent to trainers whose protocol has no null (OpenRLHF, slime, NeMo Gym) when an "
+        "item's total is null (a required component abstained); the response also flags the abstention.",
+    )
+    max_query_chars: int = Field(
+        default=4_000_000,
+        ge=1,
+        description="Characters per OpenRLHF query (prompt + response with every image token expanded); "
+        "more gives 413.",
     )
     threadpool_size: int = Field(
         default=64, ge=1, description="Threads that run the CPU-bound scoring off the event loop."
