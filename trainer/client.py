@@ -377,6 +377,12 @@ class _Api:
     def _run_history(self, run_id: str) -> _Call[list[dict[str, Any]]]:
         return _Call("GET", f"/v1/runs/{run_id}/history", _key("history"))
 
+    def _export_run_state(self, run_id: str) -> _Call[dict[str, Any]]:
+        return _Call("GET", f"/v1/runs/{run_id}/state", _doc)
+
+    def _restore_run_state(self, run_id: str, state: Mapping[str, Any]) -> _Call[dict[str, Any]]:
+        return _Call("PUT", f"/v1/runs/{run_id}/state", _doc, dict(state))
+
     def _reset_run(self, run_id: str) -> _Call[dict[str, Any]]:
         return _Call("POST", f"/v1/runs/{run_id}/reset", _doc)
 
@@ -538,6 +544,14 @@ class MedRewardClient(_Api):
     def get_run(self, run_id: str) -> dict[str, Any]:
         return self._do(self._get_run(run_id))
 
+    def export_run_state(self, run_id: str) -> dict[str, Any]:
+        """The run's full schedule state (config, τ, window with raw IoUs, raises), for a checkpoint."""
+        return self._do(self._export_run_state(run_id))
+
+    def restore_run_state(self, run_id: str, state: Mapping[str, Any]) -> dict[str, Any]:
+        """Put a saved `export_run_state` document back (creating the run if absent); returns the run."""
+        return self._do(self._restore_run_state(run_id, state))
+
     def list_runs(self) -> list[dict[str, Any]]:
         return self._do(self._list_runs())
 
@@ -662,6 +676,12 @@ class AsyncMedRewardClient(_Api):
 
     async def get_run(self, run_id: str) -> dict[str, Any]:
         return await self._do(self._get_run(run_id))
+
+    async def export_run_state(self, run_id: str) -> dict[str, Any]:
+        return await self._do(self._export_run_state(run_id))
+
+    async def restore_run_state(self, run_id: str, state: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._do(self._restore_run_state(run_id, state))
 
     async def list_runs(self) -> list[dict[str, Any]]:
         return await self._do(self._list_runs())
