@@ -1,4 +1,5 @@
-"""The ``medreward`` command line: ``medreward serve`` starts the service, ``medreward bench`` runs benchmarks."""
+"""The ``medreward`` command line: ``medreward serve`` starts the service, ``medreward train`` runs the reference
+GRPO trainer (needs the ``train`` extra), ``medreward bench`` runs benchmarks."""
 
 from __future__ import annotations
 
@@ -129,6 +130,16 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def train(argv: Sequence[str]) -> int:
+    # Imported here: the trainer needs torch, which the service does not.
+    try:
+        from trainer.cli import main as train_main
+    except ImportError as exc:
+        print(f"medreward train: {exc}; install the trainer with pip install -e '.[train]'", file=sys.stderr)
+        return 2
+    return train_main(argv)
+
+
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medreward", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -141,6 +152,12 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     srv.add_argument("--api-keys-file", default=None, help="file of key:tenant lines")
     srv.add_argument("--log-level", default=None, help=f"log level (default {settings.log_level})")
     srv.set_defaults(func=serve)
+    trn = sub.add_parser(
+        "train",
+        help="GRPO fine-tuning through the service (medreward train --help for its options)",
+        add_help=False,  # --help goes to the trainer's own parser
+    )
+    trn.set_defaults(func=lambda args: train([]))  # main() hands `train ...` over before parsing
     bch = sub.add_parser("bench", help="run benchmarks from a source checkout (bench/bench_<name>.py)")
     bch.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     bch.set_defaults(func=bench)
@@ -148,6 +165,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:  # every later argument, --help included, belongs to the trainer's parser
+        raise SystemExit(train(argv[1:]))
     args = build_parser(get_settings()).parse_args(argv)
     raise SystemExit(args.func(args))
 

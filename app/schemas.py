@@ -223,6 +223,40 @@ class RunState(BaseModel):
     raises: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class RunCheckpoint(_Request):
+    """Everything needed to restore a run's schedule: a trainer saves it beside its weights."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "run_id": "exp-1",
+                    "scheduler": "medloc",
+                    "config": {"tau0": 0.3, "tau_target": 0.8},
+                    "state": {
+                        "version": 1,
+                        "tau": 0.45,
+                        "step": 120,
+                        "groups": 960,
+                        "reports": 120,
+                        "window": [[0.75, 0.58, [0.61, 0.42, 0.7, 0.59]]],
+                        "raises": [{"step": 88, "tau_before": 0.3, "tau_after": 0.45}],
+                    },
+                }
+            ]
+        },
+    )
+
+    run_id: str | None = Field(default=None, pattern=RUN_ID, description="Must match the path when given.")
+    scheduler: Literal["medloc", "fixed", "step"]
+    config: dict[str, Any] = Field(default_factory=dict, description="Scheduler config (defaults filled in).")
+    state: dict[str, Any] = Field(
+        description="The scheduler's state: τ, step, groups, reports, window entries (group-mean reward, "
+        "group-mean IoU, raw IoUs) and raises."
+    )
+
+
 class RunList(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"runs": [_RUN_EXAMPLE]}]})
 

@@ -155,6 +155,14 @@ class MedRewardClient(Routes):
     def run_history(self, run_id: str) -> list[dict[str, Any]]:
         return self._do(self._run_history(run_id))
 
+    def export_run_state(self, run_id: str) -> dict[str, Any]:
+        """The run's full schedule state (config, τ, window with raw IoUs, raises), for a checkpoint."""
+        return self._do(self._export_run_state(run_id))
+
+    def restore_run_state(self, run_id: str, state: Mapping[str, Any]) -> dict[str, Any]:
+        """Put a saved `export_run_state` document back (creating the run if absent); returns the run."""
+        return self._do(self._restore_run_state(run_id, state))
+
     def reset_run(self, run_id: str) -> dict[str, Any]:
         return self._do(self._reset_run(run_id))
 
@@ -279,6 +287,12 @@ class AsyncMedRewardClient(Routes):
 
     async def run_history(self, run_id: str) -> list[dict[str, Any]]:
         return await self._do(self._run_history(run_id))
+
+    async def export_run_state(self, run_id: str) -> dict[str, Any]:
+        return await self._do(self._export_run_state(run_id))
+
+    async def restore_run_state(self, run_id: str, state: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._do(self._restore_run_state(run_id, state))
 
     async def reset_run(self, run_id: str) -> dict[str, Any]:
         return await self._do(self._reset_run(run_id))

@@ -125,6 +125,12 @@ class Routes:
     def _run_history(self, run_id: str) -> Call[list[dict[str, Any]]]:
         return Call("GET", f"/v1/runs/{run_id}/history", _key("history"))
 
+    def _export_run_state(self, run_id: str) -> Call[dict[str, Any]]:
+        return Call("GET", f"/v1/runs/{run_id}/state", _doc)
+
+    def _restore_run_state(self, run_id: str, state: Mapping[str, Any]) -> Call[dict[str, Any]]:
+        return Call("PUT", f"/v1/runs/{run_id}/state", _doc, dict(state))
+
     def _reset_run(self, run_id: str) -> Call[dict[str, Any]]:
         return Call("POST", f"/v1/runs/{run_id}/reset", _doc)
 

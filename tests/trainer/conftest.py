@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import KEYS, Server, server  # noqa: F401  (the live-server fixture, reused)
+from trainer.client import MedRewardClient
+from trainer.service import EmbeddedService
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -35,3 +37,20 @@ def smol_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("smollm2-tokenizer")
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="module")
+def embedded_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedService]:
+    """The service `medreward train` starts when given no URL: a `medreward serve` subprocess, SQLite store."""
+    svc = EmbeddedService(tmp_path_factory.mktemp("service")).start()
+    try:
+        yield svc
+    finally:
+        svc.stop()
+        assert svc.proc is not None and svc.proc.returncode == 0, svc.log_path.read_text()[-2000:]
+
+
+@pytest.fixture
+def service_client(embedded_service: EmbeddedService) -> Iterator[MedRewardClient]:
+    with MedRewardClient(embedded_service.url, max_retries=1) as c:
+        yield c

@@ -9,7 +9,10 @@ from fastapi import APIRouter, Path, Response
 
 from app import metrics
 from app.api.deps import StoreDep, TenantDep
-from app.schemas import RUN_ID, RunCreate, RunHistory, RunList, RunState
+from app.api.errors import ApiError
+from app.schemas import RUN_ID, RunCheckpoint, RunCreate, RunHistory, RunList, RunState
+from schedulers.base import RunNotFoundError, SchedulerConfigError
+from schedulers.registry import validate_config
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
@@ -45,6 +48,38 @@ def get_run(run_id: RunId, tenant: TenantDep, store: StoreDep) -> RunState:
 def run_history(run_id: RunId, tenant: TenantDep, store: StoreDep) -> RunHistory:
     """Every τ raise with its step and the statistics that allowed it."""
     return RunHistory(run_id=run_id, history=store.history(tenant, run_id))
+
+
+@router.get("/{run_id}/state", response_model=RunCheckpoint)
+def export_state(run_id: RunId, tenant: TenantDep, store: StoreDep) -> RunCheckpoint:
+    """The run's full schedule state (config, τ, window with raw IoUs, raises), to save in a checkpoint."""
+    return RunCheckpoint.model_validate(store.get_state(tenant, run_id))
+
+
+@router.put("/{run_id}/state", response_model=RunState)
+def restore_state(run_id: RunId, body: RunCheckpoint, tenant: TenantDep, store: StoreDep) -> RunState:
+    """Restore a checkpoint's schedule state, creating the run if absent (request ids seen before are forgotten)."""
+    if body.run_id is not None and body.run_id != run_id:
+        raise ApiError(422, "invalid_field", f"run_id {body.run_id!r} differs from the path's {run_id!r}", "run_id")
+    config = validate_config(body.scheduler, body.config)
+    try:
+        current = store.get_state(tenant, run_id)
+    except RunNotFoundError:
+        store.create_run(tenant, run_id, body.scheduler, config)
+        try:
+            return _state(store.put_state(tenant, run_id, body.state), tenant)
+        except SchedulerConfigError:
+            store.delete_run(tenant, run_id)  # a bad document leaves nothing behind
+            raise
+    if (current["scheduler"], current["config"]) != (body.scheduler, config):
+        # Restoring a state under another schedule would silently mean something else.
+        raise ApiError(
+            409,
+            "run_exists",
+            f"run {run_id!r} exists with another scheduler or config; delete it first or restore into a new run id",
+            "config",
+        )
+    return _state(store.put_state(tenant, run_id, body.state), tenant)
 
 
 @router.post("/{run_id}/reset", response_model=RunState)
