@@ -6,79 +6,90 @@ group would fill MedLoc-R1's window with one-sample "groups", whose reward sprea
 service scores each completion at once with the τ in force (as the scheduler would) and holds
 its IoU until the G completions of the prompt have arrived, then reports the whole group.
 
-The buffer lives in the worker process: with several workers or replicas, route a prompt's
-samples to one process, or send whole groups (``POST /v1/score`` / ``/v1/rewards/iou``).
+The samples are held in the run store, next to the run (``RunStore.add_samples``): every
+worker process and every replica sharing the store feeds the same open groups, the sample that
+completes a group reports it in the same atomic step, so each group is reported exactly once
+and an acknowledged sample survives a crash as a report would. Incomplete groups close by the
+rule of `schedulers.base.GroupPolicy`: idle for ``MEDREWARD_GROUP_TIMEOUT_S`` seconds, or
+``MEDREWARD_GROUP_STEP_LAG`` steps behind a newer sample of the same run. Only the run being fed
+pays for closing its own groups; a background sweep closes the groups of runs that went quiet.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
-import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+
+from app import metrics
+from schedulers.base import BufferResult, ClosedGroup, GroupPolicy, RunStore
+from schedulers.stores.memory import MemoryStore
 
 GroupKey = tuple[str, str, str]
 """(tenant, run_id, group)."""
 
-
-@dataclass
-class _Pending:
-    ious: list[float | None] = field(default_factory=list)
-    step: int | None = None
-    tokens: set[str] = field(default_factory=set)
-    since: float = field(default_factory=time.monotonic)
-
-
-@dataclass(frozen=True)
-class ReadyGroup:
-    key: GroupKey
-    ious: list[float | None]
-    step: int | None
-    complete: bool
+log = logging.getLogger("app.grouping")
 
 
 class GroupBuffer:
-    """Thread-safe, bounded: past ``max_pending`` groups the oldest partial one is flushed as is."""
+    """The service's handle on the store's group buffer: the close policy and the background sweep."""
 
-    def __init__(self, max_pending: int = 10_000) -> None:
-        self.max_pending = max_pending
-        self._lock = threading.Lock()
-        self._pending: OrderedDict[GroupKey, _Pending] = OrderedDict()
+    def __init__(self, policy: GroupPolicy | None = None, sweep_interval_s: float | None = None) -> None:
+        self.policy = policy or GroupPolicy()
+        # Often enough that a quiet run's groups close within a few percent of the timeout.
+        self.sweep_interval_s = sweep_interval_s or min(max(self.policy.timeout_s / 20, 0.5), 15.0)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def add(
-        self, key: GroupKey, ious: list[float | None], size: int, step: int | None, token: str | None = None
-    ) -> list[ReadyGroup]:
-        """Add a group's newly arrived IoUs; returns the groups now ready to report.
+        self,
+        store: RunStore,
+        key: GroupKey,
+        ious: Sequence[float | None],
+        size: int,
+        step: int | None,
+        token: str | None = None,
+    ) -> BufferResult:
+        """Hold a group's newly arrived IoUs; reports the groups this closes (``token``: the request id)."""
+        tenant, run_id, group = key
+        # One request may carry samples of several groups: each (request, group) is added once.
+        sample_token = None if token is None else json.dumps([token, group])
+        result = store.add_samples(
+            tenant, run_id, group, ious, size=size, step=step, token=sample_token, policy=self.policy
+        )
+        metrics.GROUPS.labels(tenant=tenant).inc(len(result.closed))
+        return result
 
-        ``token`` (the request_id) makes a retry of the same request add nothing.
-        """
-        ready: list[ReadyGroup] = []
-        with self._lock:
-            pending = self._pending.get(key)
-            if pending is None:
-                pending = self._pending[key] = _Pending()
-            if token is not None:
-                if token in pending.tokens:
-                    return ready
-                pending.tokens.add(token)
-            pending.ious.extend(ious)
-            if step is not None:
-                pending.step = step if pending.step is None else max(pending.step, step)
-            if len(pending.ious) >= size:
-                del self._pending[key]
-                ready.append(ReadyGroup(key, pending.ious, pending.step, True))
-            while len(self._pending) > self.max_pending:
-                old_key, old = self._pending.popitem(last=False)
-                ready.append(ReadyGroup(old_key, old.ious, old.step, False))
-        return ready
+    def sweep(self, store: RunStore, *, everything: bool = False) -> list[tuple[str, str, ClosedGroup]]:
+        """Close the groups idle past the timeout (``everything``: every open group, for the memory store)."""
+        policy = GroupPolicy(timeout_s=0.0) if everything else self.policy
+        closed = store.close_stale_groups(policy)
+        for tenant, _, _ in closed:
+            metrics.GROUPS.labels(tenant=tenant).inc()
+        return closed
 
-    def pending(self, tenant: str, run_id: str) -> int:
-        with self._lock:
-            return sum(1 for k in self._pending if k[0] == tenant and k[1] == run_id)
+    def start(self, store: RunStore) -> None:
+        """Sweep in a daemon thread until `stop`."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, args=(store,), name="group-sweep", daemon=True)
+        self._thread.start()
 
-    def drain(self) -> list[ReadyGroup]:
-        """Every partial group (at shutdown), oldest first."""
-        with self._lock:
-            out = [ReadyGroup(k, p.ious, p.step, False) for k, p in self._pending.items()]
-            self._pending.clear()
-        return out
+    def _loop(self, store: RunStore) -> None:
+        while not self._stop.wait(self.sweep_interval_s):
+            try:
+                closed = self.sweep(store)
+                if closed:
+                    log.info("closed idle per-sample groups", extra={"groups": len(closed)})
+            except Exception as exc:  # a store outage: the next sweep tries again
+                log.warning("group sweep failed: %s", exc)
+
+    def stop(self, store: RunStore) -> None:
+        """Stop the sweep. The memory store dies with the process, so its open groups are reported now;
+        the others keep them for the workers and replicas still running, or the next start."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if isinstance(store, MemoryStore):
+            self.sweep(store, everything=True)

@@ -16,8 +16,8 @@ from app.grouping import GroupBuffer
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.models import load_models
 from app.profiles import ProfileBook, load_file
-from app.scoring import report_ready
 from app.settings import Settings, get_settings, judge_urls
+from schedulers.base import GroupPolicy
 from schedulers.stores import open_store
 from scorers import freeze_heap
 
@@ -47,21 +47,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Everything loaded so far lives as long as the process: keep full collections off it.
     frozen = freeze_heap()
     log.info("medreward ready", extra={"store": settings.store_url.split("://", 1)[0], "frozen_objects": frozen})
+    app.state.group_buffer.start(app.state.store)
     try:
         yield
     finally:
-        await anyio.to_thread.run_sync(_flush_partial_groups, app)
+        await anyio.to_thread.run_sync(_stop_group_buffer, app)
         app.state.store.close()
         log.info("medreward stopped")
 
 
-def _flush_partial_groups(app: FastAPI) -> None:
-    """Per-sample groups still incomplete at shutdown are reported as they are, not lost."""
-    for ready in app.state.group_buffer.drain():
-        try:
-            report_ready(app.state.store, ready.key, ready.ious, ready.step)
-        except Exception as exc:  # a run deleted meanwhile, say: shutdown goes on
-            log.warning("partial group of run %s not reported: %s", ready.key[1], exc)
+def _stop_group_buffer(app: FastAPI) -> None:
+    """Stop the sweep; open groups of the memory store are reported as they are, not lost."""
+    try:
+        app.state.group_buffer.stop(app.state.store)
+    except Exception as exc:  # shutdown goes on
+        log.warning("open per-sample groups not closed at shutdown: %s", exc)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -74,7 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.group_buffer = GroupBuffer()
+    app.state.group_buffer = GroupBuffer(
+        GroupPolicy(timeout_s=settings.group_timeout_s, step_lag=settings.group_step_lag)
+    )
     install_error_handlers(app)
     for module in (health, rewards, score, profiles, runs, openrlhf, slime, nemo_gym):
         app.include_router(module.router)

@@ -2,7 +2,7 @@
 
 A profile lists components ``{reward, weight, params}`` plus the answer kind, the coordinate
 mode and the scheduler a run should use. ``total = Σ wᵢ·rᵢ`` over the components that did not
-abstain, weights renormalised, ``None`` if all abstain.
+abstain, weights renormalised; ``None`` when a required (outcome) component abstains or all do.
 
 Lookup order for a tenant: its own profiles (saved with PUT, kept in the run store so they
 survive restarts and are shared by replicas) > the profiles file > the built-in presets.
@@ -32,6 +32,8 @@ DOC_KIND = "profile"
 AnswerKind = Literal["closed", "mcq", "open", "ordinal", "numeric", "auto"]
 Coords = Literal["abs", "norm1", "norm1000"]
 SchedulerName = Literal["medloc", "fixed", "step"]
+# Outcome rewards judge the answer itself; the rest (format, length, recitation) only shape it.
+OUTCOME_REWARDS = frozenset({"answer", "iou", "semantic"})
 
 
 class Component(BaseModel):
@@ -45,10 +47,19 @@ class Component(BaseModel):
     name: str | None = Field(
         default=None, max_length=64, description="Name in the response's components (default: the reward name)."
     )
+    required: bool | None = Field(
+        default=None,
+        description="An outcome component: when it abstains the item's total is null, never the other terms "
+        "alone. Default: true for answer, iou and semantic, false for shaping rewards (format, length, ...).",
+    )
 
     @property
     def key(self) -> str:
         return self.name or self.reward
+
+    @property
+    def is_required(self) -> bool:
+        return self.required if self.required is not None else self.reward in OUTCOME_REWARDS
 
 
 class SchedulerSpec(BaseModel):
@@ -92,6 +103,7 @@ class ResolvedComponent:
     reward: str
     weight: float
     params: Params
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,9 +142,17 @@ def resolve(
         if comp.key in seen:
             raise ApiError(422, "invalid_field", f"component name {comp.key!r} appears twice", f"{where}.name")
         seen.add(comp.key)
-        comps.append(ResolvedComponent(comp.key, comp.reward, comp.weight, params))
+        comps.append(ResolvedComponent(comp.key, comp.reward, comp.weight, params, comp.is_required))
     if sum(c.weight for c in comps) <= 0:
         raise ApiError(422, "invalid_field", "the weights sum to 0", f"{field}.components")
+    if not any(c.required for c in comps):
+        raise ApiError(
+            422,
+            "no_outcome_component",
+            "a profile needs an outcome component (answer, iou or semantic) or one marked `required: true`: "
+            "a total must not stand on shaping terms (format, length, ...) alone",
+            f"{field}.components",
+        )
     return ResolvedProfile(name, profile, tuple(comps))
 
 

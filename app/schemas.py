@@ -142,10 +142,15 @@ class ScoreRequest(_Scheduled):
 
 
 class ScoreResponse(BaseModel):
-    rewards: list[float | None] = Field(description="Weighted total per item; null when every component abstains.")
+    rewards: list[float | None] = Field(
+        description="Weighted total per item; null when a required (outcome) component abstains, or every one does."
+    )
     components: dict[str, list[float | None]] = Field(description="Every component's rewards (null = abstained).")
     weights: dict[str, float]
     status: list[str]
+    reasons: list[str | None] = Field(
+        default_factory=list, description="Per item, why its total is null (null where it has one)."
+    )
     details: list[dict[str, Any]] = Field(description="Per item: each component's details.")
     schedule: dict[str, Any] | None = None
 

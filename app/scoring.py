@@ -19,12 +19,14 @@ from app import metrics
 from app.api.errors import ApiError, validation_error
 from app.grouping import GroupBuffer
 from app.profiles import ResolvedProfile
-from schedulers.base import GroupReport, RunStore
+from schedulers.base import GroupReport, RunExistsError, RunNotFoundError, RunStore
 from schedulers.registry import make_scheduler
 from scorers import Item, Score, get_reward, score
 
 # The reward whose raw values the schedulers threshold.
 SCHEDULED_REWARD = "iou"
+# A run created on first use without a profile scheduler (a bare `iou` call) gets MedLoc-R1's.
+DEFAULT_SCHEDULER = "medloc"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,33 @@ class RunRef:
     buffer: GroupBuffer | None = None
 
 
+def open_run(
+    store: RunStore,
+    tenant: str,
+    run_id: str,
+    scheduler: tuple[str, dict[str, Any]] | None,
+    step: int | None = None,
+    request_id: str | None = None,
+    group_size: int | None = None,
+    buffer: GroupBuffer | None = None,
+) -> RunRef:
+    """The run to report to, created on first use.
+
+    Trainers call the scoring routes with a ``run_id`` from their first step on and have no
+    reason to call ``POST /v1/runs`` first, so an unknown run is created here with the
+    profile's scheduler (``scheduler``: its name and config), or MedLoc-R1's defaults.
+    """
+    try:
+        store.get_run(tenant, run_id)
+    except RunNotFoundError:
+        name, config = scheduler or (DEFAULT_SCHEDULER, {})
+        try:
+            store.create_run(tenant, run_id, name, dict(config))
+        except RunExistsError:
+            pass  # another request created it first
+    return RunRef(store, tenant, run_id, step, request_id, group_size, buffer)
+
+
 @dataclass
 class Composite:
     rewards: list[float | None]
@@ -49,6 +78,8 @@ class Composite:
     details: list[dict[str, Any]]
     schedule: dict[str, Any] | None = None
     weights: dict[str, float] = field(default_factory=dict)
+    reasons: list[str | None] = field(default_factory=list)
+    """Per item, why its total is None (None where it has one)."""
 
 
 def build_params(reward: str, params: dict[str, Any] | BaseModel, field_name: str = "params") -> BaseModel:
@@ -63,30 +94,48 @@ def build_params(reward: str, params: dict[str, Any] | BaseModel, field_name: st
         raise validation_error(exc, field_name) from None
 
 
-def timed_score(reward: str, items: Sequence[Item], params: BaseModel) -> list[Score]:
+def timed_score(reward: str, items: Sequence[Item], params: BaseModel, item_field: str = "items[{i}]") -> list[Score]:
+    """Score and record the metrics; 422 when an item's own data is malformed (see `refuse_invalid`)."""
     start = time.perf_counter()
     out = score(reward, items, params)
     metrics.observe_scores(reward, out, time.perf_counter() - start)
+    refuse_invalid(out, item_field)
     return out
 
 
+def refuse_invalid(scores: Sequence[Score], item_field: str = "items[{i}]") -> None:
+    """422 naming the field when a scorer found the caller's data malformed (`Score.invalid`).
+
+    A reference box with no area, an ordinal reference off the scale or options that do not
+    hold the reference are the dataset's bug: answered as an abstention, a composite would
+    quietly fall back to the other components and the trainer would never see it.
+    ``item_field`` says where item ``i`` sits in the request (adapters pass their own).
+    """
+    for i, s in enumerate(scores):
+        if s.reward is None and "invalid" in s.details:
+            where = f"{item_field.format(i=i)}.{s.details['invalid']}"
+            raise ApiError(422, "invalid_item", f"{where}: {s.details.get('reason', 'malformed')}", where)
+
+
 def score_one_reward(
-    reward: str, items: Sequence[Item], params: BaseModel, run: RunRef | None
+    reward: str, items: Sequence[Item], params: BaseModel, run: RunRef | None, item_field: str = "items[{i}]"
 ) -> tuple[list[Score], dict[str, Any] | None]:
     """Score with one reward; with a run (iou only), the scheduler turns IoUs into rewards."""
     if run is None:
-        return timed_score(reward, items, params), None
+        return timed_score(reward, items, params, item_field), None
     if reward != SCHEDULED_REWARD:
         raise ApiError(422, "not_scheduled", f"run_id applies to the {SCHEDULED_REWARD!r} reward only", "run_id")
     if run.group_size is not None and run.buffer is not None:
-        return _buffered_iou(items, params, run, run.buffer, run.group_size)
-    return _scheduled_iou(items, params, run)
+        return _buffered_iou(items, params, run, run.buffer, run.group_size, item_field)
+    return _scheduled_iou(items, params, run, item_field)
 
 
-def _raw_ious(items: Sequence[Item], params: BaseModel) -> tuple[list[Score], list[float | None]]:
+def _raw_ious(
+    items: Sequence[Item], params: BaseModel, item_field: str = "items[{i}]"
+) -> tuple[list[Score], list[float | None]]:
     # The scheduler thresholds raw IoUs itself, so the scorer must return them unthresholded.
     continuous = params.model_copy(update={"mode": "continuous"}) if "mode" in type(params).model_fields else params
-    raw = timed_score(SCHEDULED_REWARD, items, continuous)
+    raw = timed_score(SCHEDULED_REWARD, items, continuous, item_field)
     ious: list[float | None] = []
     for s in raw:
         if s.reward is None:
@@ -97,8 +146,10 @@ def _raw_ious(items: Sequence[Item], params: BaseModel) -> tuple[list[Score], li
     return raw, ious
 
 
-def _scheduled_iou(items: Sequence[Item], params: BaseModel, run: RunRef) -> tuple[list[Score], dict[str, Any]]:
-    raw, ious = _raw_ious(items, params)
+def _scheduled_iou(
+    items: Sequence[Item], params: BaseModel, run: RunRef, item_field: str = "items[{i}]"
+) -> tuple[list[Score], dict[str, Any]]:
+    raw, ious = _raw_ious(items, params, item_field)
     # Items without a group are each their own group (a per-sample trainer that sends no group
     # still gets a schedule); the key derives from request_id so that a retry replays.
     prefix = run.request_id or uuid.uuid4().hex
@@ -135,33 +186,41 @@ def _scheduled_iou(items: Sequence[Item], params: BaseModel, run: RunRef) -> tup
 
 
 def _buffered_iou(
-    items: Sequence[Item], params: BaseModel, run: RunRef, buffer: GroupBuffer, size: int
+    items: Sequence[Item],
+    params: BaseModel,
+    run: RunRef,
+    buffer: GroupBuffer,
+    size: int,
+    item_field: str = "items[{i}]",
 ) -> tuple[list[Score], dict[str, Any]]:
-    raw, ious = _raw_ious(items, params)
-    state = run.store.get_run(run.tenant, run.run_id)
-    # Score now with the τ the run's scheduler would use for this step (the group is counted later).
-    sched = make_scheduler(str(state["scheduler"]), state.get("config"))
-    sched.tau = float(state["tau"])
-    step = run.step if run.step is not None else int(state.get("step") or 0)
-    tau = sched.tau_for_step(step)
-    scores: list[Score] = []
-    for base, iou in zip(raw, ious, strict=True):
-        if iou is None:
-            scores.append(base)
-        else:
-            scores.append(Score(sched.reward(iou, tau), "ok", {**base.details, "iou": iou, "tau": tau}))
-    by_group: dict[str, list[float | None]] = {}
+    raw, ious = _raw_ious(items, params, item_field)
+    order: dict[str, list[int]] = {}
     for i, item in enumerate(items):
-        key = str(item.group) if item.group is not None else f"{uuid.uuid4().hex}#{i}"
-        by_group.setdefault(key, []).append(ious[i])
-    reported: list[str] = []
-    raised = False
-    for group, values in by_group.items():
-        for ready in buffer.add((run.tenant, run.run_id, group), values, size, run.step, run.request_id):
-            result = report_ready(run.store, ready.key, ready.ious, ready.step)
-            reported.append(ready.key[2])
-            raised = raised or any(g.raised for g in result.groups)
-            state = result.run
+        order.setdefault(str(item.group) if item.group is not None else f"{uuid.uuid4().hex}#{i}", []).append(i)
+    # The run store holds each group until it is whole, for every worker and replica (app.grouping).
+    added = [
+        (
+            group,
+            buffer.add(
+                run.store, (run.tenant, run.run_id, group), [ious[i] for i in idx], size, run.step, run.request_id
+            ),
+        )
+        for group, idx in order.items()
+    ]
+    if not added:
+        state = run.store.get_run(run.tenant, run.run_id)
+        arrival, pending, closed = state, run.store.pending_groups(run.tenant, run.run_id), []
+    else:
+        arrival, state, pending = added[0][1].arrival, added[-1][1].run, added[-1][1].pending
+        closed = [c for _, res in added for c in res.closed]
+    # Scored now with the τ the run's scheduler would use for this step (the group is counted later).
+    sched = make_scheduler(str(arrival["scheduler"]), arrival.get("config"))
+    sched.tau = float(arrival["tau"])
+    tau = sched.tau_for_step(run.step if run.step is not None else int(arrival.get("step") or 0))
+    scores = [
+        base if iou is None else Score(sched.reward(iou, tau), "ok", {**base.details, "iou": iou, "tau": tau})
+        for base, iou in zip(raw, ious, strict=True)
+    ]
     metrics.RUN_TAU.labels(tenant=run.tenant, run_id=run.run_id).set(float(state["tau"]))
     schedule = {
         "run_id": run.run_id,
@@ -169,21 +228,20 @@ def _buffered_iou(
         "tau": float(state["tau"]),
         "step": state.get("step"),
         "groups": state.get("groups"),
-        "raised": raised,
-        "replayed": False,
-        "group_tau": dict.fromkeys(by_group, tau),
+        "raised": any(c.result.raised for c in closed),
+        "replayed": bool(added) and all(res.duplicate for _, res in added),
+        "group_tau": dict.fromkeys(order, tau),
         "group_size": size,
-        "reported": reported,
-        "pending": buffer.pending(run.tenant, run.run_id),
+        "reported": [c.group for c in closed],
+        "pending": pending,
     }
     return scores, schedule
 
 
-def report_ready(store: RunStore, key: tuple[str, str, str], ious: list[float | None], step: int | None) -> Any:
-    """Report one held group to its run (a run deleted meanwhile just drops it)."""
-    tenant, run_id, group = key
-    metrics.GROUPS.labels(tenant=tenant).inc()
-    return store.report(tenant, run_id, [GroupReport(group=group, ious=ious)], step=step)
+def profile_scheduler(profile: ResolvedProfile) -> tuple[str, dict[str, Any]] | None:
+    """The scheduler (name, config) a run created for this profile gets; None: the default."""
+    spec = profile.profile.scheduler
+    return None if spec is None else (spec.type, dict(spec.config))
 
 
 def apply_answer_kind(items: Sequence[Item], kind: str | None) -> list[Item]:
@@ -193,8 +251,15 @@ def apply_answer_kind(items: Sequence[Item], kind: str | None) -> list[Item]:
     return [it if it.kind is not None else it.model_copy(update={"kind": kind}) for it in items]
 
 
-def score_profile(profile: ResolvedProfile, items: Sequence[Item], run: RunRef | None) -> Composite:
-    """Every component, then ``total = Σ wᵢ·rᵢ / Σ wᵢ`` over the components that did not abstain."""
+def score_profile(
+    profile: ResolvedProfile, items: Sequence[Item], run: RunRef | None, item_field: str = "items[{i}]"
+) -> Composite:
+    """Every component, then ``total = Σ wᵢ·rᵢ / Σ wᵢ`` over the components that did not abstain.
+
+    The total is ``None`` (with the reason) when a required (outcome) component abstains: a
+    well-formatted answer to an item without a label must not earn the shaping terms as its
+    reward. A malformed reference is a 422 (`refuse_invalid`), never an abstention.
+    """
     batch = apply_answer_kind(items, profile.profile.answer_kind)
     if run is not None and not any(c.reward == SCHEDULED_REWARD for c in profile.components):
         raise ApiError(
@@ -211,7 +276,7 @@ def score_profile(profile: ResolvedProfile, items: Sequence[Item], run: RunRef |
     scheduled = next((c.key for c in profile.components if c.reward == SCHEDULED_REWARD), None)
     for comp in profile.components:
         use_run = run if comp.key == scheduled else None
-        scores, sched = score_one_reward(comp.reward, batch, comp.params, use_run) if batch else ([], None)
+        scores, sched = score_one_reward(comp.reward, batch, comp.params, use_run, item_field) if batch else ([], None)
         schedule = schedule or sched
         components[comp.key] = [s.reward for s in scores]
         for i, s in enumerate(scores):
@@ -219,18 +284,34 @@ def score_profile(profile: ResolvedProfile, items: Sequence[Item], run: RunRef |
             statuses[i].append(s.status)
     totals: list[float | None] = []
     status: list[str] = []
+    reasons: list[str | None] = []
     for i in range(len(batch)):
-        num = den = 0.0
-        for comp in profile.components:
-            r = components[comp.key][i]
-            if r is not None and comp.weight > 0:
-                num += comp.weight * r
-                den += comp.weight
-        if den > 0:
-            totals.append(num / den)
+        total, reason = combine(profile, components, per_item[i], i)
+        totals.append(total)
+        reasons.append(reason)
+        if total is not None:
             status.append("ok")
         else:
-            totals.append(None)
             status.append("error" if "error" in statuses[i] else "unscorable")
     weights = {c.key: c.weight for c in profile.components}
-    return Composite(totals, components, status, per_item, schedule, weights)
+    return Composite(totals, components, status, per_item, schedule, weights, reasons)
+
+
+def combine(
+    profile: ResolvedProfile, components: dict[str, list[float | None]], details: dict[str, Any], i: int
+) -> tuple[float | None, str | None]:
+    """Item ``i``'s total and, when it has none, why: a required component abstained, or all did."""
+    num = den = 0.0
+    for comp in profile.components:
+        r = components[comp.key][i]
+        if r is None:
+            if comp.required:
+                why = details.get(comp.key, {}).get("reason", "abstained")
+                return None, f"required component {comp.key!r} abstained: {why}"
+            continue
+        if comp.weight > 0:
+            num += comp.weight * r
+            den += comp.weight
+    if den <= 0:
+        return None, "every weighted component abstained"
+    return num / den, None

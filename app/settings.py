@@ -47,8 +47,14 @@ class Settings(BaseSettings):
     )
     abstain_value: float = Field(
         default=0.0,
-        description="Reward sent to trainers whose protocol has no null (OpenRLHF, slime, NeMo Gym) when "
-        "every component abstains; the response also flags the abstention.",
+        description="Reward sent to trainers whose protocol has no null (OpenRLHF, slime, NeMo Gym) when an "
+        "item's total is null (a required component abstained); the response also flags the abstention.",
+    )
+    max_query_chars: int = Field(
+        default=4_000_000,
+        ge=1,
+        description="Characters per OpenRLHF query (prompt + response with every image token expanded); "
+        "more gives 413.",
     )
     threadpool_size: int = Field(
         default=64, ge=1, description="Threads that run the CPU-bound scoring off the event loop."
@@ -57,6 +63,18 @@ class Settings(BaseSettings):
         default="",
         description="Comma-separated judge base URLs a request may name in the semantic reward's judge_url; "
         "$MEDREWARD_JUDGE_URL is always allowed, any other URL gives 422 (no request-chosen outbound calls).",
+    )
+    group_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Per-sample traffic (group_size): a group no sample arrived for in this many seconds is "
+        "reported with the samples it has.",
+    )
+    group_step_lag: int = Field(
+        default=2,
+        ge=1,
+        description="Per-sample traffic: a group is reported with the samples it has once a sample of the same "
+        "run arrives for a step this many steps later.",
     )
     graceful_timeout_s: int = Field(default=30, ge=0, description="Seconds in-flight requests get at shutdown.")
 

@@ -80,6 +80,55 @@ class ReportResult:
         return cls(groups=groups, run=data["run"], replayed=data["replayed"] if replayed is None else replayed)
 
 
+@dataclass(frozen=True)
+class GroupPolicy:
+    """When the store's per-sample group buffer closes a group it holds (see `RunStore.add_samples`).
+
+    A group closes **complete** when ``size`` samples have arrived. It closes **partial** (reported
+    with the samples it has) when, first of:
+
+    - no sample of it arrived for ``timeout_s`` seconds (checked on every add to the same run and
+      by the service's background sweep of quiet runs);
+    - a sample of the same run arrives for a step at least ``step_lag`` steps after the group's
+      (2 tolerates the one step of overlap of asynchronous rollouts);
+    - the run holds more than ``max_pending`` open groups (the oldest closes first).
+
+    ``token_ttl_s``: how long a sample's request id is remembered, so that a retry adds nothing.
+    """
+
+    timeout_s: float = 300.0
+    step_lag: int = 2
+    max_pending: int = 10_000
+    token_ttl_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class ClosedGroup:
+    """A group the buffer closed and reported: its samples, and what the report gave it."""
+
+    group: str
+    ious: list[float | None]
+    step: int | None
+    complete: bool
+    result: GroupResult
+
+
+@dataclass(frozen=True)
+class BufferResult:
+    """What one ``add_samples`` call did."""
+
+    arrival: dict[str, Any]
+    """The run's public state when the samples arrived (the τ that scores them)."""
+    run: dict[str, Any]
+    """The run's public state after the groups this call closed were reported."""
+    closed: list[ClosedGroup]
+    """Groups this call closed: the one it completed and any that the policy closed, in report order."""
+    pending: int
+    """Open groups of this run after the call."""
+    duplicate: bool = False
+    """The token was seen before: nothing was added."""
+
+
 class RunNotFoundError(KeyError):
     """The run does not exist for this tenant (another tenant's run is not found either)."""
 
@@ -157,6 +206,40 @@ class RunStore(Protocol):
         Accepts ``get_state()["state"]``. Request ids are forgotten (reports after the
         checkpoint must count again). A malformed state → `SchedulerConfigError` (field "state").
         """
+        ...
+
+    def add_samples(
+        self,
+        tenant: str,
+        run_id: str,
+        group: str,
+        ious: Sequence[float | None],
+        *,
+        size: int,
+        step: int | None = None,
+        token: str | None = None,
+        policy: GroupPolicy = GroupPolicy(),  # noqa: B008 (frozen dataclass)
+    ) -> BufferResult:
+        """Per-sample traffic: hold ``ious`` in the run's open ``group`` until ``size`` arrived.
+
+        Atomic with the report it may trigger: the call that completes a group reports it (once,
+        whichever worker or replica makes it), and closes the run's groups that ``policy`` says
+        are due. Acknowledged samples are durable as the store's reports are. ``token`` (the
+        request id) makes a retry add nothing (``duplicate``). `RunNotFoundError` if no run.
+        """
+        ...
+
+    def close_stale_groups(
+        self, policy: GroupPolicy, *, now: float | None = None
+    ) -> list[tuple[str, str, ClosedGroup]]:
+        """Close and report every open group idle past ``policy.timeout_s`` (the background sweep).
+
+        Returns (tenant, run_id, group) for each closed group. ``now`` in ``time.time()`` seconds.
+        """
+        ...
+
+    def pending_groups(self, tenant: str, run_id: str) -> int:
+        """Open per-sample groups of the run."""
         ...
 
     # Tenant-scoped named documents (profiles saved over the API), so that they survive a

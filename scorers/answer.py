@@ -126,7 +126,7 @@ def score_item(item: Item, p: AnswerParams) -> Score:
     item_kind = item.kind.strip().lower() if item.kind else ""
     kind: str = item_kind if item_kind and item_kind != "auto" else p.kind
     if kind not in KINDS:
-        return Score.unscorable(f"unknown answer kind {kind!r}; valid: {', '.join(sorted(KINDS))}")
+        return Score.invalid(f"unknown answer kind {kind!r}; valid: {', '.join(sorted(KINDS))}", "kind")
     refs = _references(item)
     if not refs:
         return Score.unscorable("no reference answer", kind=kind)

@@ -204,7 +204,7 @@ def score_mcq(answer: str, refs: list[str], options: Mapping[str, str] | None) -
     valid = "".join(sorted(opts)) if opts else DEFAULT_LETTERS
     expected = {r for r in (_resolve_reference(ref, opts, valid) for ref in refs) if r is not None}
     if not expected:
-        return Verdict(None, "reference names no option", {"options": sorted(opts)})
+        return Verdict(None, "reference names no option", {"options": sorted(opts), "invalid": "reference"})
     named, denied = _named(answer, opts, valid)
     extra = {"named": sorted(named), "expected": sorted(expected)}
     if not named:

@@ -114,11 +114,11 @@ def score_ordinal(
     [1.0, 0.5, 0.25, 0.0]
     """
     if not grades:
-        return Verdict(None, "kind ordinal needs the item's grades", {})
+        return Verdict(None, "kind ordinal needs the item's grades", {"invalid": "grades"})
     scale = [normalise(g).split() for g in grades]
     expected = [i for i in (_grade_index(r, scale) for r in refs) if isinstance(i, int)]
     if not expected:
-        return Verdict(None, "reference is not one of the grades", {"grades": list(grades)})
+        return Verdict(None, "reference is not one of the grades", {"grades": list(grades), "invalid": "reference"})
     got = _grade_index(answer, scale)
     if got == "several":
         return Verdict(0.0, "ordinal_several_grades", {"expected": grades[expected[0]]})

@@ -141,7 +141,7 @@ def score_one_box_item(it: Item, p: IouParams) -> Score | None:
     lo = -hi
     r1, r2, r3, r4 = ref_box  # floats already: `Item.boxes` is validated as list[list[float]]
     if not (r1 < r3 and r2 < r4 and lo <= r1 and r3 <= hi and lo <= r2 and r4 <= hi):
-        return Score.unscorable(REF_REASONS[box_code(r1, r2, r3, r4, strict_area=True)])
+        return Score.invalid(REF_REASONS[box_code(r1, r2, r3, r4, strict_area=True)], "boxes")
     a1, a2, a3, a4 = float(tokens[0]), float(tokens[1]), float(tokens[2]), float(tokens[3])
     sx, sy = f.pred_sx, f.pred_sy
     p1, p2, p3, p4 = a1 * sx, a2 * sy, a3 * sx, a4 * sy  # NaN and inf pass through, to be refused
@@ -340,7 +340,7 @@ def score_box_batch(
         if has_bad:
             code = bad_ref.get(row)
             if code is not None:
-                out[k] = Score.unscorable(REF_REASONS[code])
+                out[k] = Score.invalid(REF_REASONS[code], "boxes")
                 continue
             code = bad_pred.get(row)
             if code is not None:

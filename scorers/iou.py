@@ -204,7 +204,8 @@ def _iou_batch(items: Sequence[Item], params: IouParams) -> list[Score]:
             fid = last_fid = found_fid
             last_img, last_inp = img, inp
         if fid < 0:
-            out[k] = Score.unscorable(frame_errors[-1 - fid])
+            reason = frame_errors[-1 - fid]
+            out[k] = Score.invalid(reason, "input_size" if "input_size" in reason else "image_size")
             continue
         nr = len(ref)
         if nr > max_boxes:
@@ -216,7 +217,7 @@ def _iou_batch(items: Sequence[Item], params: IouParams) -> list[Score]:
             out[k] = Score.unscorable(f"too many boxes: {npd} > max_boxes={max_boxes}", format=fmt)
             continue
         if (len(ref[0]) != 4) if nr == 1 else (nr > 1 and set(map(len, ref)) != _FOUR):
-            out[k] = Score.unscorable("invalid reference box: needs 4 coordinates [x1, y1, x2, y2]")
+            out[k] = Score.invalid("invalid reference box: needs 4 coordinates [x1, y1, x2, y2]", "boxes")
             continue
         if nr == 1:
             ref_flat += ref[0]

@@ -100,15 +100,15 @@ def score_polygon_item(
         return Score.unscorable(f"too many reference polygons: {len(refs_raw)} > max_boxes={max_boxes}")
     frame = frame_for(coords, item.image_size, item.input_size)
     if isinstance(frame, str):
-        return Score.unscorable(frame)
+        return Score.invalid(frame, "input_size" if "input_size" in frame else "image_size")
     refs: list[BaseGeometry] = []
     for verts in refs_raw:
         g = make_polygon(verts)
         if isinstance(g, str):
-            return Score.unscorable(g.replace("invalid polygon", "invalid reference polygon"))
+            return Score.invalid(g.replace("invalid polygon", "invalid reference polygon"), "polygons")
         g = shapely.affinity.scale(g, frame.ref_sx, frame.ref_sy, origin=(0, 0))
         if g.area <= 0:
-            return Score.unscorable("invalid reference polygon: no area")
+            return Score.invalid("invalid reference polygon: no area", "polygons")
         refs.append(g)
 
     parsed = parse_polygons(item.completion, max_polygons=max_boxes)

@@ -79,5 +79,12 @@ class Score:
         return cls(None, "unscorable", {"reason": reason, **details})
 
     @classmethod
+    def invalid(cls, reason: str, field: str, **details: Any) -> Score:
+        """The caller's data is malformed (a reference box with no area, a reference grade off the
+        scale): unscorable, with ``details["invalid"]`` naming the Item field at fault. It is the
+        dataset's bug, not an abstention: the service answers it with a 422 naming that field."""
+        return cls(None, "unscorable", {"reason": reason, "invalid": field, **details})
+
+    @classmethod
     def error(cls, reason: str, **details: Any) -> Score:
         return cls(None, "error", {"reason": reason, **details})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -11,8 +12,8 @@ from pydantic import ValidationError
 from app.api.errors import ApiError, validation_error
 from app.grouping import GroupBuffer
 from app.profiles import ResolvedProfile
-from app.scoring import RunRef
-from schedulers.base import RunExistsError, RunNotFoundError, RunStore
+from app.scoring import SCHEDULED_REWARD, Composite, RunRef, open_run, profile_scheduler
+from schedulers.base import RunStore
 from scorers import Item
 
 ITEM_FIELDS = frozenset(Item.model_fields) - {"completion"}
@@ -40,6 +41,9 @@ def label_fields(label: Any) -> dict[str, Any]:
                 parsed = json.loads(text)
             except ValueError:
                 parsed = None
+            except RecursionError:
+                # A JSON string nested ~1,000 levels deep exhausts the parser's stack.
+                raise ApiError(422, "invalid_field", "the label's JSON is nested too deeply", "labels") from None
             if isinstance(parsed, dict):
                 return object_fields(parsed)
         return {"reference": label}
@@ -53,7 +57,11 @@ def label_fields(label: Any) -> dict[str, Any]:
 
 
 def object_fields(doc: dict[str, Any]) -> dict[str, Any]:
-    """Item fields of a JSON object; the first reference alias found fills ``reference``."""
+    """Item fields of a JSON object; the first reference alias found fills ``reference``.
+
+    Keys that are neither are left out; when the object has no reference at all the answer
+    reward abstains and the item's total is null, with the reason naming the keys it had.
+    """
     out = {k: v for k, v in doc.items() if k in ITEM_FIELDS}
     if "reference" not in out:
         for alias in REFERENCE_ALIASES:
@@ -89,23 +97,68 @@ def ensure_run(
     group_size: int | None = None,
     buffer: GroupBuffer | None = None,
 ) -> RunRef | None:
-    """The run to report to, created from the profile's scheduler on first use.
-
-    Trainers with a fixed wire protocol cannot call ``POST /v1/runs`` first, so the run named in
-    the URL (``?run_id=``) is created with the profile's scheduler when it does not exist yet.
-    """
+    """The run named in the URL (``?run_id=``), created from the profile's scheduler on first use."""
     if run_id is None:
         return None
-    try:
-        store.get_run(tenant, run_id)
-    except RunNotFoundError:
-        sched = profile.profile.scheduler
-        if sched is None:
-            raise ApiError(
-                404, "run_not_found", f"unknown run {run_id!r} and profile {profile.name!r} has no scheduler", "run_id"
-            ) from None
-        try:
-            store.create_run(tenant, run_id, sched.type, dict(sched.config))
-        except RunExistsError:
-            pass  # another request created it first
-    return RunRef(store, tenant, run_id, step, group_size=group_size, buffer=buffer)
+    return open_run(store, tenant, run_id, profile_scheduler(profile), step, None, group_size, buffer)
+
+
+# --- What a trainer protocol reports besides the total -------------------------------------
+
+
+def filled(values: list[float | None], fallback: float) -> list[float]:
+    """Protocols whose fields must be numbers: an abstention (or a non-finite value) → ``fallback``."""
+    return [fallback if v is None or not math.isfinite(v) else v for v in values]
+
+
+def outcome_scores(profile: ResolvedProfile, out: Composite) -> list[float | None]:
+    """Per item, the weighted mean of the required (outcome) components alone.
+
+    What dynamic filtering needs (OpenRLHF's ``scores``): a group whose answers are all wrong
+    but well formatted has equal outcome scores, though its totals differ by format credit.
+    ``None`` where the total is None.
+    """
+    required = [c for c in profile.components if c.required]
+    result: list[float | None] = []
+    for i, total in enumerate(out.rewards):
+        if total is None:
+            result.append(None)
+            continue
+        num = den = 0.0
+        for comp in required:
+            r = out.components[comp.key][i]
+            if r is not None and comp.weight > 0:
+                num += comp.weight * r
+                den += comp.weight
+        result.append(num / den if den > 0 else total)
+    return result
+
+
+def overlaps(profile: ResolvedProfile, out: Composite) -> dict[str, list[float | None]]:
+    """The raw IoU behind each ``iou`` component's (possibly thresholded) reward, per item."""
+    result: dict[str, list[float | None]] = {}
+    for comp in profile.components:
+        if comp.reward != SCHEDULED_REWARD:
+            continue
+        values: list[float | None] = []
+        for detail in out.details:
+            v = detail.get(comp.key, {}).get("iou")
+            values.append(float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None)
+        result[comp.key] = values
+    return result
+
+
+def check_depth(value: Any, limit: int, field: str) -> None:
+    """422 for a JSON value nested deeper than ``limit`` (echoed documents are serialised again)."""
+    level: list[Any] = [value]
+    for _ in range(limit + 1):
+        nxt: list[Any] = []
+        for v in level:
+            if isinstance(v, dict):
+                nxt.extend(v.values())
+            elif isinstance(v, list):
+                nxt.extend(v)
+        if not nxt:
+            return
+        level = nxt
+    raise ApiError(422, "too_deep", f"nested more than {limit} levels deep", field)

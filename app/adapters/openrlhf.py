@@ -55,14 +55,19 @@ def response_from_query(query: str, prompt: str | None = None) -> str:
     else:
         text = query
     text = text.strip()
-    stripped = True
-    while stripped:
-        stripped = False
+    # Peel end tokens off by moving one end index: slicing on each peel was quadratic in the
+    # number of tokens (hundreds of thousands of "</s>" took seconds).
+    end = len(text)
+    peeled = True
+    while peeled:
+        peeled = False
         for tok in END_TOKENS:
-            if text.endswith(tok):
-                text = text[: -len(tok)].rstrip()
-                stripped = True
-    return text
+            if text.endswith(tok, 0, end):
+                end -= len(tok)
+                while end and text[end - 1].isspace():
+                    end -= 1
+                peeled = True
+    return text[:end]
 
 
 class OpenRLHFRequest(BaseModel):
@@ -95,6 +100,15 @@ class OpenRLHFRequest(BaseModel):
 
 
 class OpenRLHFResponse(BaseModel):
-    rewards: list[float] = Field(description="Used for advantages (abstentions get MEDREWARD_ABSTAIN_VALUE).")
-    scores: list[float] = Field(description="The rewards clipped to [0, 1] (dynamic filtering).")
-    extra_logs: dict[str, list[float]] = Field(description="Per component, plus `abstained` (1 = abstained).")
+    rewards: list[float] = Field(
+        description="The totals, used for advantages (a null total gets MEDREWARD_ABSTAIN_VALUE and is flagged)."
+    )
+    scores: list[float] = Field(
+        description="The outcome components alone, clipped to [0, 1]: dynamic filtering's input, so a group "
+        "whose answers are all wrong is seen as one though format credit separates its totals."
+    )
+    extra_logs: dict[str, list[float]] = Field(
+        description="Per component (abstentions as MEDREWARD_ABSTAIN_VALUE), `<component>_abstained` (1 = "
+        "abstained), `abstained` (the total), `<iou component>_overlap` (raw IoU) and `tau` with a run; "
+        "the same keys for every item."
+    )

@@ -33,8 +33,13 @@ class SlimeRequest(BaseModel):
 
 
 class SlimeResult(BaseModel):
-    score: float = Field(description="The total (abstention → MEDREWARD_ABSTAIN_VALUE).")
-    reward: float | None = Field(description="The total, null when every component abstained.")
+    score: float = Field(description="The total (a null total → MEDREWARD_ABSTAIN_VALUE, flagged by `abstained`).")
+    reward: float | None = Field(description="The total, null when a required component abstained.")
     abstained: bool
-    components: dict[str, float | None]
+    reason: str | None = Field(default=None, description="Why the total is null.")
+    outcome: float | None = Field(description="The outcome components alone (answer, iou, semantic).")
+    components: dict[str, float | None] = Field(description="Every component (null = abstained).")
+    overlaps: dict[str, float | None] = Field(
+        default_factory=dict, description="The raw IoU behind each iou component's reward."
+    )
     tau: float | None = None

@@ -12,6 +12,18 @@ Keys (tenant, run id, kind and name are percent-encoded, so ``:`` in them cannot
     {prefix}:runs:{tenant}                  set of the tenant's run ids
     {prefix}:req:{tenant}:{run_id}:{request_id}   a report's result and the run's uid, with a TTL
     {prefix}:doc:{tenant}:{kind}            hash name → JSON document
+    {prefix}:open:{tenant}:{run_id}, …:open-age:…, …:open-step:…, …:tokens:…, …:closing:…
+                                            the run's per-sample group buffer (below)
+    {prefix}:open-runs                      runs with open groups, by last add (for the sweep)
+
+The per-sample group buffer is one Lua script (``redis_groups.lua``), so adding a sample,
+completing its group and closing the groups the policy says are due happen atomically on the
+Redis server: whichever replica adds a group's last sample gets the group, once. The script
+moves a closed group into the run's *closing* hash; the replica then reports it with the
+closing entry's id as request id (idempotent) and deletes the entry. If that replica dies in
+between, the entry is handed out again after ``RECLAIM_S`` by the next add or sweep, and the
+report's idempotency keeps it counted once. The script does not write the run record, so it
+never makes a concurrent report's WATCH fail.
 
 Idempotency records expire after ``request_ttl_s`` (default 7 days). They are written in the
 same MULTI as the run, so watching the run key alone guards both. They carry the run's
@@ -29,14 +41,26 @@ import json
 import random
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import redis
 
-from schedulers.base import GroupReport, ReportResult, RunExistsError, RunNotFoundError
+from schedulers.base import (
+    BufferResult,
+    ClosedGroup,
+    GroupPolicy,
+    GroupReport,
+    GroupResult,
+    ReportResult,
+    RunExistsError,
+    RunNotFoundError,
+)
+from schedulers.stores.pending import check_samples
 from schedulers.stores.records import (
     Record,
     apply_report,
@@ -57,6 +81,9 @@ LOCK_STRIPES = 64
 # the service answers with 503 + Retry-After (trainers retry), instead of holding the request
 # thread without bound.
 CONTENTION_DEADLINE_S = 10.0
+# A closing group not reported this long after it closed is handed out again (its reporter died).
+RECLAIM_S = 30.0
+_GROUPS_LUA = (Path(__file__).with_name("redis_groups.lua")).read_text(encoding="utf-8")
 T = TypeVar("T")
 
 
@@ -82,6 +109,7 @@ class RedisStore:
         self.prefix = prefix
         self.request_ttl_s = request_ttl_s
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
+        self._groups_script = client.register_script(_GROUPS_LUA)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisStore:
@@ -100,6 +128,13 @@ class RedisStore:
 
     def _doc_key(self, tenant: str, kind: str) -> str:
         return f"{self.prefix}:doc:{_q(tenant)}:{_q(kind)}"
+
+    def _buffer_keys(self, tenant: str, run_id: str) -> list[str]:
+        tail = f"{_q(tenant)}:{_q(run_id)}"
+        return [f"{self.prefix}:{kind}:{tail}" for kind in ("open", "open-age", "open-step", "tokens", "closing")]
+
+    def _open_runs_key(self) -> str:
+        return f"{self.prefix}:open-runs"
 
     # ---- optimistic transactions ---------------------------------------------------------
     def _optimistic(self, key: str, body: Callable[[Any], T]) -> T:
@@ -161,7 +196,7 @@ class RedisStore:
         def body(pipe: Any) -> None:
             self._read(pipe, tenant, run_id)
             pipe.multi()
-            pipe.delete(key)
+            pipe.delete(key, *self._buffer_keys(tenant, run_id))
             pipe.srem(self._index_key(tenant), run_id)
             pipe.execute()
 
@@ -174,6 +209,7 @@ class RedisStore:
             record = reset_record(self._read(pipe, tenant, run_id), time.time())
             pipe.multi()
             pipe.set(key, _dumps(record))
+            pipe.delete(*self._buffer_keys(tenant, run_id))
             pipe.execute()
             return record
 
@@ -196,6 +232,7 @@ class RedisStore:
             record = import_state(self._read(pipe, tenant, run_id), state, time.time())
             pipe.multi()
             pipe.set(key, _dumps(record))
+            pipe.delete(*self._buffer_keys(tenant, run_id))
             pipe.execute()
             return record
 
@@ -235,6 +272,100 @@ class RedisStore:
             return result
 
         return self._optimistic(key, body)
+
+    # ---- the per-sample group buffer ---------------------------------------------------------
+    def add_samples(
+        self,
+        tenant: str,
+        run_id: str,
+        group: str,
+        ious: Sequence[float | None],
+        *,
+        size: int,
+        step: int | None = None,
+        token: str | None = None,
+        policy: GroupPolicy = GroupPolicy(),  # noqa: B008 (frozen dataclass)
+    ) -> BufferResult:
+        ious = check_samples(group, ious, size, step, token)
+        reply = self._run_groups(tenant, run_id, policy, group, ious, size, step, token)
+        if reply[1] is None:
+            raise RunNotFoundError(run_id)
+        arrival = public_run(json.loads(reply[1]))
+        closed, run = self._report_closing(tenant, run_id, reply[3:])
+        return BufferResult(arrival, run or arrival, closed, int(reply[2]), duplicate=bool(reply[0]))
+
+    def _run_groups(
+        self,
+        tenant: str,
+        run_id: str,
+        policy: GroupPolicy,
+        group: str = "",
+        ious: Sequence[float | None] = (),
+        size: int = 1,
+        step: int | None = None,
+        token: str | None = None,
+        now: float | None = None,
+    ) -> list[Any]:
+        keys = [self._run_key(tenant, run_id), *self._buffer_keys(tenant, run_id), self._open_runs_key()]
+        args = [
+            group,
+            _dumps([float(v) if v is not None else None for v in ious]),
+            size,
+            "" if step is None else step,
+            token or "",
+            repr(time.time() if now is None else now),
+            repr(float(policy.timeout_s)),
+            policy.step_lag,
+            policy.max_pending,
+            repr(float(policy.token_ttl_s)),
+            uuid.uuid4().hex,
+            repr(RECLAIM_S),
+            _dumps([tenant, run_id]),
+            len(ious),
+        ]
+        reply: list[Any] = self._groups_script(keys=keys, args=args)
+        return reply
+
+    def _report_closing(
+        self, tenant: str, run_id: str, entries: Sequence[str]
+    ) -> tuple[list[ClosedGroup], dict[str, Any] | None]:
+        """Report each closing entry (id, doc) the script handed out, then delete it."""
+        closed: list[ClosedGroup] = []
+        run: dict[str, Any] | None = None
+        closing_key = self._buffer_keys(tenant, run_id)[4]
+        for entry_id, doc_text in zip(entries[::2], entries[1::2], strict=True):
+            doc = json.loads(doc_text)
+            ious: list[float | None] = json.loads(doc["ious"])
+            step = int(doc["step"]) if doc["step"] else None
+            try:
+                result = self.report(
+                    tenant, run_id, [GroupReport(doc["group"], ious)], step=step, request_id=f"group:{entry_id}"
+                )
+            except RunNotFoundError:
+                self.client.hdel(closing_key, entry_id)
+                continue
+            self.client.hdel(closing_key, entry_id)
+            gres: GroupResult = result.groups[0]
+            closed.append(ClosedGroup(doc["group"], ious, step, bool(doc["complete"]), gres))
+            run = result.run
+        return closed, run
+
+    def close_stale_groups(
+        self, policy: GroupPolicy, *, now: float | None = None
+    ) -> list[tuple[str, str, ClosedGroup]]:
+        now = time.time() if now is None else now
+        # Runs fed recently close their own due groups on their next add; the sweep is for quiet runs.
+        members = self.client.zrangebyscore(self._open_runs_key(), "-inf", now - min(policy.timeout_s, RECLAIM_S))
+        out: list[tuple[str, str, ClosedGroup]] = []
+        for member in members:
+            tenant, run_id = json.loads(member)
+            reply = self._run_groups(tenant, run_id, policy, now=now)
+            closed, _ = self._report_closing(tenant, run_id, reply[3:])
+            out += [(tenant, run_id, c) for c in closed]
+        return out
+
+    def pending_groups(self, tenant: str, run_id: str) -> int:
+        return int(self.client.hlen(self._buffer_keys(tenant, run_id)[0]))
 
     # ---- documents ---------------------------------------------------------------------------
     def put_doc(self, tenant: str, kind: str, name: str, doc: dict[str, Any]) -> None:

@@ -20,7 +20,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from schedulers.base import GroupReport, ReportResult, RunExistsError, RunNotFoundError
+from schedulers.base import (
+    BufferResult,
+    ClosedGroup,
+    GroupPolicy,
+    GroupReport,
+    ReportResult,
+    RunExistsError,
+    RunNotFoundError,
+)
+from schedulers.stores.pending import Closing, check_samples, merge_step, report_closing
 from schedulers.stores.records import (
     Record,
     apply_report,
@@ -48,6 +57,19 @@ CREATE TABLE IF NOT EXISTS requests (
     PRIMARY KEY (tenant, run_id, request_key)
 );
 CREATE INDEX IF NOT EXISTS requests_seq ON requests (tenant, run_id, seq);
+CREATE TABLE IF NOT EXISTS open_groups (
+    tenant TEXT NOT NULL, run_id TEXT NOT NULL, grp TEXT NOT NULL,
+    ious TEXT NOT NULL, step INTEGER, last_at REAL NOT NULL,
+    PRIMARY KEY (tenant, run_id, grp)
+);
+CREATE INDEX IF NOT EXISTS open_groups_run_age ON open_groups (tenant, run_id, last_at);
+CREATE INDEX IF NOT EXISTS open_groups_run_step ON open_groups (tenant, run_id, step);
+CREATE INDEX IF NOT EXISTS open_groups_age ON open_groups (last_at);
+CREATE TABLE IF NOT EXISTS sample_tokens (
+    tenant TEXT NOT NULL, run_id TEXT NOT NULL, token TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (tenant, run_id, token)
+);
+CREATE INDEX IF NOT EXISTS sample_tokens_age ON sample_tokens (at);
 CREATE TABLE IF NOT EXISTS docs (
     tenant TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL,
     PRIMARY KEY (tenant, kind, name)
@@ -178,12 +200,14 @@ class SQLiteStore:
             if conn.execute("DELETE FROM runs WHERE tenant = ? AND run_id = ?", (tenant, run_id)).rowcount == 0:
                 raise RunNotFoundError(run_id)
             conn.execute("DELETE FROM requests WHERE tenant = ? AND run_id = ?", (tenant, run_id))
+            self._forget_groups(conn, tenant, run_id)
 
     def reset_run(self, tenant: str, run_id: str) -> dict[str, Any]:
         with self._tx() as conn:
             record = reset_record(self._load(conn, tenant, run_id), time.time())
             self._save(conn, tenant, record)
             conn.execute("DELETE FROM requests WHERE tenant = ? AND run_id = ?", (tenant, run_id))
+            self._forget_groups(conn, tenant, run_id)
         return public_run(record)
 
     def history(self, tenant: str, run_id: str) -> list[dict[str, Any]]:
@@ -201,6 +225,7 @@ class SQLiteStore:
             record = import_state(self._load(conn, tenant, run_id), state, time.time())
             self._save(conn, tenant, record)
             conn.execute("DELETE FROM requests WHERE tenant = ? AND run_id = ?", (tenant, run_id))
+            self._forget_groups(conn, tenant, run_id)
         return public_run(record)
 
     def report(
@@ -236,6 +261,137 @@ class SQLiteStore:
                     (tenant, run_id, seq - self.max_requests),
                 )
         return result
+
+    # ---- the per-sample group buffer (see schedulers.stores.pending) ----------------------
+    @staticmethod
+    def _forget_groups(conn: sqlite3.Connection, tenant: str, run_id: str) -> None:
+        conn.execute("DELETE FROM open_groups WHERE tenant = ? AND run_id = ?", (tenant, run_id))
+        conn.execute("DELETE FROM sample_tokens WHERE tenant = ? AND run_id = ?", (tenant, run_id))
+
+    @staticmethod
+    def _count_open(conn: sqlite3.Connection, tenant: str, run_id: str) -> int:
+        row = conn.execute("SELECT COUNT(*) FROM open_groups WHERE tenant = ? AND run_id = ?", (tenant, run_id))
+        return int(row.fetchone()[0])
+
+    def add_samples(
+        self,
+        tenant: str,
+        run_id: str,
+        group: str,
+        ious: Sequence[float | None],
+        *,
+        size: int,
+        step: int | None = None,
+        token: str | None = None,
+        policy: GroupPolicy = GroupPolicy(),  # noqa: B008 (frozen dataclass)
+    ) -> BufferResult:
+        ious = check_samples(group, ious, size, step, token)
+        now = time.time()
+        # One transaction: the sample is stored, and the group it completes is reported, or neither.
+        with self._tx() as conn:
+            record = self._load(conn, tenant, run_id)
+            arrival = public_run(record)
+            if token is not None:
+                cur = conn.execute(
+                    "INSERT INTO sample_tokens (tenant, run_id, token, at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (tenant, run_id, token) DO UPDATE SET at = excluded.at WHERE sample_tokens.at <= ?",
+                    (tenant, run_id, token, now, now - policy.token_ttl_s),
+                )
+                if cur.rowcount == 0:
+                    return BufferResult(arrival, arrival, [], self._count_open(conn, tenant, run_id), duplicate=True)
+            row = conn.execute(
+                "SELECT ious, step FROM open_groups WHERE tenant = ? AND run_id = ? AND grp = ?",
+                (tenant, run_id, group),
+            ).fetchone()
+            held: list[float | None] = json.loads(row[0]) if row else []
+            held.extend(ious)
+            group_step = merge_step(row[1] if row else None, step)
+            closing: list[Closing] = []
+            if len(held) >= size:
+                closing.append((group, held, group_step, True))
+                if row:
+                    conn.execute(
+                        "DELETE FROM open_groups WHERE tenant = ? AND run_id = ? AND grp = ?", (tenant, run_id, group)
+                    )
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO open_groups (tenant, run_id, grp, ious, step, last_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (tenant, run_id, group, _dumps(held), group_step, now),
+                )
+            closing += self._take_due(conn, tenant, run_id, now, step, policy, keep=group)
+            if closing:
+                record, closed = report_closing(record, closing, now)
+                self._save(conn, tenant, record)
+                run = public_run(record)
+            else:
+                closed, run = [], arrival
+            return BufferResult(arrival, run, closed, self._count_open(conn, tenant, run_id))
+
+    def _take_due(
+        self,
+        conn: sqlite3.Connection,
+        tenant: str,
+        run_id: str,
+        now: float,
+        step: int | None,
+        policy: GroupPolicy,
+        keep: str | None,
+    ) -> list[Closing]:
+        """Delete and return the run's open groups that the policy closes, oldest first."""
+        rows = conn.execute(
+            "SELECT grp, ious, step, last_at FROM open_groups WHERE tenant = ? AND run_id = ? AND last_at <= ?",
+            (tenant, run_id, now - policy.timeout_s),
+        ).fetchall()
+        if step is not None:
+            rows += conn.execute(
+                "SELECT grp, ious, step, last_at FROM open_groups WHERE tenant = ? AND run_id = ? AND step <= ? "
+                "AND last_at > ?",
+                (tenant, run_id, step - policy.step_lag, now - policy.timeout_s),
+            ).fetchall()
+        rows = [r for r in rows if r[0] != keep]
+        excess = self._count_open(conn, tenant, run_id) - len(rows) - policy.max_pending
+        if excess > 0:
+            taken = {r[0] for r in rows} | {keep}
+            oldest = conn.execute(
+                "SELECT grp, ious, step, last_at FROM open_groups WHERE tenant = ? AND run_id = ? "
+                "ORDER BY last_at LIMIT ?",
+                (tenant, run_id, excess + len(taken)),
+            ).fetchall()
+            rows += [r for r in oldest if r[0] not in taken][:excess]
+        rows.sort(key=lambda r: r[3])
+        for r in rows:
+            conn.execute("DELETE FROM open_groups WHERE tenant = ? AND run_id = ? AND grp = ?", (tenant, run_id, r[0]))
+        return [(r[0], json.loads(r[1]), r[2], False) for r in rows]
+
+    def close_stale_groups(
+        self, policy: GroupPolicy, *, now: float | None = None
+    ) -> list[tuple[str, str, ClosedGroup]]:
+        now = time.time() if now is None else now
+        # A read first: the sweep takes the write lock only when something is due.
+        runs = (
+            self._conn()
+            .execute("SELECT DISTINCT tenant, run_id FROM open_groups WHERE last_at <= ?", (now - policy.timeout_s,))
+            .fetchall()
+        )
+        out: list[tuple[str, str, ClosedGroup]] = []
+        for tenant, run_id in runs:
+            with self._tx() as conn:
+                closing = self._take_due(conn, tenant, run_id, now, None, policy, keep=None)
+                try:
+                    record = self._load(conn, tenant, run_id)
+                except RunNotFoundError:
+                    continue  # deleted meanwhile: its groups go with it
+                if closing:
+                    record, closed = report_closing(record, closing, now)
+                    self._save(conn, tenant, record)
+                    out += [(tenant, run_id, c) for c in closed]
+        with self._tx() as conn:
+            conn.execute("DELETE FROM sample_tokens WHERE at <= ?", (now - policy.token_ttl_s,))
+        return out
+
+    def pending_groups(self, tenant: str, run_id: str) -> int:
+        return self._count_open(self._conn(), tenant, run_id)
 
     # ---- documents --------------------------------------------------------------------
     def put_doc(self, tenant: str, kind: str, name: str, doc: dict[str, Any]) -> None:

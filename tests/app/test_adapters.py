@@ -81,7 +81,14 @@ def test_openrlhf_per_sample(client: TestClient) -> None:
     }
     out = client.post("/openrlhf/grounding-medloc", json=body).json()
     assert out["rewards"] == [1.0] and out["scores"] == [1.0]
-    assert out["extra_logs"] == {"format": [1.0], "iou": [1.0], "abstained": [0.0]}
+    assert out["extra_logs"] == {
+        "format": [1.0],
+        "format_abstained": [0.0],
+        "iou": [1.0],
+        "iou_abstained": [0.0],
+        "iou_overlap": [1.0],
+        "abstained": [0.0],
+    }
 
 
 def test_openrlhf_empty_lists(client: TestClient) -> None:
@@ -106,6 +113,7 @@ def test_openrlhf_abstention_uses_fallback_and_flags_it(client: TestClient) -> N
     client.put("/v1/profiles/boxes", json=prof)
     out = client.post("/openrlhf/boxes", json={"query": ["no label"], "prompts": ["p"], "labels": [""]}).json()
     assert out["rewards"] == [0.0] and out["extra_logs"]["abstained"] == [1.0]
+    assert out["extra_logs"]["iou_abstained"] == [1.0]
 
 
 @pytest.mark.parametrize(
@@ -177,7 +185,10 @@ def test_nemo_gym_without_output_text_abstains(client: TestClient) -> None:
     client.put("/v1/profiles/boxes", json={"components": [{"reward": "iou"}]})
     body = {**NEMO_BODY, "response": {"output": []}, "boxes": None}
     out = client.post("/verify/boxes", json=body).json()
-    assert out["reward"] == 0.0 and out["reward_components"] == {} and out["abstained"] is True
+    assert out["reward"] == 0.0 and out["abstained"] is True and out["mask_sample"] is True
+    # One key set for every item: the abstained component is there, flagged.
+    assert out["reward_components"] == {"iou": 0.0} and out["reward_iou_abstained"] is True
+    assert out["failure_kind"] == "medreward:abstained" and "no reference boxes" in out["failure_reason"]
 
 
 def test_openrlhf_long_vlm_query_is_not_a_long_completion(client: TestClient) -> None:

@@ -73,15 +73,15 @@ def test_operations_routes_are_open(keyed: TestClient) -> None:
 def test_tenant_isolation(keyed: TestClient) -> None:
     assert keyed.post("/v1/runs", json={"run_id": "shared-name"}, headers=ALICE).status_code == 201
     assert keyed.get("/v1/runs/shared-name", headers=BOB).status_code == 404
-    body = {"items": [BOX], "run_id": "shared-name"}
-    assert keyed.post("/v1/rewards/iou", json=body, headers=BOB).status_code == 404
     assert keyed.delete("/v1/runs/shared-name", headers=BOB).status_code == 404
-    # Bob may use the same id for his own run; Alice's is untouched.
-    assert keyed.post("/v1/runs", json={"run_id": "shared-name"}, headers=BOB).status_code == 201
-    keyed.post("/v1/rewards/iou", json=body, headers=BOB)
+    # Bob may use the same id for his own run (created on first use); Alice's is untouched.
+    body = {"items": [BOX], "run_id": "shared-name"}
+    assert keyed.post("/v1/rewards/iou", json=body, headers=BOB).status_code == 200
+    assert keyed.post("/v1/runs", json={"run_id": "shared-name"}, headers=BOB).status_code == 409
     assert keyed.get("/v1/runs/shared-name", headers=ALICE).json()["groups"] == 0
     assert keyed.get("/v1/runs/shared-name", headers=BOB).json()["groups"] == 1
-    keyed.put("/v1/profiles/private", json={"components": [{"reward": "format"}]}, headers=ALICE)
+    private = {"components": [{"reward": "format", "required": True}]}
+    keyed.put("/v1/profiles/private", json=private, headers=ALICE)
     assert keyed.get("/v1/profiles/private", headers=BOB).status_code == 404
     assert keyed.get("/v1/profiles/private", headers=ALICE).status_code == 200
 

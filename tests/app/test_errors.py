@@ -34,7 +34,14 @@ CASES: list[tuple[str, str, Any, int, str, str | None]] = [
     ("POST", "/v1/rewards/format", {"items": [OK_ITEM], "extra": 1}, 422, "invalid_field", "extra"),
     ("POST", "/v1/rewards/format", {"items": [OK_ITEM], "run_id": "r1"}, 422, "not_scheduled", "run_id"),
     ("POST", "/v1/rewards/format", None, 422, "invalid_field", None),
-    ("POST", "/v1/rewards/iou", {"items": [OK_ITEM], "run_id": "missing"}, 404, "run_not_found", "run_id"),
+    (
+        "POST",
+        "/v1/rewards/iou",
+        {"items": [OK_ITEM, {"completion": "<answer>[1, 1, 5, 5]</answer>", "boxes": [[5, 5, 1, 1]]}]},
+        422,
+        "invalid_item",
+        "items[1].boxes",
+    ),
     ("POST", "/v1/score", {"profile": "nope", "items": []}, 404, "profile_not_found", "profile"),
     (
         "POST",

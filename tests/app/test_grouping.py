@@ -2,45 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from app.grouping import GroupBuffer
 from schedulers.stores import open_store
-from tests.app.conftest import make_client
+from tests.app.conftest import ALICE, BOB, make_client
 
 ANSWER_HIT = "<think>t</think><answer>[10, 10, 50, 50]</answer>"
 ANSWER_MISS = "<think>t</think><answer>[60, 60, 90, 90]</answer>"
 PROMPT = "<|im_start|>user\n<|image_pad|>Box it.<|im_end|>\n<|im_start|>assistant\n"
-
-
-@pytest.mark.parametrize(
-    ("arrivals", "size", "ready_after"),
-    [
-        ([1, 1, 1, 1], 4, [False, False, False, True]),
-        ([2, 2], 4, [False, True]),
-        ([3, 3], 4, [False, True]),  # more than G (a retry): reported once, with all it got
-        ([1], 1, [True]),
-    ],
-    ids=["one by one", "two by two", "overfull", "group of one"],
-)
-def test_buffer_releases_complete_groups(arrivals: list[int], size: int, ready_after: list[bool]) -> None:
-    buf = GroupBuffer()
-    got = [bool(buf.add(("t", "r", "g"), [0.5] * n, size, step=1)) for n in arrivals]
-    assert got == ready_after
-    assert buf.pending("t", "r") == 0
-
-
-def test_buffer_bounded_and_drained() -> None:
-    buf = GroupBuffer(max_pending=2)
-    assert buf.add(("t", "r", "a"), [0.1], 4, None) == []
-    assert buf.add(("t", "r", "b"), [0.2], 4, None) == []
-    evicted = buf.add(("t", "r", "c"), [0.3], 4, 7)
-    assert [(e.key[2], e.ious, e.complete) for e in evicted] == [("a", [0.1], False)]
-    assert [d.key[2] for d in buf.drain()] == ["b", "c"]
-    assert buf.pending("t", "r") == 0
 
 
 def _openrlhf(client: TestClient, prompt_id: int, hit: bool, group_size: int | None) -> dict[str, object]:
@@ -78,7 +51,8 @@ def test_medloc_with_per_sample_traffic(client: TestClient, group_size: int | No
     assert (tau > 0.3) is rises
 
 
-def test_partial_groups_reported_at_shutdown(tmp_path: Path) -> None:
+def test_open_groups_outlive_a_restart_and_close_by_the_timeout(tmp_path: Path) -> None:
+    """A durable store keeps a stopped worker's open groups (other workers may complete them); the rule closes them."""
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     with make_client(store_url=url) as c:
         _openrlhf(c, 0, True, 8)
@@ -86,17 +60,36 @@ def test_partial_groups_reported_at_shutdown(tmp_path: Path) -> None:
         assert c.get("/v1/runs/ps8").json()["groups"] == 0
     store = open_store(url)
     try:
-        assert store.get_run("default", "ps8")["groups"] == 1
+        assert store.get_run("default", "ps8")["groups"] == 0 and store.pending_groups("default", "ps8") == 1
     finally:
         store.close()
+    with make_client(store_url=url, group_timeout_s=0.3) as c:
+        deadline = time.monotonic() + 10
+        while c.get("/v1/runs/ps8").json()["groups"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the background sweep of quiet runs
+        assert c.get("/v1/runs/ps8").json()["groups"] == 1
 
 
-def test_buffer_ignores_a_retried_request() -> None:
-    buf = GroupBuffer()
-    assert buf.add(("t", "r", "g"), [0.9], 2, None, token="req-1") == []
-    assert buf.add(("t", "r", "g"), [0.9], 2, None, token="req-1") == []  # the retry adds nothing
-    ready = buf.add(("t", "r", "g"), [0.4], 2, None, token="req-2")
-    assert [r.ious for r in ready] == [[0.9, 0.4]]
+def test_memory_store_reports_open_groups_at_shutdown() -> None:
+    c = make_client()
+    with c:
+        _openrlhf(c, 0, True, 8)
+        store = c.app.state.store  # type: ignore[attr-defined]
+        assert store.get_run("default", "ps8")["groups"] == 0
+    assert store.get_run("default", "ps8")["groups"] == 1
+
+
+def test_a_tenant_never_pays_for_nor_fails_on_another_tenants_groups(keyed: TestClient) -> None:
+    item = {"completion": ANSWER_HIT, "boxes": [[10, 10, 50, 50]], "group": "g"}
+    body = {"items": [item], "run_id": "shared-name", "group_size": 4}
+    run = {"run_id": "shared-name", "scheduler": "fixed", "config": {"tau": 0.5}}
+    for headers in (ALICE, BOB):
+        keyed.post("/v1/runs", json=run, headers=headers)
+        assert keyed.post("/v1/rewards/iou", json=body, headers=headers).status_code == 200
+    assert keyed.delete("/v1/runs/shared-name", headers=ALICE).status_code in (200, 204)
+    out = keyed.post("/v1/rewards/iou", json=body, headers=BOB)
+    assert out.status_code == 200, out.text
+    assert out.json()["schedule"]["pending"] == 1 and out.json()["schedule"]["reported"] == []
 
 
 def test_v1_per_sample_with_group_size(client: TestClient) -> None:

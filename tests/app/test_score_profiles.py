@@ -23,8 +23,8 @@ CASES: list[tuple[dict[str, Any], float | None, dict[str, float | None], str]] =
     # (item, total, components, note)
     ({"completion": GOOD_BOX, "boxes": [[10, 10, 50, 50]]}, 1.0, {"format": 1.0, "iou": 1.0}, "both perfect"),
     ({"completion": GOOD_BOX, "boxes": [[100, 100, 150, 150]]}, 0.25, {"format": 1.0, "iou": 0.0}, "missed box"),
-    # No reference box: iou abstains, the total is format alone (weights renormalised).
-    ({"completion": GOOD_BOX}, 1.0, {"format": 1.0, "iou": None}, "iou abstains, total = format"),
+    # No reference box: iou (an outcome component) abstains, so the total is null, never format alone.
+    ({"completion": GOOD_BOX}, None, {"format": 1.0, "iou": None}, "iou abstains, total null"),
 ]
 
 
@@ -36,6 +36,10 @@ def test_composite_total(
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["rewards"][0] == pytest.approx(total)
+    if total is None:
+        assert body["reasons"][0].startswith("required component 'iou' abstained: no reference boxes")
+    else:
+        assert body["reasons"] == [None]
     for name, value in components.items():
         assert body["components"][name][0] == pytest.approx(value)
     assert body["weights"] == {"format": 1.0, "iou": 3.0}
@@ -86,7 +90,8 @@ def test_profile_crud_and_shadowing(client: TestClient) -> None:
     assert client.get("/v1/profiles/mine").json()["profile"]["components"][1]["weight"] == 3.0
     names = {p["name"]: p["source"] for p in client.get("/v1/profiles").json()["profiles"]}
     assert names["mine"] == "tenant" and names["grounding-medloc"] == "builtin"
-    scored = client.post("/v1/score", json={"profile": "mine", "items": [{"completion": GOOD_BOX}]})
+    item = {"completion": GOOD_BOX, "boxes": [[10, 10, 50, 50]]}
+    scored = client.post("/v1/score", json={"profile": "mine", "items": [item]})
     assert scored.json()["rewards"] == [1.0]
     # A tenant profile may shadow a preset; deleting it brings the preset back.
     client.put("/v1/profiles/grounding-medloc", json=PROFILE)

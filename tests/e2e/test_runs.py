@@ -85,9 +85,12 @@ def test_tenant_isolation(alice: httpx.Client, bob: httpx.Client) -> None:
     assert bob.get("/v1/runs/iso").status_code == 404
     assert bob.post("/v1/runs/iso/reset").status_code == 404
     assert bob.get("/v1/runs/iso/history").status_code == 404
-    report = {"items": group_items(0, 0, 0.9, random.Random(2)), "run_id": "iso"}
-    assert bob.post("/v1/rewards/iou", json=report).status_code == 404
     assert "iso" not in [r["run_id"] for r in bob.get("/v1/runs").json()["runs"]]
+    # Bob reporting under the same id creates his own run on first use; Alice's is untouched.
+    report = {"items": group_items(0, 0, 0.9, random.Random(2)), "run_id": "iso"}
+    assert bob.post("/v1/rewards/iou", json=report).status_code == 200
+    assert bob.get("/v1/runs/iso").json()["groups"] == 1
+    assert alice.get("/v1/runs/iso").json()["groups"] == 0
     assert httpx.get(f"{alice.base_url}/v1/runs/iso", headers={"Authorization": "Bearer nope"}).status_code == 401
 
 

@@ -101,8 +101,10 @@ def test_composite_with_abstention(alice: httpx.Client) -> None:
     ]
     body = alice.post("/v1/score", json={"profile": prof, "items": items}).json()
     assert body["components"]["answer"] == [1.0, None]
-    assert body["rewards"] == [1.0, 1.0]
-    assert body["status"] == ["ok", "ok"]
+    # The outcome (answer) abstained: no total, never the format credit alone.
+    assert body["rewards"] == [1.0, None]
+    assert body["status"] == ["ok", "unscorable"]
+    assert body["reasons"] == [None, "required component 'answer' abstained: no reference answer"]
 
 
 def test_profiles_round_trip_and_scoped(alice: httpx.Client, bob: httpx.Client) -> None:

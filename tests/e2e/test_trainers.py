@@ -59,8 +59,8 @@ def test_openrlhf_per_sample_hundreds_concurrent(server: Server) -> None:
         assert resp.status_code == 200, resp.text
         body = resp.json()
         assert body["rewards"] == [pytest.approx(expected)]
-        assert body["scores"] == [pytest.approx(expected)]
-        assert set(body["extra_logs"]) == {"format", "answer", "abstained"}
+        assert body["scores"] == [1.0 if expected == 1.0 else 0.0]  # the outcome alone
+        assert set(body["extra_logs"]) == {"format", "format_abstained", "answer", "answer_abstained", "abstained"}
     print(f"\n{n} concurrent OpenRLHF requests in {elapsed:.2f}s ({n / elapsed:.0f} req/s)")
 
 
@@ -72,7 +72,8 @@ def test_openrlhf_empty_lists_to_other_urls(server: Server) -> None:
         headers={"Authorization": f"Bearer {KEYS['alice']}"},
     )
     assert resp.status_code == 200
-    assert resp.json() == {"rewards": [], "scores": [], "extra_logs": {"format": [], "answer": [], "abstained": []}}
+    logs = {"format": [], "format_abstained": [], "answer": [], "answer_abstained": [], "abstained": []}
+    assert resp.json() == {"rewards": [], "scores": [], "extra_logs": logs}
 
 
 def test_openrlhf_grounding_label_object_and_run(server: Server) -> None:

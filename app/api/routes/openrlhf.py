@@ -6,13 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from app.adapters.common import ensure_run, label_fields, make_item, prompt_group
+from app.adapters.common import ensure_run, filled, label_fields, make_item, outcome_scores, overlaps, prompt_group
 from app.adapters.openrlhf import OpenRLHFRequest, OpenRLHFResponse, response_from_query
 from app.api.deps import AdapterServiceDep
 from app.api.errors import ApiError
 from app.api.responses import json_response
 from app.api.routes.profiles import ProfileName
-from app.api.routes.rewards import finite
 from app.limits import check_items
 from app.schemas import RUN_ID
 from app.scoring import score_profile
@@ -54,6 +53,13 @@ def openrlhf(
         raise ApiError(413, "too_many_items", f"{n} queries; at most {settings.max_items} per request", "query")
     items = []
     for i, query in enumerate(body.query):
+        if len(query) > settings.max_query_chars:
+            raise ApiError(
+                413,
+                "query_too_long",
+                f"{len(query)} characters; at most {settings.max_query_chars} per query (MEDREWARD_MAX_QUERY_CHARS)",
+                f"query[{i}]",
+            )
         # The character limit applies to the response cut out below, not to the query: a VLM
         # query carries the prompt with every image token expanded (thousands of pads).
         prompt = body.prompts[i] if body.prompts else None
@@ -63,16 +69,16 @@ def openrlhf(
         items.append(make_item(response_from_query(query, prompt), fields, f"labels[{i}]"))
     check_items(items, settings, "query")
     run = ensure_run(store, tenant, run_id, resolved, step, group_size, buffer) if n else None
-    out = score_profile(resolved, items, run)
+    out = score_profile(resolved, items, run, "labels[{i}]")
     fallback = settings.abstain_value
-
-    def or_fallback(values: list[float | None]) -> list[float]:
-        return [fallback if (v := finite(x)) is None else v for x in values]
-
-    rewards = or_fallback(out.rewards)
-    extra = {key: or_fallback(vals) for key, vals in out.components.items()}
+    extra: dict[str, list[float]] = {}
+    for key, values in out.components.items():
+        extra[key] = filled(values, fallback)
+        extra[f"{key}_abstained"] = [1.0 if v is None else 0.0 for v in values]
+    for key, values in overlaps(resolved, out).items():
+        extra[f"{key}_overlap"] = filled(values, fallback)
     extra["abstained"] = [1.0 if r is None else 0.0 for r in out.rewards]
     if out.schedule is not None:
         extra["tau"] = [float(out.schedule["tau"])] * n
-    scores = [min(1.0, max(0.0, r)) for r in rewards]
-    return json_response(OpenRLHFResponse(rewards=rewards, scores=scores, extra_logs=extra))
+    scores = [min(1.0, max(0.0, r)) for r in filled(outcome_scores(resolved, out), fallback)]
+    return json_response(OpenRLHFResponse(rewards=filled(out.rewards, fallback), scores=scores, extra_logs=extra))

@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from app.api.deps import ServiceDep, TenantDep
-from app.api.errors import not_found
+from app.api.errors import ApiError, not_found
 from app.api.responses import json_response
 from app.limits import check_items, check_outbound
 from app.schemas import RewardInfo, RewardList, RewardRequest, RewardResponse
-from app.scoring import RunRef, build_params, score_one_reward
+from app.scoring import SCHEDULED_REWARD, build_params, open_run, score_one_reward
 from scorers import REGISTRY
 
 router = APIRouter(prefix="/v1/rewards", tags=["rewards"])
@@ -53,10 +53,12 @@ def score_reward(
     params = build_params(name, body.params)
     check_outbound(params, svc.profiles.judges, "params")
     run = (
-        RunRef(store, tenant, body.run_id, body.step, body.request_id, body.group_size, buffer)
-        if body.run_id
+        open_run(store, tenant, body.run_id, None, body.step, body.request_id, body.group_size, buffer)
+        if body.run_id and name == SCHEDULED_REWARD
         else None
     )
+    if body.run_id and run is None:
+        raise ApiError(422, "not_scheduled", f"run_id applies to the {SCHEDULED_REWARD!r} reward only", "run_id")
     scores, schedule = score_one_reward(name, body.items, params, run)
     response = RewardResponse(
         rewards=[finite(s.reward) for s in scores],

@@ -10,7 +10,7 @@ from app.api.routes.rewards import finite
 from app.limits import check_items
 from app.profiles import resolve
 from app.schemas import ScoreRequest, ScoreResponse
-from app.scoring import RunRef, score_profile
+from app.scoring import open_run, profile_scheduler, score_profile
 
 router = APIRouter(prefix="/v1/score", tags=["score"])
 
@@ -27,17 +27,17 @@ def score(
         resolved = profiles.resolved(tenant, body.profile)
     else:
         resolved = resolve("inline", body.profile, judges=profiles.judges)
-    run = (
-        RunRef(store, tenant, body.run_id, body.step, body.request_id, body.group_size, buffer)
-        if body.run_id
-        else None
-    )
+    run = None
+    if body.run_id:
+        sched = profile_scheduler(resolved)
+        run = open_run(store, tenant, body.run_id, sched, body.step, body.request_id, body.group_size, buffer)
     out = score_profile(resolved, body.items, run)
     response = ScoreResponse(
         rewards=[finite(r) for r in out.rewards],
         components={k: [finite(r) for r in v] for k, v in out.components.items()},
         weights=out.weights,
         status=out.status,
+        reasons=out.reasons,
         details=out.details,
         schedule=out.schedule,
     )

@@ -6,7 +6,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from app.adapters.common import ensure_run, label_fields, make_item, object_fields, prompt_group
+from app.adapters.common import (
+    ensure_run,
+    label_fields,
+    make_item,
+    object_fields,
+    outcome_scores,
+    overlaps,
+    prompt_group,
+)
 from app.adapters.slime import SlimeRequest, SlimeResult
 from app.api.deps import AdapterServiceDep
 from app.api.routes.openrlhf import GroupSizeQuery, RunQuery, StepQuery
@@ -38,7 +46,7 @@ def slime(
     item = make_item(body.response, fields, "label")
     check_items([item], settings, "response")
     run = ensure_run(store, tenant, run_id, resolved, step, group_size, buffer)
-    out = score_profile(resolved, [item], run)
+    out = score_profile(resolved, [item], run, "label")
     total = finite(out.rewards[0])
     value = settings.abstain_value if total is None else total
     if output == "number":
@@ -47,6 +55,9 @@ def slime(
         score=value,
         reward=total,
         abstained=total is None,
+        reason=out.reasons[0],
+        outcome=finite(outcome_scores(resolved, out)[0]),
         components={k: finite(v[0]) for k, v in out.components.items()},
+        overlaps={k: v[0] for k, v in overlaps(resolved, out).items()},
         tau=float(out.schedule["tau"]) if out.schedule else None,
     )

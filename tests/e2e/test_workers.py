@@ -1,0 +1,63 @@
+"""Two uvicorn worker processes behave as one server for per-sample traffic (``group_size``)."""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from schedulers.stores import open_store
+from tests.e2e.conftest import ALICE, Server, server_env
+
+PROMPTS, G = 32, 8
+PROMPT = "<|im_start|>user\n<|image_pad|>Box the lesion ({p}).<|im_end|>\n<|im_start|>assistant\n"
+
+
+def _query(p: int, k: int) -> str:
+    # Each sample's IoU against [10, 10, 50, 50] differs, so a group's samples can be told apart.
+    return PROMPT.format(p=p) + f"<think>t</think><answer>[10, 10, 50, {20 + 4 * k}]</answer>"
+
+
+@pytest.mark.slow
+def test_32_prompts_x_8_per_sample_requests_make_32_whole_groups(tmp_path: Path) -> None:
+    srv = Server(tmp_path / "runs.db", server_env(MEDREWARD_LOAD_MODELS="false"), ["--workers", "2"]).start()
+    try:
+        with httpx.Client(base_url=srv.url, headers=ALICE, timeout=60.0) as c:
+            made = c.post("/v1/runs", json={"run_id": "ps", "scheduler": "medloc", "config": {"window": 64}})
+            assert made.status_code == 201, made.text
+        samples = [(p, k) for p in range(PROMPTS) for k in range(G)]
+        random.Random(3).shuffle(samples)
+
+        def send(sample: tuple[int, int]) -> None:
+            p, k = sample
+            body = {
+                "query": [_query(p, k)],
+                "prompts": [PROMPT.format(p=p)],
+                "labels": [{"boxes": [[10, 10, 50, 50]]}],
+            }
+            # A fresh connection per request: uvicorn's workers share the socket, the kernel spreads them.
+            resp = httpx.post(
+                f"{srv.url}/openrlhf/grounding-medloc?run_id=ps&group_size={G}&step=1", json=body, headers=ALICE
+            )
+            assert resp.status_code == 200, resp.text
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(send, samples))
+        with httpx.Client(base_url=srv.url, headers=ALICE, timeout=60.0) as c:
+            run = c.get("/v1/runs/ps").json()
+        assert run["groups"] == PROMPTS, run
+    finally:
+        assert srv.stop() == 0, srv.logs()
+    store = open_store(f"sqlite:///{tmp_path / 'runs.db'}")
+    try:
+        window = store.get_state("alice", "ps")["state"]["window"]
+        assert store.pending_groups("alice", "ps") == 0
+    finally:
+        store.close()
+    assert len(window) == PROMPTS
+    assert sorted(len(ious) for _, _, ious in window) == [G] * PROMPTS, "no group split between the workers"
+    assert len({tuple(sorted(ious)) for _, _, ious in window}) == 1, "every group holds its 8 distinct samples"
+    assert srv.logs().count("medreward ready") == 2, "two workers served"
