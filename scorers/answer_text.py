@@ -15,8 +15,8 @@ from functools import lru_cache
 from typing import Literal
 
 from scorers.answer_verdict import Verdict, best
-from scorers.medical.compare import compare
-from scorers.medical.normalise import analyse, expand_in_context, normalised_tokens
+from scorers.medical.compare import compare_texts
+from scorers.medical.normalise import analyse, normalised_tokens
 
 YesNo = Literal["yes", "no"]
 
@@ -135,15 +135,10 @@ def token_f1(pred: tuple[str, ...], gold: tuple[str, ...]) -> float:
 
 
 def _open_one(answer: str, ref: str, graded: bool) -> Verdict:
-    a, r = analyse(answer), analyse(ref)
-    if a.canonical != r.canonical:
-        # abbreviations left as written ("LLL", lower-case "ct") read the way the other side spells them
-        a = analyse(expand_in_context(answer, ref))
-        r = analyse(expand_in_context(ref, answer))
+    a, r, c = compare_texts(answer, ref)
     extra = {"normalised": a.canonical, "reference_normalised": r.canonical}
     if not r.canonical and not r.negated:
         return Verdict(None, "reference is empty after normalisation", extra)
-    c = compare(a, r)
     if c.conflict is not None:
         rule = c.conflict.split(":", 1)[0] + "_mismatch"
         return Verdict(0.0, rule, {**extra, "conflict": c.conflict})

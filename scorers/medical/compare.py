@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from scorers.medical.clinical import polarity_conflict
-from scorers.medical.concepts import concept_conflict, concepts
+from scorers.medical.concepts import align_in_context, concept_conflict, concepts
 from scorers.medical.modifiers import modifier_conflict, number_members, read_modifiers
-from scorers.medical.normalise import Analysis, clinical_conflict
+from scorers.medical.normalise import Analysis, analyse, clinical_conflict, expand_in_context
 
 # Words that frame an answer without adding clinical content: "there is X", "X is seen", "the
 # image shows X", "findings consistent with X", "the patient has X" all state X.
@@ -103,3 +103,27 @@ def compare(a: Analysis, b: Analysis) -> Comparison:
     if ca and ca == cb and rest_a == rest_b:
         return Comparison(True, None, "same_concept")
     return Comparison(False, None, "open")
+
+
+def compare_texts(text: str, other: str) -> tuple[Analysis, Analysis, Comparison]:
+    """Analyse and compare two texts, letting each settle what the other leaves ambiguous.
+
+    Abbreviations one side leaves as written are read the way the other spells them out
+    (`expand_in_context`), and a phrase naming an HPO concept the other side names too is
+    written as that concept's label (`scorers.medical.concepts.align_in_context`).
+
+    >>> compare_texts("aplasia of the humerus", "absent humerus")[2].same
+    True
+    """
+    a, b = analyse(text), analyse(other)
+    if a.canonical != b.canonical:
+        # abbreviations left as written ("LLL", lower-case "ct") read the way the other side spells them
+        a, b = analyse(expand_in_context(text, other)), analyse(expand_in_context(other, text))
+    c = compare(a, b)
+    if c.same:
+        return a, b, c
+    aligned = align_in_context(a.text, b.text)
+    if aligned is None:
+        return a, b, c
+    a2, b2 = analyse(aligned[0]), analyse(aligned[1])
+    return a2, b2, compare(a2, b2)

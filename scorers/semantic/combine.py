@@ -32,8 +32,8 @@ from typing import Literal
 
 import numpy as np
 
-from scorers.medical.compare import compare
-from scorers.medical.normalise import Analysis, analyse
+from scorers.medical.compare import compare_texts
+from scorers.medical.normalise import Analysis
 from scorers.semantic.acronym import acronym_match
 from scorers.semantic.contrast import exclusive_conflict
 from scorers.semantic.lexical import lexical_similarity
@@ -97,8 +97,7 @@ def decide(answer: str, reference: str) -> tuple[Analysis, Analysis, Agreement |
     >>> decide("no pneumonia", "pneumonia")[2].rule
     'conflict'
     """
-    a, r = analyse(answer[:MAX_ANSWER_CHARS]), analyse(reference[:MAX_ANSWER_CHARS])
-    c = compare(a, r)
+    a, r, c = compare_texts(answer[:MAX_ANSWER_CHARS], reference[:MAX_ANSWER_CHARS])
     conflict = c.conflict
     if conflict in (None, "concept") and not (a.normal and r.normal):  # "normal" vs "no abnormality": one statement
         # the organ, modality, sequence ... by name says more than two distinct HPO concepts
