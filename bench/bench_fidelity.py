@@ -60,10 +60,12 @@ def answer_fidelity(cases: list[dict[str, Any]]) -> tuple[dict[str, Any], list[b
     return summary, right, scores
 
 
-def semantic_fidelity(pairs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[float]]:
+def semantic_fidelity(pairs: list[dict[str, Any]], raw_baseline: bool = True) -> tuple[dict[str, Any], list[float]]:
     labels = [int(p["label"]) for p in pairs]
     items = [{"completion": f"<answer>{p['answer']}</answer>", "reference": p["reference"]} for p in pairs]
     ours = [s.reward or 0.0 for s in score("semantic", items)]
+    if not raw_baseline:
+        return {"n": len(pairs), "auroc": round(auroc(ours, labels), 4), "acc@0.5": round(accuracy(ours, labels, 0.5), 4)}, ours
     emb = load_default_embedder()
     va, vr = emb.embed([p["answer"] for p in pairs]), emb.embed([p["reference"] for p in pairs])
     raw = [float(a @ r) for a, r in zip(va, vr, strict=True)]
@@ -83,14 +85,14 @@ def _categories(cases: list[dict[str, Any]], ok: Sequence[bool]) -> dict[str, fl
     return {k: round(sum(v) / len(v), 3) for k, v in sorted(by.items())}
 
 
-def run(show_dev: str | None = None) -> dict[str, Any]:
+def run(show_dev: str | None = None, splits: Sequence[str] = SPLITS, raw_baseline: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {"machine": machine(), "answer": {}, "semantic": {}, "categories": {}}
-    for split in SPLITS:
+    for split in splits:
         cases = load(split, "answer")
         summary, right, scores = answer_fidelity(cases)
         out["answer"][split] = summary
         pairs = load(split, "semantic")
-        sem, vals = semantic_fidelity(pairs)
+        sem, vals = semantic_fidelity(pairs, raw_baseline)
         out["semantic"][split] = sem
         sem_ok = [(v >= 0.5) == bool(p["label"]) for v, p in zip(vals, pairs, strict=True)]
         out["categories"][split] = {
@@ -105,7 +107,7 @@ def run(show_dev: str | None = None) -> dict[str, Any]:
                 if not o and p["category"].startswith(show_dev):
                     print("SEMANTIC", p["category"], p["label"], "|", p["reference"], "|", p["answer"], "->", round(v, 3))
     for name, path in (("hand-written", PAIRS), ("hand-written holdout", HOLDOUT)):
-        out["semantic"][name] = semantic_fidelity(load_pairs(path))[0]
+        out["semantic"][name] = semantic_fidelity(load_pairs(path), raw_baseline)[0]
     return out
 
 
@@ -113,20 +115,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--label", default="current", help="store this run under results[label]")
     parser.add_argument("--show-dev", default=None, help="print the dev misses of categories starting with this")
+    parser.add_argument("--dev-only", action="store_true", help="score the dev split only (while writing rules)")
+    parser.add_argument("--no-raw", action="store_true", help="skip the raw-cosine baseline")
     args = parser.parse_args(argv)
-    res = run(args.show_dev)
+    splits = ("dev",) if args.dev_only else SPLITS
+    res = run(args.show_dev, splits, not args.no_raw)
     print_table("answer: accuracy of full credit", [{"split": k, **v} for k, v in res["answer"].items()])
     print_table("semantic", [{"set": k, **v} for k, v in res["semantic"].items()])
-    cats = sorted(set(res["categories"]["dev"]["answer"]) | set(res["categories"]["test"]["answer"]))
+    cats = sorted(set(res["categories"]["dev"]["answer"]))
     print_table(
         "answer by category",
-        [{"category": c, **{s: res["categories"][s]["answer"].get(c) for s in SPLITS}} for c in cats],
+        [{"category": c, **{s: res["categories"][s]["answer"].get(c) for s in splits}} for c in cats],
     )
     cats = sorted(set(res["categories"]["dev"]["semantic"]))
     print_table(
         "semantic acc@0.5 by category",
-        [{"category": c, **{s: res["categories"][s]["semantic"].get(c) for s in SPLITS}} for c in cats],
+        [{"category": c, **{s: res["categories"][s]["semantic"].get(c) for s in splits}} for c in cats],
     )
+    if args.dev_only:
+        return res
     stored = json.loads(RESULT.read_text()) if RESULT.is_file() else {}
     stored[args.label] = res
     RESULT.write_text(json.dumps(stored, indent=1) + "\n")

@@ -15,7 +15,8 @@ from functools import lru_cache
 from typing import Literal
 
 from scorers.answer_verdict import Verdict, best
-from scorers.medical.normalise import Analysis, analyse, clinical_conflict, expand_in_context, normalised_tokens
+from scorers.medical.compare import compare_texts
+from scorers.medical.normalise import analyse, normalised_tokens
 
 YesNo = Literal["yes", "no"]
 
@@ -133,34 +134,16 @@ def token_f1(pred: tuple[str, ...], gold: tuple[str, ...]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _same_findings(a: Analysis, r: Analysis) -> bool:
-    # Word order does not matter ("pleural effusion, bilateral") unless the answer names two
-    # sides or two polarities, where order says which goes with which ("left lower, right upper").
-    return (
-        len(a.tokens) == len(r.tokens)
-        and len(a.laterality) <= 1
-        and len(a.polarity) <= 1
-        and sorted(a.tokens) == sorted(r.tokens)
-    )
-
-
 def _open_one(answer: str, ref: str, graded: bool) -> Verdict:
-    a, r = analyse(answer), analyse(ref)
-    if a.canonical != r.canonical:
-        # abbreviations left as written ("LLL", lower-case "ct") read the way the other side spells them
-        a = analyse(expand_in_context(answer, ref))
-        r = analyse(expand_in_context(ref, answer))
+    a, r, c = compare_texts(answer, ref)
     extra = {"normalised": a.canonical, "reference_normalised": r.canonical}
     if not r.canonical and not r.negated:
         return Verdict(None, "reference is empty after normalisation", extra)
-    conflict = clinical_conflict(a, r)
-    if conflict is not None:
-        rule = conflict.split(":", 1)[0] + "_mismatch"
-        return Verdict(0.0, rule, {**extra, "conflict": conflict})
-    if a.canonical == r.canonical:
-        return Verdict(1.0, "exact_after_normalisation", extra)
-    if _same_findings(a, r):
-        return Verdict(1.0, "same_words_reordered", extra)
+    if c.conflict is not None:
+        rule = c.conflict.split(":", 1)[0] + "_mismatch"
+        return Verdict(0.0, rule, {**extra, "conflict": c.conflict})
+    if c.same:
+        return Verdict(1.0, c.rule, extra)
     if a.negated and r.negated and (not a.canonical or not r.canonical):
         # "no" answering "is there a pneumothorax?" against the reference "no pneumothorax"
         return Verdict(1.0, "negation_agrees", extra)

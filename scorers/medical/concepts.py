@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from scorers.medical.surface import surface
+from scorers.medical.surface import join_and_filter, normalise_token, raw_tokens, surface
 from scorers.medical.vocabulary import hpo_graph
 
 _END = "\x00"
@@ -161,3 +161,117 @@ def concept_conflict(a: Iterable[str], b: Iterable[str]) -> bool:
     if not sa or not sb:
         return False
     return not any(related(x, y) for x in sa for y in sb)
+
+
+@dataclass(frozen=True)
+class MentionIndex:
+    """Every HPO name and EXACT synonym (surface-normalised) → the ids it names; id → label."""
+
+    trie: Mapping[str, Any]
+    label: Mapping[str, str]
+
+
+_mention_lock = threading.Lock()
+_mentions_built: list[MentionIndex] = []
+
+
+def mention_index() -> MentionIndex:
+    if _mentions_built:
+        return _mentions_built[0]
+    with _mention_lock:
+        if not _mentions_built:
+            _mentions_built.append(_build_mentions())
+        return _mentions_built[0]
+
+
+def _build_mentions() -> MentionIndex:
+    graph, _ = hpo_graph()
+    norm = surface.__wrapped__
+    owners: dict[str, set[str]] = {}
+    label: dict[str, str] = {}
+    for tid, name, _, syns in graph:
+        if tid in _TOP:
+            continue
+        label[tid] = norm(name)
+        for phrase in [name, *(s for s, kind in syns if kind != "abbreviation")]:
+            key = norm(phrase)
+            if key and len(key.split()) <= 8:
+                owners.setdefault(key, set()).add(tid)
+    trie: dict[str, Any] = {}
+    for key, ids in owners.items():
+        node = trie
+        for word in key.split():
+            node = node.setdefault(word, {})
+        node[_END] = frozenset(ids)
+    return MentionIndex(trie=trie, label=label)
+
+
+def _mentions(words: list[str]) -> list[tuple[int, int, frozenset[str]]]:
+    trie = mention_index().trie
+    out: list[tuple[int, int, frozenset[str]]] = []
+    n = len(words)
+    i = 0
+    while i < n:
+        node = trie.get(words[i])
+        match: tuple[int, frozenset[str]] | None = None
+        j = i + 1
+        while node is not None:
+            hit = node.get(_END)
+            if hit is not None:
+                match = (j, hit)
+            if j >= n:
+                break
+            node = node.get(words[j])
+            j += 1
+        if match is None:
+            i += 1
+        else:
+            out.append((i, match[0], match[1]))
+            i = match[0]
+    return out
+
+
+@lru_cache(maxsize=65536)
+def align_in_context(text: str, other: str) -> tuple[str, str] | None:
+    """Both texts with every phrase that names an HPO concept the other text names too written
+    as that concept's label (surface-normalised); None when they share none.
+
+    A phrase can be an EXACT synonym of a term that the normaliser may not map on its own
+    ("macular amyloidosis" narrows to the cutaneous kind; "aplasia of the humerus" reads as a
+    negation until it is "absent humerus"): the other side of the comparison settles which
+    term is meant.
+
+    >>> align_in_context("aplasia of the humerus.", "absent humerus")
+    ('absent humerus .', 'absent humerus')
+    """
+    a, b = _words(text), _words(other)
+    ma, mb = _mentions(a), _mentions(b)
+    shared = {x for _, _, ids in ma for x in ids} & {x for _, _, ids in mb for x in ids}
+    if not shared:
+        return None
+    labels = mention_index().label
+    ra, rb = _rewrite(a, ma, shared, labels), _rewrite(b, mb, shared, labels)
+    if ra == " ".join(a) and rb == " ".join(b):
+        return None
+    return ra, rb
+
+
+def _words(text: str) -> list[str]:
+    # surface-normalised words with the punctuation that ends a negation's scope kept
+    return join_and_filter([normalise_token(t) for t in raw_tokens(text[:2000])])
+
+
+def _rewrite(
+    words: list[str], mentions: list[tuple[int, int, frozenset[str]]], shared: set[str], labels: Mapping[str, str]
+) -> str:
+    out: list[str] = []
+    at = 0
+    for start, end, ids in mentions:
+        common = sorted(ids & shared)
+        if len(common) != 1:
+            continue
+        out.extend(words[at:start])
+        out.append(labels[common[0]])
+        at = end
+    out.extend(words[at:])
+    return " ".join(out)

@@ -32,7 +32,8 @@ from typing import Literal
 
 import numpy as np
 
-from scorers.medical.normalise import Analysis, analyse, clinical_conflict
+from scorers.medical.compare import compare_texts
+from scorers.medical.normalise import Analysis
 from scorers.semantic.acronym import acronym_match
 from scorers.semantic.contrast import exclusive_conflict
 from scorers.semantic.lexical import lexical_similarity
@@ -96,13 +97,14 @@ def decide(answer: str, reference: str) -> tuple[Analysis, Analysis, Agreement |
     >>> decide("no pneumonia", "pneumonia")[2].rule
     'conflict'
     """
-    a, r = analyse(answer[:MAX_ANSWER_CHARS]), analyse(reference[:MAX_ANSWER_CHARS])
-    conflict = clinical_conflict(a, r)
-    if conflict is None and not (a.normal and r.normal):  # "normal" vs "no abnormality": one statement
-        conflict = exclusive_conflict(a.text, r.text)
+    a, r, c = compare_texts(answer[:MAX_ANSWER_CHARS], reference[:MAX_ANSWER_CHARS])
+    conflict = c.conflict
+    if conflict in (None, "concept") and not (a.normal and r.normal):  # "normal" vs "no abnormality": one statement
+        # the organ, modality, sequence ... by name says more than two distinct HPO concepts
+        conflict = exclusive_conflict(a.text, r.text) or conflict
     if conflict is not None:
         return a, r, Agreement(0.0, "conflict", conflict=conflict)
-    if a.canonical and a.canonical == r.canonical:
+    if c.same and (a.canonical or a.negated == r.negated):
         return a, r, Agreement(1.0, "canonical")
     if a.negated and r.negated and not (a.tokens and r.tokens):
         # a bare "no" / "none" against a denied finding ("is there a pneumothorax?" - "no" vs

@@ -1,0 +1,129 @@
+"""The clinical comparison both ``answer`` (open, mcq options, ordinal grades) and ``semantic`` use.
+
+Two texts are read into findings with modifiers (`scorers.medical.normalise.analyse`: negation,
+uncertainty, side, polarity groups such as severity, extent, number, size, lesion type, acuity
+and malignancy; `scorers.medical.modifiers`: levels, counts, measurements) and findings identified
+as HPO concepts (`scorers.medical.concepts`). Then, in this order:
+
+1. a conflict on any of them is decisive: the answer is clinically different (``same=False``
+   with ``conflict`` set), however alike the words;
+2. the same finding: equal canonical text, the same words in another order once words that say
+   nothing clinical are left out ("there is", "the image shows", "findings consistent with"),
+   or the same HPO concepts with the same remaining words (``same=True``);
+3. anything else is left open (``same=False``, no conflict): `semantic` asks the embedding model,
+   ``answer`` gives no credit (or token F1 when graded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from scorers.medical.clinical import polarity_conflict
+from scorers.medical.concepts import align_in_context, concept_conflict, concepts
+from scorers.medical.modifiers import modifier_conflict, number_members, read_modifiers
+from scorers.medical.normalise import Analysis, analyse, clinical_conflict, expand_in_context
+
+# Words that frame an answer without adding clinical content: "there is X", "X is seen", "the
+# image shows X", "findings consistent with X", "the patient has X" all state X.
+FRAMING_WORDS = frozenset(
+    {"there", "is", "are", "was", "were", "be", "been", "it", "this", "that", "which", "of", "with", "and", "the"}
+    | {"image", "images", "imaging", "shows", "show", "showing", "shown", "demonstrates", "demonstrate", "reveals"}
+    | {"seen", "noted", "visible", "present", "identified", "observed", "appears", "appearance", "appearances"}
+    | {"finding", "findings", "consistent", "compatible", "keeping", "in", "patient", "has", "have", "had"}
+    | {"answer", "diagnosis", "picture", "study", "scan", "feature", "features", "evidence", "sign", "signs"}
+    | {"on", "at", "a", "an", "as", "to", "suggest", "suggests", "suggestive", "representing", "represents", "its"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """How two texts compare clinically: the same finding, a decisive conflict, or open."""
+
+    same: bool
+    conflict: str | None
+    rule: str
+
+
+def core_words(a: Analysis) -> tuple[str, ...]:
+    """The canonical tokens less framing words, sorted (word order carries no meaning here)."""
+    return tuple(sorted(t for t in a.tokens if t not in FRAMING_WORDS))
+
+
+@lru_cache(maxsize=65536)
+def _concepts_and_rest(tokens: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    found = concepts(tokens)
+    covered = {i for _, start, end in found for i in range(start, end)}
+    rest = tuple(sorted(t for i, t in enumerate(tokens) if i not in covered and t not in FRAMING_WORDS))
+    return frozenset(c for c, _, _ in found), rest
+
+
+def conflict_of(a: Analysis, b: Analysis) -> str | None:
+    """The decisive clinical difference between two analyses, or None."""
+    conflict = clinical_conflict(a, b)
+    if conflict is not None:
+        return conflict
+    ma, mb = read_modifiers(a.text), read_modifiers(b.text)
+    conflict = modifier_conflict(ma, mb)
+    if conflict is not None:
+        return conflict
+    if ma.counts or mb.counts:  # "one nodule" against "multiple nodules"
+        group = polarity_conflict(a.polarity | number_members(ma.counts), b.polarity | number_members(mb.counts))
+        if group is not None:
+            return f"polarity:{group}"
+    if not (a.normal or b.normal):
+        ca, _ = _concepts_and_rest(a.tokens)
+        cb, _ = _concepts_and_rest(b.tokens)
+        if concept_conflict(ca, cb):
+            return "concept"
+    return None
+
+
+def compare(a: Analysis, b: Analysis) -> Comparison:
+    """Compare two analysed texts (see the module docstring for the order).
+
+    >>> from scorers.medical.normalise import analyse
+    >>> compare(analyse("the image shows an enlarged heart"), analyse("cardiomegaly"))
+    Comparison(same=True, conflict=None, rule='exact_after_normalisation')
+    >>> compare(analyse("glaucoma"), analyse("cataract")).conflict
+    'concept'
+    """
+    conflict = conflict_of(a, b)
+    if conflict is not None:
+        return Comparison(False, conflict, "conflict")
+    if a.canonical == b.canonical and (a.canonical or a.negated == b.negated):
+        return Comparison(True, None, "exact_after_normalisation")
+    if len(a.laterality) <= 1 and len(a.polarity) <= 1:
+        # word order matters only when two sides or two polarities say which goes with which
+        ka, kb = core_words(a), core_words(b)
+        if ka and ka == kb:
+            return Comparison(True, None, "same_words_reordered")
+    ca, rest_a = _concepts_and_rest(a.tokens)
+    cb, rest_b = _concepts_and_rest(b.tokens)
+    if ca and ca == cb and rest_a == rest_b:
+        return Comparison(True, None, "same_concept")
+    return Comparison(False, None, "open")
+
+
+def compare_texts(text: str, other: str) -> tuple[Analysis, Analysis, Comparison]:
+    """Analyse and compare two texts, letting each settle what the other leaves ambiguous.
+
+    Abbreviations one side leaves as written are read the way the other spells them out
+    (`expand_in_context`), and a phrase naming an HPO concept the other side names too is
+    written as that concept's label (`scorers.medical.concepts.align_in_context`).
+
+    >>> compare_texts("aplasia of the humerus", "absent humerus")[2].same
+    True
+    """
+    a, b = analyse(text), analyse(other)
+    if a.canonical != b.canonical:
+        # abbreviations left as written ("LLL", lower-case "ct") read the way the other side spells them
+        a, b = analyse(expand_in_context(text, other)), analyse(expand_in_context(other, text))
+    c = compare(a, b)
+    if c.same:
+        return a, b, c
+    aligned = align_in_context(a.text, b.text)
+    if aligned is None:
+        return a, b, c
+    a2, b2 = analyse(aligned[0]), analyse(aligned[1])
+    return a2, b2, compare(a2, b2)
