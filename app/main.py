@@ -13,6 +13,7 @@ from app.api.errors import install as install_error_handlers
 from app.api.routes import health, nemo_gym, openrlhf, profiles, rewards, runs, score, slime
 from app.auth import KeyRing, parse_keys
 from app.grouping import GroupBuffer
+from app.insight import routes as insight
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.models import load_models
 from app.profiles import ProfileBook, load_file
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         GroupPolicy(timeout_s=settings.group_timeout_s, step_lag=settings.group_step_lag)
     )
     install_error_handlers(app)
-    for module in (health, rewards, score, profiles, runs, openrlhf, slime, nemo_gym):
+    for module in (health, rewards, score, profiles, runs, openrlhf, slime, nemo_gym, insight):
         app.include_router(module.router)
     # Outermost first: the request id must wrap the body limit so that 413s are logged too.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
