@@ -14,6 +14,7 @@ from app.api.routes import health, nemo_gym, openrlhf, profiles, rewards, runs, 
 from app.auth import KeyRing, parse_keys
 from app.fastpath import FastPathMiddleware
 from app.grouping import GroupBuffer
+from app.insight import routes as insight
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.models import load_models
 from app.profile_checks import check_file_profiles
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         GroupPolicy(timeout_s=settings.group_timeout_s, step_lag=settings.group_step_lag)
     )
     install_error_handlers(app)
-    for module in (health, rewards, score, profiles, runs, openrlhf, slime, nemo_gym):
+    for module in (health, rewards, score, profiles, runs, openrlhf, slime, nemo_gym, insight):
         app.include_router(module.router)
     # The fast path sits inside both: request ids, logs, metrics and the body limit apply to it too.
     app.add_middleware(FastPathMiddleware)

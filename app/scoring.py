@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from app import metrics
 from app.api.errors import ApiError, validation_error
 from app.grouping import GroupBuffer
+from app.insight.recorder import ScoredBatch, record
 from app.profiles import ResolvedProfile
 from schedulers.base import GroupReport, RunExistsError, RunNotFoundError, RunStore
 from schedulers.registry import make_scheduler
@@ -294,6 +295,11 @@ def score_profile(
         else:
             status.append("error" if "error" in statuses[i] else "unscorable")
     weights = {c.key: c.weight for c in profile.components}
+    if run is not None:  # run insight: dead and phantom groups per step (app.insight)
+        groups = [None if it.group is None else str(it.group) for it in batch]
+        outcome = frozenset(c.key for c in profile.components if c.required)
+        seen = ScoredBatch(groups, totals, components, outcome)
+        record(run.store, run.tenant, run.run_id, seen, schedule, step=run.step, group_size=run.group_size)
     return Composite(totals, components, status, per_item, schedule, weights, reasons)
 
 

@@ -32,7 +32,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from schedulers.stores.doc_merge import DocMerge
 
 
 @dataclass(frozen=True)
@@ -265,6 +268,14 @@ class RunStore(Protocol):
     def delete_doc(self, tenant: str, kind: str, name: str) -> bool: ...
 
     def list_docs(self, tenant: str, kind: str) -> dict[str, dict[str, Any]]: ...
+
+    def merge_doc(self, tenant: str, kind: str, name: str, merge: DocMerge) -> tuple[dict[str, Any], bool]:
+        """Apply ``merge`` to a flat document atomically (see `schedulers.stores.doc_merge`).
+
+        Returns the document after the merge and whether this call created it. Concurrent merges
+        from any number of workers and replicas are all applied: none is lost.
+        """
+        ...
 
     def ping(self) -> bool:
         """The store is reachable (for /readyz)."""

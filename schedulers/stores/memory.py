@@ -19,6 +19,7 @@ from schedulers.base import (
     RunExistsError,
     RunNotFoundError,
 )
+from schedulers.stores.doc_merge import DocMerge, merge_fields
 from schedulers.stores.pending import Closing, check_samples, is_due, merge_step, report_closing
 from schedulers.stores.records import (
     Record,
@@ -254,6 +255,13 @@ class MemoryStore:
     def list_docs(self, tenant: str, kind: str) -> dict[str, dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(dict(sorted(self._docs.get((tenant, kind), {}).items())))
+
+    def merge_doc(self, tenant: str, kind: str, name: str, merge: DocMerge) -> tuple[dict[str, Any], bool]:
+        with self._lock:
+            docs = self._docs.setdefault((tenant, kind), {})
+            created = name not in docs
+            docs[name] = merge_fields(docs.get(name), merge)
+            return copy.deepcopy(docs[name]), created
 
     def ping(self) -> bool:
         return True

@@ -60,6 +60,7 @@ from schedulers.base import (
     RunExistsError,
     RunNotFoundError,
 )
+from schedulers.stores.doc_merge import DocMerge, merge_fields
 from schedulers.stores.pending import check_samples
 from schedulers.stores.records import (
     Record,
@@ -385,6 +386,20 @@ class RedisStore:
     def list_docs(self, tenant: str, kind: str) -> dict[str, dict[str, Any]]:
         raw = self.client.hgetall(self._doc_key(tenant, kind))
         return {name: json.loads(raw[name]) for name in sorted(raw)}
+
+    def merge_doc(self, tenant: str, kind: str, name: str, merge: DocMerge) -> tuple[dict[str, Any], bool]:
+        # WATCH/MULTI like a report, not Lua: cjson would round the sums to 14 digits.
+        key = self._doc_key(tenant, kind)
+
+        def body(pipe: Any) -> tuple[dict[str, Any], bool]:
+            raw = pipe.hget(key, name)
+            doc = merge_fields(None if raw is None else json.loads(raw), merge)
+            pipe.multi()
+            pipe.hset(key, name, _dumps(doc))
+            pipe.execute()
+            return doc, raw is None
+
+        return self._optimistic(key, body)
 
     def ping(self) -> bool:
         try:

@@ -29,6 +29,7 @@ from schedulers.base import (
     RunExistsError,
     RunNotFoundError,
 )
+from schedulers.stores.doc_merge import DocMerge, merge_fields
 from schedulers.stores.pending import Closing, check_samples, merge_step, report_closing
 from schedulers.stores.records import (
     Record,
@@ -424,6 +425,19 @@ class SQLiteStore:
             .fetchall()
         )
         return {name: json.loads(doc) for name, doc in rows}
+
+    def merge_doc(self, tenant: str, kind: str, name: str, merge: DocMerge) -> tuple[dict[str, Any], bool]:
+        # BEGIN IMMEDIATE: the write lock is held from the read on, so no other writer's merge is lost.
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT doc FROM docs WHERE tenant = ? AND kind = ? AND name = ?", (tenant, kind, name)
+            ).fetchone()
+            doc = merge_fields(None if row is None else json.loads(row[0]), merge)
+            conn.execute(
+                "INSERT OR REPLACE INTO docs (tenant, kind, name, doc) VALUES (?, ?, ?, ?)",
+                (tenant, kind, name, _dumps(doc)),
+            )
+        return doc, row is None
 
     def ping(self) -> bool:
         try:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Response
 from app import metrics
 from app.api.deps import StoreDep, TenantDep
 from app.api.errors import ApiError
+from app.insight.recorder import forget as forget_insight
 from app.schemas import RUN_ID, RunCheckpoint, RunCreate, RunHistory, RunList, RunState
 from schedulers.base import RunNotFoundError, SchedulerConfigError
 from schedulers.registry import validate_config
@@ -92,6 +93,7 @@ def reset_run(run_id: RunId, tenant: TenantDep, store: StoreDep) -> RunState:
 def delete_run(run_id: RunId, tenant: TenantDep, store: StoreDep) -> Response:
     """Delete a run and its idempotency records."""
     store.delete_run(tenant, run_id)
+    forget_insight(store, tenant, run_id)
     try:
         metrics.RUN_TAU.remove(tenant, run_id)
     except KeyError:
