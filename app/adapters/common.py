@@ -146,19 +146,3 @@ def overlaps(profile: ResolvedProfile, out: Composite) -> dict[str, list[float |
             values.append(float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None)
         result[comp.key] = values
     return result
-
-
-def check_depth(value: Any, limit: int, field: str) -> None:
-    """422 for a JSON value nested deeper than ``limit`` (echoed documents are serialised again)."""
-    level: list[Any] = [value]
-    for _ in range(limit + 1):
-        nxt: list[Any] = []
-        for v in level:
-            if isinstance(v, dict):
-                nxt.extend(v.values())
-            elif isinstance(v, list):
-                nxt.extend(v)
-        if not nxt:
-            return
-        level = nxt
-    raise ApiError(422, "too_deep", f"nested more than {limit} levels deep", field)

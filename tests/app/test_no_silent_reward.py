@@ -239,7 +239,7 @@ def test_nemo_gym_deeply_nested_echo_is_422(client: TestClient) -> None:
         deep = [deep]
     row = {**NEMO_ROW, "response": _response("t", "<answer>yes</answer>"), "extra": deep}
     out = client.post("/nemo-gym/vqa-closed/verify", json=row)
-    assert out.status_code == 422 and out.json()["error"]["code"] == "too_deep"
+    assert out.status_code == 422 and out.json()["error"]["code"] == "too_deeply_nested"
 
 
 def test_label_json_nested_past_the_parser_is_422(client: TestClient) -> None:

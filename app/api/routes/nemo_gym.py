@@ -15,7 +15,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 
 from app.adapters.common import (
-    check_depth,
     ensure_run,
     filled,
     make_item,
@@ -47,8 +46,6 @@ router = APIRouter(tags=["trainers"])
 
 RunPath = Annotated[str, Path(pattern=RUN_ID, description="Report to this run (created on first use).")]
 GroupSizePath = Annotated[int, Path(ge=1, le=1024, description="Rollouts per task (NeMo Gym's num_repeats).")]
-# The echoed row is serialised again; deeper documents are refused before scoring.
-MAX_ECHO_DEPTH = 64
 # Keys the verify response sets; a row that carries them gets them replaced, not doubled.
 _OWN_KEYS = frozenset(NemoVerifyResponse.model_fields) - frozenset(NemoVerifyRequest.model_fields)
 
@@ -59,7 +56,6 @@ def _verify(
     settings = svc.settings
     resolved = svc.profiles.resolved(svc.tenant, profile)
     row: dict[str, Any] = body.model_dump()
-    check_depth(row, MAX_ECHO_DEPTH, "body")
     fields = object_fields({k: v for k, v in row.items() if k not in ("responses_create_params", "response")})
     if "group" not in fields:
         task = row.get(TASK_INDEX)
