@@ -148,11 +148,14 @@ def test_dead_groups_warn_in_stats_and_logs(
 
 def test_prometheus_gauges_per_run(keyed: TestClient) -> None:
     score(keyed, HAND, step=1, run="gauged")
-    text = keyed.get("/metrics").text
+    stats(keyed, "gauged")  # the gauges follow the statistics written (each flush; the stats route flushes)
+    text = keyed.get("/metrics", headers=ALICE).text
     assert 'medreward_run_dead_group_rate{run_id="gauged",tenant="alice"} 0.3333333333333333' in text
     assert 'medreward_run_phantom_group_rate{run_id="gauged",tenant="alice"} 0.3333333333333333' in text
+    # Tenant-labelled series follow the metrics rules: another tenant does not see them.
+    assert 'run_id="gauged"' not in keyed.get("/metrics", headers=BOB).text
     keyed.delete("/v1/runs/gauged", headers=ALICE)
-    assert 'run_id="gauged"' not in keyed.get("/metrics").text.split("medreward_run_dead_group_rate", 1)[1]
+    assert 'group_rate{run_id="gauged"' not in keyed.get("/metrics", headers=ALICE).text
 
 
 def test_adapters_feed_the_stats(keyed: TestClient) -> None:
