@@ -87,6 +87,7 @@ def insight_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), f"no {CHROMIUM}: install Debian's chromium (apt-get install -y chromium)"
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
         yield b
