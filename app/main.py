@@ -14,6 +14,7 @@ from app.api.routes import health, nemo_gym, openrlhf, profiles, rewards, runs, 
 from app.auth import KeyRing, parse_keys
 from app.fastpath import FastPathMiddleware
 from app.grouping import GroupBuffer
+from app.insight import recorder as insight_recorder
 from app.insight import routes as insight
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.models import load_models
@@ -56,6 +57,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await anyio.to_thread.run_sync(_stop_group_buffer, app)
+        await anyio.to_thread.run_sync(insight_recorder.close, app.state.store)
         app.state.store.close()
         log.info("medreward stopped")
 

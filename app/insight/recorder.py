@@ -1,7 +1,9 @@
 """What one scoring call with a ``run_id`` adds to the run's insight, kept in the run store.
 
-Two kinds of documents per run, both merged atomically (`RunStore.merge_doc`), so any number of
-workers and replicas feed them without losing an update:
+A scoring call only adds to merges pending in memory (`app.insight.pending`); a flush every
+``MEDREWARD_INSIGHT_FLUSH_S`` writes them (see `Recorder`). Two kinds of documents per run,
+both merged atomically (`RunStore.merge_doc`), so any number of workers and replicas feed
+them without losing an update:
 
 - ``insight-steps:<run>``, one per training step (name: the zero-padded step): the additive
   counters of `app.insight.stats` plus the τ and MedLoc-R1 window seen last in that step. Only
@@ -9,7 +11,7 @@ workers and replicas feed them without losing an update:
   oldest beyond the bound are deleted.
 - ``insight-open:<run>``, per-sample traffic only (``group_size`` set): one per open GRPO group,
   the mergeable summary of its samples so far (count, range of totals, range of each outcome
-  component). The call whose samples make the count reach ``group_size`` judges the group
+  component). The flush whose merge makes the count reach ``group_size`` judges the group
   (dead, phantom or live) and adds it to the step of its first sample. A group still short of
   samples ``MEDREWARD_INSIGHT_GROUP_TTL_S`` after its last one, or two steps behind the run, is
   judged with the samples it has when the run's next step starts.
@@ -22,12 +24,14 @@ with the same ``group`` are a group. Items with no ``group`` are groups of one (
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from app.insight import gauges
+from app.insight.pending import Combined, DocKey, PendingMerges
 from app.insight.settings import InsightSettings, get_insight_settings
 from app.insight.stats import (
     GroupSummary,
@@ -37,7 +41,7 @@ from app.insight.stats import (
     step_summary,
     summarise_group,
 )
-from schedulers.base import GroupPolicy, RunStore
+from schedulers.base import GroupPolicy, RunNotFoundError, RunStore
 from schedulers.stores.doc_merge import DocMerge
 
 log = logging.getLogger("app.insight")
@@ -47,12 +51,15 @@ log = logging.getLogger("app.insight")
 STALE_STEP_LAG = GroupPolicy().step_lag
 
 
+STEPS_PREFIX, OPEN_PREFIX = "insight-steps:", "insight-open:"
+
+
 def steps_kind(run_id: str) -> str:
-    return f"insight-steps:{run_id}"
+    return STEPS_PREFIX + run_id
 
 
 def open_kind(run_id: str) -> str:
-    return f"insight-open:{run_id}"
+    return OPEN_PREFIX + run_id
 
 
 def step_name(step: int) -> str:
@@ -80,61 +87,15 @@ def record(
     *,
     step: int | None,
     group_size: int | None,
-    settings: InsightSettings | None = None,
 ) -> None:
     """Add one scored batch to the run's statistics; never raises (scoring must not fail for it)."""
-    settings = settings or get_insight_settings()
+    settings = get_insight_settings()
     if not settings.insight or schedule is None or schedule.get("replayed") or not batch.totals:
         return
     try:
-        _record(store, tenant, run_id, batch, schedule, step, group_size, settings)
+        recorder_for(store, settings).add(tenant, run_id, batch, schedule, step, group_size)
     except Exception as exc:  # the reward was computed; losing a statistic must not lose it
         log.warning("run insight not recorded: %s", exc, extra={"tenant": tenant, "run_id": run_id})
-
-
-def _record(
-    store: RunStore,
-    tenant: str,
-    run_id: str,
-    batch: ScoredBatch,
-    schedule: Mapping[str, Any],
-    step: int | None,
-    group_size: int | None,
-    settings: InsightSettings,
-) -> None:
-    now = time.time()
-    at_step = step if step is not None else int(schedule.get("step") or 0)
-    counters = item_counters(batch.totals, batch.components)
-    closed: list[tuple[int, GroupSummary]] = []
-    order: dict[str | None, list[int]] = {}
-    for i, g in enumerate(batch.groups):
-        order.setdefault(g, []).append(i)
-    for g, idx in order.items():
-        if g is None:  # no group: each item is a group of one
-            closed.extend((at_step, GroupSummary(1 if batch.totals[i] is not None else 0)) for i in idx)
-        elif group_size is None:
-            closed.append((at_step, _summary(batch, idx)))
-        else:
-            whole = _feed_open_group(
-                store, tenant, run_id, g, _summary(batch, idx), len(idx), group_size, at_step, now
-            )
-            if whole is not None:
-                closed.append(whole)
-    same_step = [s for st, s in closed if st == at_step]
-    run = store.get_run(tenant, run_id)
-    keep = {"tau": run.get("tau"), "window": run.get("window"), "updated_at": now}
-    doc, created = store.merge_doc(
-        tenant,
-        steps_kind(run_id),
-        step_name(at_step),
-        DocMerge(add={**counters, **group_counters(same_step)}, keep=keep),
-    )
-    for st, summary in closed:
-        if st != at_step:  # a per-sample group whose first sample came in an earlier step
-            store.merge_doc(tenant, steps_kind(run_id), step_name(st), DocMerge(add=group_counters([summary])))
-    gauges.observe(tenant, run_id, step_summary(at_step, doc))
-    if created:
-        _new_step(store, tenant, run_id, at_step, group_size, settings, now)
 
 
 def _summary(batch: ScoredBatch, idx: Sequence[int]) -> GroupSummary:
@@ -143,7 +104,7 @@ def _summary(batch: ScoredBatch, idx: Sequence[int]) -> GroupSummary:
     return summarise_group(totals, outcomes)
 
 
-def _open_merge(summary: GroupSummary, items: int, step: int, now: float) -> DocMerge:
+def _open_merge(summary: GroupSummary, items: int, size: int, step: int, now: float) -> DocMerge:
     low: dict[str, float] = {"step": step}
     high: dict[str, float] = {"at": now}
     if summary.total_lo is not None and summary.total_hi is not None:
@@ -152,7 +113,7 @@ def _open_merge(summary: GroupSummary, items: int, step: int, now: float) -> Doc
         low[f"o|{key}|lo"] = value
     for key, value in summary.outcome_hi.items():
         high[f"o|{key}|hi"] = value
-    return DocMerge(add={"n": items, "scored": summary.scored}, low=low, high=high)
+    return DocMerge(add={"n": items, "scored": summary.scored}, low=low, high=high, keep={"size": size})
 
 
 def _from_open(doc: Mapping[str, Any]) -> GroupSummary:
@@ -161,53 +122,176 @@ def _from_open(doc: Mapping[str, Any]) -> GroupSummary:
     return GroupSummary(int(doc.get("scored", 0)), doc.get("t|lo"), doc.get("t|hi"), lo, hi)
 
 
-def _feed_open_group(
-    store: RunStore,
-    tenant: str,
-    run_id: str,
-    group: str,
-    summary: GroupSummary,
-    items: int,
-    size: int,
-    step: int,
-    now: float,
-) -> tuple[int, GroupSummary] | None:
-    """Merge a group's new samples; the group (with its first step) when these samples completed it."""
-    doc, _ = store.merge_doc(tenant, open_kind(run_id), group, _open_merge(summary, items, step, now))
-    total = int(doc["n"])
-    # Exactly one merge crosses the size (merges are serialised), so one caller judges the group;
-    # the delete confirms it against a stale sweep that got there first.
-    if total - items < size <= total and store.delete_doc(tenant, open_kind(run_id), group):
-        return int(doc["step"]), _from_open(doc)
-    return None
+class Recorder:
+    """One store's run insight: merges gathered from scoring calls, written by a periodic flush.
+
+    ``MEDREWARD_INSIGHT_FLUSH_S`` (default 1 s) bounds how stale another worker's view can be;
+    0 writes every call through. The stats route flushes its own process first, and the service
+    flushes at shutdown; a crash loses at most one interval of statistics (never a reward).
+    """
+
+    def __init__(self, store: RunStore, settings: InsightSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self.pending = PendingMerges()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(
+        self,
+        tenant: str,
+        run_id: str,
+        batch: ScoredBatch,
+        schedule: Mapping[str, Any],
+        step: int | None,
+        group_size: int | None,
+    ) -> None:
+        now = time.time()
+        at_step = step if step is not None else int(schedule.get("step") or 0)
+        judged: list[GroupSummary] = []
+        order: dict[str | None, list[int]] = {}
+        for i, g in enumerate(batch.groups):
+            order.setdefault(g, []).append(i)
+        for g, idx in order.items():
+            if g is None:  # no group: each item is a group of one
+                judged.extend(GroupSummary(1 if batch.totals[i] is not None else 0) for i in idx)
+            elif group_size is None:
+                judged.append(_summary(batch, idx))
+            else:  # per-sample traffic: the group is judged at the flush that completes it
+                merge = _open_merge(_summary(batch, idx), len(idx), group_size, at_step, now)
+                self.pending.add((tenant, open_kind(run_id), g), merge)
+        keep: dict[str, Any] = {"tau": schedule.get("tau"), "updated_at": now}
+        if group_size is not None:
+            keep["group_size"] = group_size
+        counters = {**item_counters(batch.totals, batch.components), **group_counters(judged)}
+        self.pending.add((tenant, steps_kind(run_id), step_name(at_step)), DocMerge(add=counters, keep=keep))
+        if self.settings.insight_flush_s <= 0:
+            self.flush()
+
+    # ---- flushing -----------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write every pending merge; judge the per-sample groups they complete."""
+        with self._flush_lock:
+            docs = self.pending.take()
+            if docs:
+                self._write(docs)
+
+    def _write(self, docs: dict[DocKey, Combined]) -> None:
+        now = time.time()
+        runs: dict[tuple[str, str], dict[str, Any] | None] = {}
+        for tenant, kind, _ in docs:
+            key = (tenant, kind.split(":", 1)[1])
+            if key not in runs:
+                try:
+                    runs[key] = self.store.get_run(*key)
+                except RunNotFoundError:  # deleted since: its statistics go with it
+                    runs[key] = None
+        steps: dict[DocKey, Combined] = {}
+        for (tenant, kind, name), combined in docs.items():
+            run_id = kind.split(":", 1)[1]
+            if runs[(tenant, run_id)] is None:
+                continue
+            if kind.startswith(STEPS_PREFIX):
+                steps.setdefault((tenant, kind, name), Combined()).absorb(combined.merge())
+                continue
+            doc, _ = self.store.merge_doc(tenant, kind, name, combined.merge())
+            added, total, size = int(combined.add.get("n", 0)), int(doc["n"]), int(doc.get("size") or 0)
+            # Exactly one merge crosses the size (merges are serialised), so one flush judges the group;
+            # the delete confirms it against a stale sweep that got there first.
+            if size and total - added < size <= total and self.store.delete_doc(tenant, kind, name):
+                step_key = (tenant, steps_kind(run_id), step_name(int(doc["step"])))
+                steps.setdefault(step_key, Combined()).absorb(DocMerge(add=group_counters([_from_open(doc)])))
+        newest: dict[tuple[str, str], str] = {}
+        for tenant, kind, name in steps:
+            run_key = (tenant, kind.split(":", 1)[1])
+            newest[run_key] = max(newest.get(run_key, name), name)
+        for (tenant, kind, name), combined in sorted(steps.items()):
+            run_id = kind.split(":", 1)[1]
+            run = runs[(tenant, run_id)] or {}
+            is_newest = newest[(tenant, run_id)] == name
+            if is_newest:  # the window as it stands now belongs to the newest step
+                combined.keep.setdefault("tau", run.get("tau"))
+                combined.keep["window"] = run.get("window")
+            doc, created = self.store.merge_doc(tenant, kind, name, combined.merge())
+            if is_newest:
+                gauges.observe(tenant, run_id, step_summary(int(name), doc))
+            if created:
+                self._new_step(tenant, run_id, int(name), doc.get("group_size"), now)
+
+    def _new_step(self, tenant: str, run_id: str, step: int, group_size: int | None, now: float) -> None:
+        """Once per step and run: judge stale per-sample groups, drop old steps, warn on dead groups."""
+        store, settings = self.store, self.settings
+        if group_size is not None:
+            for name, doc in store.list_docs(tenant, open_kind(run_id)).items():
+                stale = float(doc.get("at", 0)) < now - settings.insight_group_ttl_s
+                behind = int(doc.get("step", step)) <= step - STALE_STEP_LAG
+                if (stale or behind) and store.delete_doc(tenant, open_kind(run_id), name):
+                    merge = DocMerge(add=group_counters([_from_open(doc)]))
+                    store.merge_doc(tenant, steps_kind(run_id), step_name(int(doc.get("step", step))), merge)
+        docs = store.list_docs(tenant, steps_kind(run_id))
+        names = sorted(docs)
+        for name in names[: max(len(names) - settings.insight_steps, 0)]:
+            store.delete_doc(tenant, steps_kind(run_id), name)
+        # The steps before this one are (mostly) finished: judge them, not the one just begun.
+        done = [step_summary(int(n), docs[n]) for n in names[-settings.insight_steps :] if int(n) < step]
+        level, span = settings.dead_group_warn, settings.dead_group_warn_steps
+        warning = dead_group_warning(done, level, span)
+        # Logged when the rate first stays high (the stats and the dashboard show it while it lasts).
+        if warning and not dead_group_warning(done[:-1], level, span):
+            log.warning(warning, extra={"tenant": tenant, "run_id": run_id, "step": step})
+
+    # ---- the flusher thread -------------------------------------------------------------
+    def start(self) -> None:
+        if self.settings.insight_flush_s > 0 and self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="insight-flush", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.insight_flush_s):
+            try:
+                self.flush()
+            except Exception as exc:  # a store hiccup: these statistics are lost, the next flush goes on
+                log.warning("run insight flush failed: %s", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.flush()
 
 
-def _new_step(
-    store: RunStore,
-    tenant: str,
-    run_id: str,
-    step: int,
-    group_size: int | None,
-    settings: InsightSettings,
-    now: float,
-) -> None:
-    """Once per step and run: judge stale per-sample groups, drop old steps, warn on dead groups."""
-    if group_size is not None:
-        for name, doc in store.list_docs(tenant, open_kind(run_id)).items():
-            stale = float(doc.get("at", 0)) < now - settings.insight_group_ttl_s
-            behind = int(doc.get("step", step)) <= step - STALE_STEP_LAG
-            if (stale or behind) and store.delete_doc(tenant, open_kind(run_id), name):
-                merge = DocMerge(add=group_counters([_from_open(doc)]))
-                store.merge_doc(tenant, steps_kind(run_id), step_name(int(doc.get("step", step))), merge)
-    docs = store.list_docs(tenant, steps_kind(run_id))
-    names = sorted(docs)
-    for name in names[: max(len(names) - settings.insight_steps, 0)]:
-        store.delete_doc(tenant, steps_kind(run_id), name)
-    # The steps before this one are (mostly) finished: judge them, not the one just begun.
-    done = [step_summary(int(n), docs[n]) for n in names[-settings.insight_steps :] if int(n) < step]
-    warning = dead_group_warning(done, settings.dead_group_warn, settings.dead_group_warn_steps)
-    if warning:
-        log.warning(warning, extra={"tenant": tenant, "run_id": run_id, "step": step})
+_recorders: dict[int, Recorder] = {}
+_registry_lock = threading.Lock()
+
+
+def recorder_for(store: RunStore, settings: InsightSettings | None = None) -> Recorder:
+    """The store's recorder, started on first use."""
+    with _registry_lock:
+        rec = _recorders.get(id(store))
+        if rec is None or rec.store is not store:
+            rec = _recorders[id(store)] = Recorder(store, settings or get_insight_settings())
+            rec.start()
+        return rec
+
+
+def flush(store: RunStore) -> None:
+    """Write this process's pending statistics for ``store`` (before reading them)."""
+    with _registry_lock:
+        rec = _recorders.get(id(store))
+    if rec is not None and rec.store is store:
+        rec.flush()
+
+
+def close(store: RunStore) -> None:
+    """Stop the flusher and write what is pending (the service's shutdown, before the store closes)."""
+    with _registry_lock:
+        rec = _recorders.pop(id(store), None)
+    if rec is not None and rec.store is store:
+        try:
+            rec.stop()
+        except Exception as exc:  # shutdown goes on
+            log.warning("run insight not flushed at shutdown: %s", exc)
 
 
 def read_steps(store: RunStore, tenant: str, run_id: str, last: int | None = None) -> list[dict[str, Any]]:
@@ -221,6 +305,7 @@ def read_steps(store: RunStore, tenant: str, run_id: str, last: int | None = Non
 
 def forget(store: RunStore, tenant: str, run_id: str) -> None:
     """Drop a deleted run's statistics and open groups (and its gauges)."""
+    flush(store)  # what this process still holds for the run is dropped (the run is gone)
     for kind in (steps_kind(run_id), open_kind(run_id)):
         for name in store.list_docs(tenant, kind):
             store.delete_doc(tenant, kind, name)

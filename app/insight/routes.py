@@ -24,7 +24,7 @@ from app.api.errors import ApiError
 from app.api.responses import json_response
 from app.api.routes.runs import RunId
 from app.insight.explain import explain
-from app.insight.recorder import read_steps
+from app.insight.recorder import flush, read_steps
 from app.insight.schemas import ExplainRequest, Explanation, RunStats, StepStats
 from app.insight.settings import get_insight_settings
 from app.insight.stats import dead_group_warning, histogram_edges
@@ -64,6 +64,7 @@ def run_stats(
     """Per step: dead and phantom group rates, component means, std, abstentions, reward histogram, τ, window."""
     run = store.get_run(tenant, run_id)  # 404 for an unknown run or another tenant's
     settings = get_insight_settings()
+    flush(store)  # this process's pending statistics first (other workers flush on their own clock)
     steps = read_steps(store, tenant, run_id, last)
     warning = dead_group_warning(steps, settings.dead_group_warn, settings.dead_group_warn_steps)
     body = RunStats(

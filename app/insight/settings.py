@@ -21,6 +21,12 @@ class InsightSettings(BaseSettings):
         default=0.5, ge=0.0, le=1.0, description="Warn when the dead-group rate stays above this level..."
     )
     dead_group_warn_steps: int = Field(default=5, ge=1, description="...in each of this many consecutive steps.")
+    insight_flush_s: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=60.0,
+        description="Write the statistics gathered in memory this often (0: with every scoring call).",
+    )
     insight_group_ttl_s: float = Field(
         default=900.0,
         gt=0,

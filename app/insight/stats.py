@@ -55,7 +55,7 @@ def summarise_group(totals: Sequence[float | None], outcomes: Mapping[str, Seque
     kept = [i for i, t in enumerate(totals) if t is not None]
     if not kept:
         return GroupSummary(0)
-    values = [float(totals[i]) for i in kept]  # type: ignore[arg-type]
+    values = [float(t) for t in totals if t is not None]
     lo: dict[str, float] = {}
     hi: dict[str, float] = {}
     for key, rewards in outcomes.items():
@@ -223,5 +223,6 @@ def dead_group_warning(steps: Sequence[Mapping[str, Any]], level: float, span: i
     return (
         f"dead-group rate above {level:.2f} for {span} steps "
         f"(steps {last[0]['step']}–{last[-1]['step']}: {rates}): most GRPO groups get equal rewards and "
-        "teach nothing; make the task easier, sample more per prompt, or lower the IoU threshold"
+        "teach nothing (all right: the task is too easy, raise τ or the difficulty; all wrong: too hard, "
+        "lower it or sample more completions per prompt)"
     )

@@ -165,12 +165,18 @@
     chart("chart-hist", [
       { label: "reward" },
       { label: "items", fill: "rgba(36,89,166,0.35)", stroke: "#2459a6", paths: uPlot.paths.bars({ size: [0.9] }), points: { show: false } },
-    ], [centres, counts]);
+    ], [centres, counts], { scales: { x: { time: false, range: [edges[from], edges[edges.length - 1]] } } });
 
     const wbody = $("window").querySelector("tbody");
     wbody.replaceChildren();
     const w = s.window || {};
-    const rows = [
+    // MedLoc-R1's checks where the scheduler makes them; the plain window statistics otherwise.
+    const rows = w.min_reward === undefined ? [
+      ["filled", `${w.size ?? "–"} / ${w.capacity ?? "–"}`, undefined],
+      ["mean reward", fmt(w.mean_reward), undefined],
+      ["std of group means", fmt(w.std_reward), undefined],
+      ["mean IoU", fmt(w.mean_iou), undefined],
+    ] : [
       ["filled", `${w.size ?? "–"} / ${w.capacity ?? "–"}`, w.fill_ok],
       ["mean reward ≥ P(τ)", `${fmt(w.mean_reward)} ≥ ${fmt(w.min_reward, 2)}`, w.reward_ok],
       ["std of group means ≤ S(τ)", `${fmt(w.std_reward)} ≤ ${fmt(w.max_std, 2)}`, w.stability_ok],

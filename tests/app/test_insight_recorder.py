@@ -1,0 +1,58 @@
+"""The recorder across workers: two processes' recorders on one SQLite file judge each group once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.insight.recorder import Recorder, ScoredBatch, read_steps
+from app.insight.settings import InsightSettings
+from schedulers.stores import open_store
+
+# Flushed by hand: the background thread never runs in these tests.
+MANUAL = InsightSettings(insight_flush_s=60.0)
+SCHEDULE = {"tau": 0.5, "step": 0}
+
+
+def one(group: str, total: float, iou: float) -> ScoredBatch:
+    return ScoredBatch([group], [total], {"iou": [iou], "format": [total]}, frozenset({"iou"}))
+
+
+def test_per_sample_groups_split_across_two_workers_are_judged_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/runs.db"
+    a_store, b_store = open_store(url), open_store(url)
+    a_store.create_run("t", "r", "fixed", {"tau": 0.5})
+    a, b = Recorder(a_store, MANUAL), Recorder(b_store, MANUAL)
+    # 10 groups of 4; samples alternate between the workers. Groups 0-4 phantom, 5-9 dead.
+    for g in range(10):
+        for i in range(4):
+            total = (0.2 if i % 2 else 0.0) if g < 5 else 1.0
+            (a if i % 2 else b).add("t", "r", one(f"g{g}", total, 0.0 if g < 5 else 1.0), SCHEDULE, 1, 4)
+        # Interleave the flushes with the feeding so that each worker completes some groups.
+        (a if g % 2 else b).flush()
+    a.flush()
+    b.flush()
+    [step] = read_steps(a_store, "t", "r")
+    assert (step["items"], step["groups"], step["dead_groups"], step["phantom_groups"]) == (40, 10, 5, 5)
+    assert a_store.list_docs("t", "insight-open:r") == {}
+    a_store.close()
+    b_store.close()
+
+
+def test_write_through_needs_no_flush(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/runs.db")
+    store.create_run("t", "r", "fixed", {})
+    rec = Recorder(store, InsightSettings(insight_flush_s=0))
+    rec.add("t", "r", ScoredBatch(["g", "g"], [0.5, 0.5], {"iou": [1.0, 1.0]}, frozenset({"iou"})), SCHEDULE, 3, None)
+    [step] = read_steps(store, "t", "r")
+    assert (step["step"], step["dead_groups"], step["tau"]) == (3, 1, 0.5)
+    store.close()
+
+
+def test_statistics_of_a_deleted_run_are_dropped_at_flush() -> None:
+    store = open_store("memory://")
+    store.create_run("t", "r", "fixed", {})
+    rec = Recorder(store, MANUAL)
+    rec.add("t", "r", one("g", 0.5, 1.0), SCHEDULE, 1, None)
+    store.delete_run("t", "r")
+    rec.flush()
+    assert store.list_docs("t", "insight-steps:r") == {}
