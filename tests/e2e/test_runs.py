@@ -99,13 +99,14 @@ def test_restart_keeps_every_run(tmp_path: Path) -> None:
     db = tmp_path / "restart.db"
     first = Server(db, server_env(MEDREWARD_LOAD_MODELS="false")).start()
     before: dict[str, Any] = {}
+    last_sent: dict[str, list[dict[str, Any]]] = {}
     try:
         with httpx.Client(base_url=first.url, headers=ALICE, timeout=60) as c:
             rng = random.Random(3)
             for run_id, sched in (("keep-medloc", "medloc"), ("keep-fixed", "fixed")):
                 assert c.post("/v1/runs", json={"run_id": run_id, "scheduler": sched}).status_code == 201
                 for step in range(35):
-                    items = group_items(step, 0, 0.85, rng)
+                    items = last_sent[run_id] = group_items(step, 0, 0.85, rng)
                     c.post(
                         "/v1/rewards/iou",
                         json={"items": items, "run_id": run_id, "step": step, "request_id": f"{run_id}-{step}"},
@@ -122,12 +123,13 @@ def test_restart_keeps_every_run(tmp_path: Path) -> None:
                 assert c.get(f"/v1/runs/{run_id}").json() == state
                 assert c.get(f"/v1/runs/{run_id}/history").json() == history
             assert c.get("/v1/profiles/kept").json()["source"] == "tenant"
-            # A retry of a report made before the restart is still recognised.
-            items = group_items(34, 0, 0.85, random.Random(99))
-            again = c.post(
-                "/v1/rewards/iou", json={"items": items, "run_id": "keep-fixed", "request_id": "keep-fixed-34"}
-            )
+            # A retry of a report made before the restart is still recognised (the same items, as a
+            # trainer's retry sends them); other items under that id are a conflict, not a replay.
+            retry = {"items": last_sent["keep-fixed"], "run_id": "keep-fixed", "request_id": "keep-fixed-34"}
+            again = c.post("/v1/rewards/iou", json=retry)
             assert again.json()["schedule"]["replayed"] is True
+            other = {**retry, "items": group_items(34, 0, 0.85, random.Random(99))}
+            assert c.post("/v1/rewards/iou", json=other).status_code == 409
             assert c.get("/v1/runs/keep-fixed").json()["groups"] == before["keep-fixed"][0]["groups"]
     finally:
         assert second.stop() == 0, second.logs()
