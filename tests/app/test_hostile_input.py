@@ -378,3 +378,39 @@ def test_metrics_show_tenant_series_only_to_their_tenant_or_the_metrics_key() ->
         full = c.get("/metrics", headers={"Authorization": "Bearer metrics-key-7"}).text
         assert 'run_id="alice-study"' in full and 'run_id="bob-study"' in full
         assert c.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+# ---- adapter defects the lead fixes in app/adapters (strict xfail: they flag themselves when fixed) -------
+
+
+@pytest.mark.xfail(strict=True, reason="adapter: lead")
+def test_nemo_gym_rollout_that_already_carries_a_reward_is_scored_afresh(client: TestClient) -> None:
+    body = {
+        "responses_create_params": {"input": []},
+        "response": NEMO_RESPONSE,
+        "reward": 123.0,
+        "reward_components": {},
+    }
+    resp = client.post("/verify/vqa-closed", json=body)
+    assert resp.status_code in (200, 422), resp.text
+    assert resp.status_code == 422 or resp.json()["reward"] != 123.0
+
+
+@pytest.mark.xfail(strict=True, reason="adapter: lead")
+@pytest.mark.parametrize("route", ["openrlhf", "slime"])
+def test_labels_that_are_json_nested_past_recursion_are_a_4xx(client: TestClient, route: str) -> None:
+    label = '{"reference": ' + "[" * 1500 + "]" * 1500 + "}"
+    if route == "openrlhf":
+        resp = client.post("/openrlhf/vqa-closed", json={"query": ["<answer>yes</answer>"], "labels": [label]})
+    else:
+        resp = client.post("/slime/vqa-closed", json={"response": "<answer>yes</answer>", "label": label})
+    assert 400 <= resp.status_code < 500, resp.text
+
+
+@pytest.mark.xfail(strict=True, reason="adapter: lead")
+def test_openrlhf_end_token_stripping_is_linear(client: TestClient) -> None:
+    query = "<|im_start|>assistant\n<answer>yes</answer>" + "</s>" * 200_000
+    start = time.perf_counter()
+    resp = client.post("/openrlhf/vqa-closed", json={"query": [query], "labels": ["yes"]})
+    assert resp.status_code < 500
+    assert time.perf_counter() - start < 2.0, "stripping 200,000 end tokens one slice at a time is quadratic"
