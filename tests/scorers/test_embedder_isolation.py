@@ -30,4 +30,3 @@ def test_a_broken_text_fails_only_the_caller_that_sent_it(onnx: OnnxMiniLM) -> N
     assert theirs.error is None
     alone = onnx.embed(["enlarged heart", "cardiomegaly"])
     assert np.allclose(np.stack([theirs.vectors["enlarged heart"], theirs.vectors["cardiomegaly"]]), alone, atol=1e-5)
-
