@@ -16,6 +16,7 @@ as HPO concepts (`scorers.medical.concepts`). Then, in this order:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -34,6 +35,11 @@ FRAMING_WORDS = frozenset(
     | {"answer", "diagnosis", "picture", "study", "scan", "feature", "features", "evidence", "sign", "signs"}
     | {"on", "at", "a", "an", "as", "to", "suggest", "suggests", "suggestive", "representing", "represents", "its"}
 )
+
+
+# "The answer is X", "Answer: X": the lead-in frames the answer (and would otherwise be the word
+# a trailing cue such as "absent" applies to: "the answer is absent nasal bridge").
+_ANSWER_LEAD = re.compile(r"^\s*(?:the\s+)?(?:final\s+|correct\s+|most\s+likely\s+)?answer\s*(?:is\b|:)\s*", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +121,7 @@ def compare_texts(text: str, other: str) -> tuple[Analysis, Analysis, Comparison
     >>> compare_texts("aplasia of the humerus", "absent humerus")[2].same
     True
     """
+    text, other = _ANSWER_LEAD.sub("", text, count=1), _ANSWER_LEAD.sub("", other, count=1)
     a, b = analyse(text), analyse(other)
     if a.canonical != b.canonical:
         # abbreviations left as written ("LLL", lower-case "ct") read the way the other side spells them
