@@ -99,12 +99,12 @@ def run(show_dev: str | None = None, splits: Sequence[str] = SPLITS, raw_baselin
             "answer": _categories(cases, right),
             "semantic": _categories(pairs, sem_ok),
         }
-        if show_dev and split == "dev":  # misses are printed for dev only, never for test
+        if show_dev is not None and split == "dev":  # misses are printed for dev only, never for test
             for c, o, s in zip(cases, right, scores, strict=True):
-                if not o and c["category"].startswith(show_dev):
+                if not o and c["category"].startswith(show_dev.strip()):
                     print("ANSWER", c["category"], "|", c["reference"], "|", c["answer"], "->", s.reward, s.details.get("rule"))
             for p, o, v in zip(pairs, sem_ok, vals, strict=True):
-                if not o and p["category"].startswith(show_dev):
+                if not o and p["category"].startswith(show_dev.strip()):
                     print("SEMANTIC", p["category"], p["label"], "|", p["reference"], "|", p["answer"], "->", round(v, 3))
     for name, path in (("hand-written", PAIRS), ("hand-written holdout", HOLDOUT)):
         out["semantic"][name] = semantic_fidelity(load_pairs(path), raw_baseline)[0]

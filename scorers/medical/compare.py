@@ -64,12 +64,14 @@ def _concepts_and_rest(tokens: tuple[str, ...]) -> tuple[frozenset[str], tuple[s
     return frozenset(c for c, _, _ in found), rest
 
 
-def conflict_of(a: Analysis, b: Analysis) -> str | None:
-    """The decisive clinical difference between two analyses, or None."""
+def conflict_of(a: Analysis, b: Analysis, texts: tuple[str, str] | None = None) -> str | None:
+    """The decisive clinical difference between two analyses, or None; levels, counts and
+    measurements are read from ``texts`` (as written) when given, else from the analysed texts."""
     conflict = clinical_conflict(a, b)
     if conflict is not None:
         return conflict
-    ma, mb = read_modifiers(a.text), read_modifiers(b.text)
+    ta, tb = texts if texts is not None else (a.text, b.text)
+    ma, mb = read_modifiers(ta), read_modifiers(tb)
     conflict = modifier_conflict(ma, mb)
     if conflict is not None:
         return conflict
@@ -85,7 +87,7 @@ def conflict_of(a: Analysis, b: Analysis) -> str | None:
     return None
 
 
-def compare(a: Analysis, b: Analysis) -> Comparison:
+def compare(a: Analysis, b: Analysis, texts: tuple[str, str] | None = None) -> Comparison:
     """Compare two analysed texts (see the module docstring for the order).
 
     >>> from scorers.medical.normalise import analyse
@@ -94,7 +96,7 @@ def compare(a: Analysis, b: Analysis) -> Comparison:
     >>> compare(analyse("glaucoma"), analyse("cataract")).conflict
     'concept'
     """
-    conflict = conflict_of(a, b)
+    conflict = conflict_of(a, b, texts)
     if conflict is not None:
         return Comparison(False, conflict, "conflict")
     if a.canonical == b.canonical and (a.canonical or a.negated == b.negated):
@@ -133,4 +135,5 @@ def compare_texts(text: str, other: str) -> tuple[Analysis, Analysis, Comparison
     if aligned is None:
         return a, b, c
     a2, b2 = analyse(aligned[0]), analyse(aligned[1])
-    return a2, b2, compare(a2, b2)
+    # the aligned texts are normalised: "C5-C6" has become "c5 c6", so modifiers come from the originals
+    return a2, b2, compare(a2, b2, (text, other))
