@@ -209,7 +209,7 @@ def clinically_named(answer: str, options: Mapping[str, str]) -> tuple[set[str],
     same: set[str] = set()
     denied: set[str] = set()
     for letter, opt in options.items():
-        c = compare_texts(answer, opt)[2]
+        c = compare_texts(answer, opt, reasons=False)[2]
         if c.same:
             same.add(letter)
         elif c.conflict == "negation":

@@ -135,7 +135,8 @@ def token_f1(pred: tuple[str, ...], gold: tuple[str, ...]) -> float:
 
 
 def _open_one(answer: str, ref: str, graded: bool) -> Verdict:
-    a, r, c = compare_texts(answer, ref)
+    # binary: whether it is the same answer is all that counts; graded F1 needs every conflict named
+    a, r, c = compare_texts(answer, ref, reasons=graded)
     extra = {"normalised": a.canonical, "reference_normalised": r.canonical}
     if not r.canonical and not r.negated:
         return Verdict(None, "reference is empty after normalisation", extra)
