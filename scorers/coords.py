@@ -98,9 +98,7 @@ def _mixed_frame(
     0-1 of the image when no size is given (possible only between the two normalised modes)."""
     if image_size is None:
         if "abs" in (mode, ref_mode):
-            return (
-                f"coords={mode} and ref_coords={ref_mode} differ: image_size is needed to map one onto the other"
-            )
+            return f"coords={mode} and ref_coords={ref_mode} differ: image_size is needed to map one onto the other"
         ps = 1.0 if mode == "norm1" else 1e-3
         rs = 1.0 if ref_mode == "norm1" else 1e-3
         return Frame(ps, ps, rs, rs, (1.0, 1.0))

@@ -121,7 +121,13 @@ _GROUPS: tuple[tuple[str, dict[str, str]], ...] = (
     ("extent", {"partial": "partial", "incomplete": "partial", "complete": "complete", "total": "complete"}),
     (
         "distribution",
-        {"focal": "focal", "localized": "focal", "diffuse": "diffuse", "generalized": "diffuse", "widespread": "diffuse"},
+        {
+            "focal": "focal",
+            "localized": "focal",
+            "diffuse": "diffuse",
+            "generalized": "diffuse",
+            "widespread": "diffuse",
+        },
     ),
     (
         "number",
