@@ -267,7 +267,8 @@ def _strict_rule(
 def think_rule(text: str, open_tag: str, close_tag: str) -> str:
     """The first rule of TRL's ``think_format_reward`` that ``text`` breaks, or "ok".
 
-    >>> think_rule("<think>a</think>anything", "<think>", "</think>"), think_rule("x<think>a</think>", "<think>", "</think>")
+    >>> tags = ("<think>", "</think>")
+    >>> think_rule("<think>a</think>anything", *tags), think_rule("x<think>a</think>", *tags)
     ('ok', 'leading_text')
     """
     if not text.startswith(open_tag):

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from rapidfuzz import fuzz
 
 from scorers import Score, score
-from scorers.answer_text import token_f1
+from scorers.answer.open import token_f1
 from tests.hang_guard import finishes_without_hanging
 
 

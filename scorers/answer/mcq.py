@@ -21,9 +21,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from scorers.answer_verdict import Verdict
-from scorers.medical.negation import DENIAL_BEFORE
+from scorers.answer.verdict import Verdict
 from scorers.medical.compare import compare_texts
+from scorers.medical.negation import DENIAL_BEFORE
 from scorers.medical.normalise import negated_mentions, normalise
 from scorers.medical.surface import raw_tokens, surface
 from scorers.medical.vocabulary import expansions

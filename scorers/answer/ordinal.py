@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from scorers.answer_verdict import Verdict
+from scorers.answer.verdict import Verdict
 from scorers.medical.normalise import negated_mentions, normalise
 
 Curve = Literal["exponential", "linear", "table"]
