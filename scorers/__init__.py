@@ -14,6 +14,7 @@ from scorers import format_reward  # noqa: E402,F401  isort: skip
 from scorers import iou  # noqa: E402,F401  isort: skip
 from scorers import length  # noqa: E402,F401  isort: skip
 from scorers import recitation  # noqa: E402,F401  isort: skip
+from scorers import repetition  # noqa: E402,F401  isort: skip
 from scorers import semantic  # noqa: E402,F401  isort: skip
 
 __all__ = [

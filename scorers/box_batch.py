@@ -126,7 +126,7 @@ def score_one_box_item(it: Item, p: IouParams) -> Score | None:
     ref_box = ref[0]
     if len(ref_box) != 4:
         return None
-    f = frame_for(p.coords, it.image_size, it.input_size)
+    f = frame_for(p.coords, it.image_size, it.input_size, p.ref_coords)
     if isinstance(f, str):
         return None
     found, fmt = find_box_tokens(it.completion)

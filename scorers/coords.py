@@ -10,6 +10,9 @@ Every IoU is computed in one space per item, chosen so that the comparison is fa
 - ``norm1``: both in 0–1 of the image; ``norm1000``: both in 0–1000 (Qwen2-VL, Qwen3-VL,
   InternVL). With ``image_size`` both are mapped to image pixels, so that DIoU/CIoU see the
   real aspect ratio; without it they are compared in 0–1 space.
+- ``ref_coords`` (a second mode for the references, default the same as ``coords``): a policy
+  answering in 0–1000 is scored against references in pixels; both go to image pixels, so
+  ``image_size`` is needed whenever one side is ``abs``.
 
 ``input_size`` without ``image_size`` in ``abs`` mode cannot be mapped and is an error, not
 silently ignored: the caller meant a resize we cannot undo.
@@ -75,9 +78,51 @@ def _valid_size(size: tuple[int, int]) -> bool:
     return len(size) == 2 and all(0 < s <= MAX_SIDE for s in size)
 
 
+def _pixel_scale(
+    mode: CoordMode, w: float, h: float, input_size: tuple[int, int] | None, predicted: bool
+) -> tuple[float, float]:
+    # image pixels per unit of ``mode``; predictions in abs mode come in model-input pixels when resized
+    if mode == "norm1":
+        return w, h
+    if mode == "norm1000":
+        return w / 1000.0, h / 1000.0
+    if predicted and input_size is not None:
+        return w / input_size[0], h / input_size[1]
+    return 1.0, 1.0
+
+
+def _mixed_frame(
+    mode: CoordMode, ref_mode: CoordMode, image_size: tuple[int, int] | None, input_size: tuple[int, int] | None
+) -> Frame | str:
+    """Predictions in ``mode``, references in ``ref_mode``: both mapped to image pixels, or both to
+    0-1 of the image when no size is given (possible only between the two normalised modes)."""
+    if image_size is None:
+        if "abs" in (mode, ref_mode):
+            return f"coords={mode} and ref_coords={ref_mode} differ: image_size is needed to map one onto the other"
+        ps = 1.0 if mode == "norm1" else 1e-3
+        rs = 1.0 if ref_mode == "norm1" else 1e-3
+        return Frame(ps, ps, rs, rs, (1.0, 1.0))
+    w, h = float(image_size[0]), float(image_size[1])
+    px, py = _pixel_scale(mode, w, h, input_size, True)
+    rx, ry = _pixel_scale(ref_mode, w, h, None, False)
+    return Frame(px, py, rx, ry, (w, h))
+
+
 @lru_cache(maxsize=1024)  # a run's images come in a handful of sizes; Frame is immutable
-def frame_for(mode: CoordMode, image_size: tuple[int, int] | None, input_size: tuple[int, int] | None) -> Frame | str:
+def frame_for(
+    mode: CoordMode,
+    image_size: tuple[int, int] | None,
+    input_size: tuple[int, int] | None,
+    ref_mode: CoordMode | None = None,
+) -> Frame | str:
     """The `Frame` for one item, or the reason it has none.
+
+    ``ref_mode`` is the space of the reference boxes when it differs from the predictions'
+    (``ref_coords``): a policy answering in 0-1000 (Qwen2-VL, InternVL) against references in
+    pixels maps both to image pixels, which needs ``image_size``.
+
+    >>> frame_for("norm1000", (2000, 1000), None, "abs")
+    Frame(pred_sx=2.0, pred_sy=1.0, ref_sx=1.0, ref_sy=1.0, bounds=(2000.0, 1000.0))
 
     >>> frame_for("abs", (1000, 800), (500, 400))
     Frame(pred_sx=2.0, pred_sy=2.0, ref_sx=1.0, ref_sy=1.0, bounds=(1000.0, 800.0))
@@ -90,6 +135,12 @@ def frame_for(mode: CoordMode, image_size: tuple[int, int] | None, input_size: t
         return f"invalid image_size: each side must be in 1..{MAX_SIDE}"
     if input_size is not None and not _valid_size(input_size):
         return f"invalid input_size: each side must be in 1..{MAX_SIDE}"
+    if ref_mode is not None and ref_mode != mode:
+        if ref_mode not in COORD_MODES or mode not in COORD_MODES:
+            return f"unknown coordinate mode {ref_mode if ref_mode not in COORD_MODES else mode!r}"
+        if mode == "abs" and input_size is not None and image_size is None:
+            return "input_size without image_size: cannot map model-input pixels to the image"
+        return _mixed_frame(mode, ref_mode, image_size, input_size)
     if mode == "abs":
         if image_size is None:
             if input_size is not None:

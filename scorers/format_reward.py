@@ -11,6 +11,10 @@ Two modes over the same analysis of where the four tags are:
 * ``lenient``: partial credit, one equal share per tag that occurs exactly once and after the
   tags before it (open-r1's ``tag_count_reward``: 0.25 per tag for the four default tags),
   plus one share for a valid answer schema when one is asked for.
+* ``think``: the think block alone, as TRL's ``think_format_reward``
+  (``^<think>(?!.*<think>)(.*?)</think>.*$``): 1.0 when the completion opens with the think tag,
+  holds no second one, and closes it; anything may follow (no answer block is asked for). The
+  ``prefix`` param applies as in the other modes.
 
 In both modes ``details["rule"]`` names the first rule the completion breaks ("ok" if none),
 so a trainer can log why a completion lost its format reward. Scanning is ``str.count`` and
@@ -41,10 +45,11 @@ _MAX_TAG_CHARS = 64
 class FormatParams(Params):
     """Params of the ``format`` reward."""
 
-    mode: Literal["strict", "lenient"] = Field(
+    mode: Literal["strict", "lenient", "think"] = Field(
         default="strict",
         description="strict: 1.0 only for exactly one think block then one answer block and nothing else; "
-        "lenient: an equal share per tag present exactly once and in order (open-r1 tag_count).",
+        "lenient: an equal share per tag present exactly once and in order (open-r1 tag_count); "
+        "think: the think block alone, as TRL's think_format_reward (it opens the completion, once, and closes).",
     )
     think_tags: tuple[str, str] = Field(default=("<think>", "</think>"), description="Opening and closing think tag.")
     answer_tags: tuple[str, str] = Field(
@@ -259,12 +264,34 @@ def _strict_rule(
     return _spacing_rule(text, p_ao, -1, p_ao, p_ac + len(ac))
 
 
+def think_rule(text: str, open_tag: str, close_tag: str) -> str:
+    """The first rule of TRL's ``think_format_reward`` that ``text`` breaks, or "ok".
+
+    >>> tags = ("<think>", "</think>")
+    >>> think_rule("<think>a</think>anything", *tags), think_rule("x<think>a</think>", *tags)
+    ('ok', 'leading_text')
+    """
+    if not text.startswith(open_tag):
+        return "leading_text" if open_tag in text else "missing_think_open"
+    if text.find(open_tag, len(open_tag)) >= 0:
+        return "duplicate_think_tag"
+    if text.find(close_tag, len(open_tag)) < 0:
+        return "missing_think_close"
+    return "ok"
+
+
+def _think_only(text: str, tags: tuple[str, str]) -> Score:
+    rule = think_rule(text, tags[0], tags[1])
+    return Score(1.0 if rule == "ok" else 0.0, "ok", {"rule": rule})
+
+
 @register(
     "format",
     params=FormatParams,
     range=(0.0, 1.0),
     description="Response structure: one think block then one answer block (tags configurable); strict "
-    "(all or nothing) or lenient (0.25 per tag as open-r1's tag_count); optional JSON box-list answer schema.",
+    "(all or nothing), lenient (0.25 per tag as open-r1's tag_count) or think (the think block alone, as TRL's "
+    "think_format_reward); optional JSON box-list answer schema.",
     citation="open-r1 format/tag_count rewards (huggingface/open-r1, src/open_r1/rewards.py); "
     "TRL think_format_reward (huggingface/trl, trl/rewards) and trl#6966; VLM-R1 REC format (om-ai-lab/VLM-R1).",
     examples=[
@@ -289,6 +316,8 @@ def format_reward(items: Sequence[Item], params: FormatParams) -> list[Score]:
     """
     strict = params.mode == "strict"
     opener = params.think_tags[0] if params.prefix else ""
+    if params.mode == "think":
+        return [_think_only(opener + item.completion, params.think_tags) for item in items]
     marker = _single_marker(params)
     out: list[Score] = []
     for item in items:

@@ -71,6 +71,11 @@ class IouParams(Params):
         default="abs",
         description="abs (pixels; predictions in model-input pixels when input_size is given) | norm1 | norm1000.",
     )
+    ref_coords: CoordMode | None = Field(
+        default=None,
+        description="Space of the reference boxes: abs | norm1 | norm1000; default: the same as coords. "
+        "Mixing abs with a normalised space needs image_size.",
+    )
     metric: Metric = Field(default="iou", description="iou | giou | diou | ciou.")
     # VLM-R1's original binary reward: IoU > 0.5; MedLoc-R1 starts its schedule at τ0=0.3.
     tau: float = Field(default=0.5, ge=-1.0, le=1.0, description="threshold mode: reward 1 when metric ≥ tau.")
@@ -182,7 +187,9 @@ def _iou_batch(items: Sequence[Item], params: IouParams) -> list[Score]:
         if ref is None:
             if it.polygons is not None:
                 shape = partial(shape_values, p=p)
-                out[k] = score_polygon_item(it, p.coords, p.metric, max_boxes, p.clip, p.missing, shape)
+                out[k] = score_polygon_item(
+                    it, p.coords, p.metric, max_boxes, p.clip, p.missing, shape, ref_coords=p.ref_coords
+                )
             else:
                 out[k] = Score.unscorable("no reference boxes: item.boxes is missing")
             continue
@@ -193,7 +200,7 @@ def _iou_batch(items: Sequence[Item], params: IouParams) -> list[Score]:
         else:
             found_fid = frame_ids.get((img, inp))
             if found_fid is None:
-                frame = frame_for(p.coords, img, inp)
+                frame = frame_for(p.coords, img, inp, p.ref_coords)
                 if isinstance(frame, str):
                     found_fid = -1 - len(frame_errors)
                     frame_errors.append(frame)

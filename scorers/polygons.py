@@ -102,6 +102,7 @@ def score_polygon_item(
     clip: bool,
     missing: str,
     shape: Shape,
+    ref_coords: CoordMode | None = None,
 ) -> Score:
     """Score one item whose reference is ``item.polygons`` (the ``iou`` reward's polygon way)."""
     if metric not in ("iou", "giou"):
@@ -109,7 +110,7 @@ def score_polygon_item(
     refs_raw = item.polygons or []
     if len(refs_raw) > max_boxes:
         return Score.unscorable(f"too many reference polygons: {len(refs_raw)} > max_boxes={max_boxes}")
-    frame = frame_for(coords, item.image_size, item.input_size)
+    frame = frame_for(coords, item.image_size, item.input_size, ref_coords)
     if isinstance(frame, str):
         return Score.invalid(frame, "input_size" if "input_size" in frame else "image_size")
     refs: list[BaseGeometry] = []

@@ -41,7 +41,9 @@ MAX_WORDS = 4
 # Cases per category and split, a deterministic sample: enough for a stable rate (±3% at 95%),
 # few enough that the bench runs in a minute on two cores.
 PER_CATEGORY = 300
-_SKIP = re.compile(r"abnormal|aplasia/|/hypoplasia|morphology|physiology|phenotyp|\bof the\b.*\bof the\b|[(),;:\d]", re.I)
+_SKIP = re.compile(
+    r"abnormal|aplasia/|/hypoplasia|morphology|physiology|phenotyp|\bof the\b.*\bof the\b|[(),;:\d]", re.I
+)
 
 
 def split_of(key: str) -> str:
@@ -316,13 +318,21 @@ _SCALES: list[tuple[list[str], list[list[str]]]] = [
     ),
     (
         ["grade 1", "grade 2", "grade 3", "grade 4"],
-        [["grade one", "grade I", "1"], ["grade two", "grade II", "2"], ["grade three", "grade III", "3"],
-         ["grade four", "grade IV", "4"]],
+        [
+            ["grade one", "grade I", "1"],
+            ["grade two", "grade II", "2"],
+            ["grade three", "grade III", "3"],
+            ["grade four", "grade IV", "4"],
+        ],
     ),
     (
         ["stage I", "stage II", "stage III", "stage IV"],
-        [["stage 1", "stage one", "I"], ["stage 2", "stage two", "II"], ["stage 3", "stage three", "III"],
-         ["stage 4", "stage four", "IV"]],
+        [
+            ["stage 1", "stage one", "I"],
+            ["stage 2", "stage two", "II"],
+            ["stage 3", "stage three", "III"],
+            ["stage 4", "stage four", "IV"],
+        ],
     ),
 ]
 
@@ -334,9 +344,18 @@ def _ordinal_cases(t: Term) -> Iterator[dict[str, Any]]:
     g = 1 + _rank(key + ":g") % (len(grades) - 1)
     base = {"kind": "ordinal", "reference": grades[g], "grades": grades}
     form = _pick(key + ":form", forms[g])
-    yield {**base, "answer": form.format(name) if "{}" in form else form, "full": True, "category": "ordinal written out"}
-    yield {**base, "answer": f"{forms[g][0].format(name)} {name}".replace(f"{name} {name}", name), "full": True,
-           "category": "ordinal grade with finding"}
+    yield {
+        **base,
+        "answer": form.format(name) if "{}" in form else form,
+        "full": True,
+        "category": "ordinal written out",
+    }
+    yield {
+        **base,
+        "answer": f"{forms[g][0].format(name)} {name}".replace(f"{name} {name}", name),
+        "full": True,
+        "category": "ordinal grade with finding",
+    }
     lo, hi = (g - 1, g) if g > 0 else (g, g + 1)
     yield {
         **base,
@@ -345,7 +364,12 @@ def _ordinal_cases(t: Term) -> Iterator[dict[str, Any]]:
         "category": "ordinal two grades",
     }
     other = (g + 1) % len(grades)
-    yield {**base, "answer": _pick(key + ":of", forms[other]).format(name), "full": False, "category": "ordinal another grade"}
+    yield {
+        **base,
+        "answer": _pick(key + ":of", forms[other]).format(name),
+        "full": False,
+        "category": "ordinal another grade",
+    }
 
 
 def _numeric_cases(key: str) -> Iterator[dict[str, Any]]:

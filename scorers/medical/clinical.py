@@ -93,6 +93,10 @@ _GROUPS: tuple[tuple[str, dict[str, str]], ...] = (
             "longstanding": "chronic",
         },
     ),
+    (
+        "margin",
+        {"welldefined": "well", "circumscribed": "well", "illdefined": "ill", "indistinct": "ill"},
+    ),
     ("upper/lower", {"upper": "upper", "middle": "middle", "lower": "lower"}),
     # Severity, extent, distribution, number, size and lesion type: the modifiers by which a
     # finding differs from a near-miss of the same name ("mild" vs "severe" cardiomegaly,
@@ -117,7 +121,13 @@ _GROUPS: tuple[tuple[str, dict[str, str]], ...] = (
     ("extent", {"partial": "partial", "incomplete": "partial", "complete": "complete", "total": "complete"}),
     (
         "distribution",
-        {"focal": "focal", "localized": "focal", "diffuse": "diffuse", "generalized": "diffuse", "widespread": "diffuse"},
+        {
+            "focal": "focal",
+            "localized": "focal",
+            "diffuse": "diffuse",
+            "generalized": "diffuse",
+            "widespread": "diffuse",
+        },
     ),
     (
         "number",
@@ -181,7 +191,10 @@ def laterality(tokens: Iterable[str]) -> frozenset[str]:
     >>> sorted(laterality(["small", "left", "pleural", "effusion"]))
     ['left']
     """
-    hits = _LATERALITY_KEYS.intersection(tokens)  # C-speed; most answers name no side
+    toks = tokens if isinstance(tokens, (tuple, list, frozenset, set)) else tuple(tokens)
+    hits = _LATERALITY_KEYS.intersection(toks)  # C-speed; most answers name no side
+    if "both" in toks and ("side" in toks or "sided" in toks):  # "on both sides", "both-sided"
+        return frozenset({BILATERAL, *(_LATERALITY[t] for t in hits)})
     return frozenset(_LATERALITY[t] for t in hits) if hits else _NONE
 
 

@@ -16,6 +16,7 @@ as HPO concepts (`scorers.medical.concepts`). Then, in this order:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -36,6 +37,17 @@ FRAMING_WORDS = frozenset(
 )
 
 
+# "The answer is X", "Answer: X": the lead-in frames the answer (and would otherwise be the word
+# a trailing cue such as "absent" applies to: "the answer is absent nasal bridge").
+_ANSWER_LEAD = re.compile(r"^\s*(?:the\s+)?(?:final\s+|correct\s+|most\s+likely\s+)?answer\s*(?:is\b|:)\s*", re.I)
+
+
+_NUMBER_MEMBERS = frozenset({"single", "multiple"})
+# Conflicts read from the texts as written (sides, levels, counts, measurements, hedges): naming a
+# concept in other words cannot settle them, so no alignment is tried.
+_SETTLED = ("laterality", "level", "count", "measure", "uncertainty")
+
+
 @dataclass(frozen=True, slots=True)
 class Comparison:
     """How two texts compare clinically: the same finding, a decisive conflict, or open."""
@@ -51,26 +63,33 @@ def core_words(a: Analysis) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=65536)
-def _concepts_and_rest(tokens: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+def _concepts_and_rest(tokens: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    # (sorted concept ids, sorted words outside them): tuples of strings, untracked by the collector
     found = concepts(tokens)
     covered = {i for _, start, end in found for i in range(start, end)}
     rest = tuple(sorted(t for i, t in enumerate(tokens) if i not in covered and t not in FRAMING_WORDS))
-    return frozenset(c for c, _, _ in found), rest
+    return tuple(sorted({c for c, _, _ in found})), rest
 
 
-def conflict_of(a: Analysis, b: Analysis) -> str | None:
-    """The decisive clinical difference between two analyses, or None."""
-    conflict = clinical_conflict(a, b)
-    if conflict is not None:
-        return conflict
-    ma, mb = read_modifiers(a.text), read_modifiers(b.text)
-    conflict = modifier_conflict(ma, mb)
-    if conflict is not None:
-        return conflict
-    if ma.counts or mb.counts:  # "one nodule" against "multiple nodules"
-        group = polarity_conflict(a.polarity | number_members(ma.counts), b.polarity | number_members(mb.counts))
-        if group is not None:
-            return f"polarity:{group}"
+def conflict_of(a: Analysis, b: Analysis, texts: tuple[str, str] | None = None) -> str | None:
+    """The decisive clinical difference between two analyses, or None; levels, counts and
+    measurements are read from ``texts`` (as written) when given, else from the analysed texts."""
+    return clinical_conflict(a, b) or _finding_conflict(a, b, texts)
+
+
+def _finding_conflict(a: Analysis, b: Analysis, texts: tuple[str, str] | None) -> str | None:
+    # levels, counts, measurements and HPO concepts: what `clinical_conflict` does not read
+    ta, tb = texts if texts is not None else (a.text, b.text)
+    mb = read_modifiers(tb)  # the reference's, cached across a GRPO group
+    if mb.levels or mb.counts or mb.measures or not b.polarity.isdisjoint(_NUMBER_MEMBERS):
+        ma = read_modifiers(ta)
+        conflict = modifier_conflict(ma, mb)
+        if conflict is not None:
+            return conflict
+        if ma.counts or mb.counts:  # "one nodule" against "multiple nodules"
+            group = polarity_conflict(a.polarity | number_members(ma.counts), b.polarity | number_members(mb.counts))
+            if group is not None:
+                return f"polarity:{group}"
     if not (a.normal or b.normal):
         ca, _ = _concepts_and_rest(a.tokens)
         cb, _ = _concepts_and_rest(b.tokens)
@@ -79,8 +98,29 @@ def conflict_of(a: Analysis, b: Analysis) -> str | None:
     return None
 
 
-def compare(a: Analysis, b: Analysis) -> Comparison:
+def _same_rule(a: Analysis, b: Analysis) -> str | None:
+    if a.canonical == b.canonical and (a.canonical or a.negated == b.negated):
+        return "exact_after_normalisation"
+    if len(a.laterality) <= 1 and len(a.polarity) <= 1:
+        # word order matters only when two sides or two polarities say which goes with which
+        ka, kb = core_words(a), core_words(b)
+        if ka and ka == kb:
+            return "same_words_reordered"
+    ca, rest_a = _concepts_and_rest(a.tokens)
+    if ca:
+        cb, rest_b = _concepts_and_rest(b.tokens)
+        if ca == cb and rest_a == rest_b:
+            return "same_concept"
+    return None
+
+
+def compare(a: Analysis, b: Analysis, texts: tuple[str, str] | None = None, reasons: bool = True) -> Comparison:
     """Compare two analysed texts (see the module docstring for the order).
+
+    With ``reasons=False`` the caller needs only whether the texts are the same: a pair that is
+    not the same comes back ``open`` unless `clinical_conflict` names its difference, and the
+    costlier readings (levels, counts, measurements, concepts) are made only for a pair that
+    would otherwise be the same. The binary answer kinds take this path.
 
     >>> from scorers.medical.normalise import analyse
     >>> compare(analyse("the image shows an enlarged heart"), analyse("cardiomegaly"))
@@ -88,42 +128,42 @@ def compare(a: Analysis, b: Analysis) -> Comparison:
     >>> compare(analyse("glaucoma"), analyse("cataract")).conflict
     'concept'
     """
-    conflict = conflict_of(a, b)
+    conflict = clinical_conflict(a, b)
     if conflict is not None:
         return Comparison(False, conflict, "conflict")
-    if a.canonical == b.canonical and (a.canonical or a.negated == b.negated):
-        return Comparison(True, None, "exact_after_normalisation")
-    if len(a.laterality) <= 1 and len(a.polarity) <= 1:
-        # word order matters only when two sides or two polarities say which goes with which
-        ka, kb = core_words(a), core_words(b)
-        if ka and ka == kb:
-            return Comparison(True, None, "same_words_reordered")
-    ca, rest_a = _concepts_and_rest(a.tokens)
-    cb, rest_b = _concepts_and_rest(b.tokens)
-    if ca and ca == cb and rest_a == rest_b:
-        return Comparison(True, None, "same_concept")
+    same = _same_rule(a, b)
+    if same is None and not reasons:
+        return Comparison(False, None, "open")
+    conflict = _finding_conflict(a, b, texts)
+    if conflict is not None:
+        return Comparison(False, conflict, "conflict")
+    if same is not None:
+        return Comparison(True, None, same)
     return Comparison(False, None, "open")
 
 
-def compare_texts(text: str, other: str) -> tuple[Analysis, Analysis, Comparison]:
+def compare_texts(text: str, other: str, reasons: bool = True) -> tuple[Analysis, Analysis, Comparison]:
     """Analyse and compare two texts, letting each settle what the other leaves ambiguous.
 
     Abbreviations one side leaves as written are read the way the other spells them out
     (`expand_in_context`), and a phrase naming an HPO concept the other side names too is
-    written as that concept's label (`scorers.medical.concepts.align_in_context`).
+    written as that concept's label (`scorers.medical.concepts.align_in_context`). ``reasons``
+    as in `compare`.
 
     >>> compare_texts("aplasia of the humerus", "absent humerus")[2].same
     True
     """
+    text, other = _ANSWER_LEAD.sub("", text, count=1), _ANSWER_LEAD.sub("", other, count=1)
     a, b = analyse(text), analyse(other)
     if a.canonical != b.canonical:
         # abbreviations left as written ("LLL", lower-case "ct") read the way the other side spells them
         a, b = analyse(expand_in_context(text, other)), analyse(expand_in_context(other, text))
-    c = compare(a, b)
-    if c.same:
+    c = compare(a, b, reasons=reasons)
+    if c.same or (c.conflict is not None and c.conflict.startswith(_SETTLED)):
         return a, b, c
     aligned = align_in_context(a.text, b.text)
     if aligned is None:
         return a, b, c
     a2, b2 = analyse(aligned[0]), analyse(aligned[1])
-    return a2, b2, compare(a2, b2)
+    # the aligned texts are normalised: "C5-C6" has become "c5 c6", so modifiers come from the originals
+    return a2, b2, compare(a2, b2, (text, other), reasons)

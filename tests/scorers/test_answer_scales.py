@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from scorers import Score, score
-from scorers.answer_ordinal import grade_credit
+from scorers.answer.ordinal import grade_credit
 
 SEVERITY = ["none", "mild", "moderate", "severe"]
 KL = ["grade 0", "grade 1", "grade 2", "grade 3", "grade 4"]  # Kellgren-Lawrence style

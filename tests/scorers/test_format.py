@@ -217,3 +217,43 @@ def test_fast_path_agrees_with_general_path(pieces: list[str]) -> None:
     text = "".join(pieces)
     p = FormatParams()
     assert analyse(text, p, single_marker=True) == analyse(text, p, single_marker=False)
+
+
+# mode="think": TRL's think_format_reward, with its published test cases (trl tests/test_rewards.py)
+TRL_THINK_VALID = [
+    "<think>This is my reasoning.</think>This is my answer.",
+    "<think>\nThis is my reasoning.\n</think>\nThis is my answer.",
+    "<think>\nThis is\nmy reasoning.\n</think>\nThis is my answer.",
+    "<think>\nThis is <some tag> my reasoning.</think>\nThis is my answer.",
+    "<think></think>\nThis is my answer.",
+]
+TRL_THINK_INVALID = [
+    ("<think>\nThis is my reasoning.\nThis is my answer.", "missing_think_close"),
+    ("<think>This is my reasoning.\nThis is my answer.", "missing_think_close"),
+    ("This is my reasoning. This is my answer.", "missing_think_open"),
+    ("This is my reasoning.\nThis is my answer.", "missing_think_open"),
+    ("This is my reasoning.</think>\nThis is my answer.", "missing_think_open"),
+    ("This is my reasoning.</think>This is my answer.", "missing_think_open"),
+    ("This<think>is my reasoning.</think>\nThis is my answer.", "leading_text"),
+    ("<think>This is<think>my reasoning.</think></think>This is my answer.", "duplicate_think_tag"),
+    ("<think>This is</think>\nmy\n<think>reasoning.</think>\nThis is my answer.", "duplicate_think_tag"),
+]
+
+
+@pytest.mark.parametrize("text", TRL_THINK_VALID)
+def test_think_mode_accepts_trls_valid_cases(text: str) -> None:
+    s = score("format", [{"completion": text}], {"mode": "think"})[0]
+    assert (s.reward, s.details["rule"]) == (1.0, "ok")
+
+
+@pytest.mark.parametrize(("text", "rule"), TRL_THINK_INVALID)
+def test_think_mode_refuses_trls_invalid_cases(text: str, rule: str) -> None:
+    s = score("format", [{"completion": text}], {"mode": "think"})[0]
+    assert (s.reward, s.details["rule"]) == (0.0, rule)
+
+
+def test_think_mode_with_prefix_judges_the_completion_as_continued_reasoning() -> None:
+    # the chat template opened <think> in the prompt (trl#6966): the completion starts inside it
+    s = score("format", [{"completion": "reasoning</think>answer"}], {"mode": "think", "prefix": True})[0]
+    assert s.reward == 1.0
+    assert score("format", [{"completion": "reasoning</think>answer"}], {"mode": "think"})[0].reward == 0.0

@@ -508,3 +508,87 @@ def test_qwen2vl_per_mille_boxes_map_to_pixels() -> None:
     assert s.reward == 1.0
     assert s.details["boxes"] == ((200.0, 200.0, 400.0, 300.0),)
     assert s.details["format"] == "qwen2vl"
+
+
+# ref_coords: the references in another space than the predictions (a 0-1000 policy, pixel references).
+REF_COORDS = [
+    # (completion box, reference box, fields, params, expected IoU, note)
+    (
+        [100, 200, 300, 400],
+        [200, 200, 600, 400],
+        {"image_size": (2000, 1000)},
+        {"coords": "norm1000", "ref_coords": "abs"},
+        1.0,
+        "0-1000 against pixels",
+    ),
+    (
+        [100, 200, 300, 400],
+        [200, 200, 600, 400],
+        {"image_size": (2000, 1000)},
+        {"coords": "norm1000"},
+        0.2,
+        "without ref_coords both read as 0-1000: only a partial overlap",
+    ),
+    (
+        [0.1, 0.2, 0.3, 0.4],
+        [100, 200, 300, 400],
+        {},
+        {"coords": "norm1", "ref_coords": "norm1000"},
+        1.0,
+        "0-1 against 0-1000 needs no image size",
+    ),
+    (
+        [200, 200, 600, 400],
+        [100, 200, 300, 400],
+        {"image_size": (2000, 1000)},
+        {"coords": "abs", "ref_coords": "norm1000"},
+        1.0,
+        "pixels against 0-1000",
+    ),
+    (
+        [100, 100, 300, 200],
+        [200, 200, 600, 400],
+        {"image_size": (2000, 1000), "input_size": (1000, 500)},
+        {"coords": "abs", "ref_coords": "abs"},
+        1.0,
+        "same mode: resize as before",
+    ),
+    (
+        [100, 200, 300, 400],
+        [0.1, 0.2, 0.3, 0.4],
+        {"image_size": (2000, 1000)},
+        {"coords": "norm1000", "ref_coords": "norm1"},
+        1.0,
+        "0-1000 against 0-1 with a size",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("box", "ref", "fields", "params", "expected", "note"), REF_COORDS, ids=[r[-1] for r in REF_COORDS]
+)
+def test_ref_coords(
+    box: list[float], ref: list[float], fields: dict[str, Any], params: dict[str, Any], expected: float, note: str
+) -> None:
+    item = {"completion": f"<answer>{box}</answer>", "boxes": [ref], **fields}
+    s = score("iou", [item], params)[0]
+    assert s.reward == pytest.approx(expected, abs=1e-9), note
+    # the batch path (many items) agrees with the one-item path
+    assert [x.reward for x in score("iou", [item] * 3, params)] == pytest.approx([expected] * 3, abs=1e-9)
+
+
+def test_ref_coords_mixing_pixels_without_image_size_says_what_is_missing() -> None:
+    item = {"completion": "<answer>[100, 200, 300, 400]</answer>", "boxes": [[200, 200, 600, 400]]}
+    s = score("iou", [item], {"coords": "norm1000", "ref_coords": "abs"})[0]
+    assert s.reward is None and s.status == "unscorable"
+    assert "image_size" in s.details["reason"] and s.details["invalid"] == "image_size"
+
+
+def test_ref_coords_polygons() -> None:
+    item = {
+        "completion": "<answer>[100, 200, 300, 400]</answer>",
+        "polygons": [[[200, 200], [600, 200], [600, 400], [200, 400]]],
+        "image_size": (2000, 1000),
+    }
+    s = score("iou", [item], {"coords": "norm1000", "ref_coords": "abs"})[0]
+    assert s.reward == pytest.approx(1.0)

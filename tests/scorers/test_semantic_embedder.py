@@ -193,3 +193,21 @@ def test_a_failed_pass_reaches_every_caller_and_does_not_wedge_the_queue() -> No
     assert all(isinstance(err, RuntimeError) for err in errors)
     e.fail = False
     assert e.embed(["afterwards"]).shape == (1, 384)
+
+
+def test_tokenizer_ships_with_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One `pip install` must give a working ONNX backend: the bundled tokenizer.json is found
+    # first, is byte-identical to all-MiniLM-L6-v2's, and is declared as package data.
+    import hashlib
+    import tomllib
+    from pathlib import Path
+
+    from scorers.semantic.embedder import BUNDLED_TOKENIZER, tokenizer_json_path
+
+    monkeypatch.delenv("MEDREWARD_TOKENIZER_JSON", raising=False)
+    assert tokenizer_json_path() == BUNDLED_TOKENIZER
+    digest = hashlib.sha256(BUNDLED_TOKENIZER.read_bytes()).hexdigest()
+    assert digest == "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["*"]
+    assert any(BUNDLED_TOKENIZER.match(p) for p in patterns)

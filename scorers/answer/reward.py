@@ -1,8 +1,8 @@
 """The ``answer`` reward: is the final answer right, judged the way a clinician would?
 
-Kinds (one module each): ``closed`` yes/no and ``open`` free text (`scorers.answer_text`),
-``mcq`` (`scorers.answer_mcq`), ``ordinal`` graded scales (`scorers.answer_ordinal`),
-``numeric`` measurements with units (`scorers.answer_numeric`), and ``auto``, which picks one
+Kinds (one module each): ``closed`` yes/no and ``open`` free text (`scorers.answer.closed`, `scorers.answer.open`),
+``mcq`` (`scorers.answer.mcq`), ``ordinal`` graded scales (`scorers.answer.ordinal`),
+``numeric`` measurements with units (`scorers.answer.numeric`), and ``auto``, which picks one
 from the item: options → mcq; grades → ordinal; a bare yes/no reference → closed; a reference
 that is one number with a unit → numeric; anything else → open.
 
@@ -22,11 +22,12 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from scorers.answer_mcq import score_mcq
-from scorers.answer_numeric import is_measurement, score_numeric
-from scorers.answer_ordinal import score_ordinal
-from scorers.answer_text import score_closed, score_open, strict_yes_no
-from scorers.answer_verdict import Verdict
+from scorers.answer.closed import score_closed, strict_yes_no
+from scorers.answer.mcq import score_mcq
+from scorers.answer.numeric import is_measurement, score_numeric
+from scorers.answer.open import score_open
+from scorers.answer.ordinal import score_ordinal
+from scorers.answer.verdict import Verdict
 from scorers.registry import Params, register
 from scorers.spans import extract_answer
 from scorers.types import Item, Score

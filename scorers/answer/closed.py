@@ -1,21 +1,16 @@
-"""The ``closed`` (yes/no) and ``open`` (free text) kinds of the ``answer`` reward.
+"""The ``closed`` (yes/no) kind of the ``answer`` reward.
 
-Closed: the verdict words are read on word boundaries from normalised tokens, so the "no" in
-"normal", "know" or "nodule" is not a no; an answer naming both yes and no is wrong (DESIGN.md
-§2). Open: both sides go through the medical normaliser; a negation, uncertainty, laterality or
-polarity mismatch is wrong whatever the overlap, then the canonical forms are compared exactly
-(default, as VQA-RAD/SLAKE/PathVQA closed-set evaluation) or by token F1 (``graded``, the
-recall/F1 signal LLaVA-Med reports for open questions).
+The verdict words are read on word boundaries from normalised tokens, so the "no" in "normal",
+"know" or "nodule" is not a no; an answer naming both yes and no is wrong. A "no" that denies
+another finding ("Yes, there is a pneumothorax; no effusion") is not a second verdict.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from functools import lru_cache
 from typing import Literal
 
-from scorers.answer_verdict import Verdict, best
-from scorers.medical.compare import compare_texts
+from scorers.answer.verdict import Verdict
 from scorers.medical.normalise import analyse, normalised_tokens
 
 YesNo = Literal["yes", "no"]
@@ -117,47 +112,3 @@ def score_closed(answer: str, refs: list[str]) -> Verdict:
     if got in ref_verdicts:
         return Verdict(1.0, how if how != "closed_word" else "closed_match", extra)
     return Verdict(0.0, "closed_mismatch", extra)
-
-
-def token_f1(pred: tuple[str, ...], gold: tuple[str, ...]) -> float:
-    """SQuAD-style token F1 over multisets of tokens.
-
-    >>> round(token_f1(("left", "pleural", "effusion"), ("pleural", "effusion")), 3)
-    0.8
-    """
-    if not pred or not gold:
-        return 0.0
-    common = sum((Counter(pred) & Counter(gold)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(gold)
-    return 2 * precision * recall / (precision + recall)
-
-
-def _open_one(answer: str, ref: str, graded: bool) -> Verdict:
-    a, r, c = compare_texts(answer, ref)
-    extra = {"normalised": a.canonical, "reference_normalised": r.canonical}
-    if not r.canonical and not r.negated:
-        return Verdict(None, "reference is empty after normalisation", extra)
-    if c.conflict is not None:
-        rule = c.conflict.split(":", 1)[0] + "_mismatch"
-        return Verdict(0.0, rule, {**extra, "conflict": c.conflict})
-    if c.same:
-        return Verdict(1.0, c.rule, extra)
-    if a.negated and r.negated and (not a.canonical or not r.canonical):
-        # "no" answering "is there a pneumothorax?" against the reference "no pneumothorax"
-        return Verdict(1.0, "negation_agrees", extra)
-    if graded:
-        return Verdict(token_f1(a.tokens, r.tokens), "token_f1", extra)
-    return Verdict(0.0, "no_match", extra)
-
-
-def score_open(answer: str, refs: list[str], graded: bool = False) -> Verdict:
-    """Free-text answer against accepted references, the best over them.
-
-    >>> score_open("No pneumothorax", ["pneumothorax"]).rule
-    'negation_mismatch'
-    >>> score_open("Enlarged heart", ["Cardiomegaly"]).reward
-    1.0
-    """
-    return best([_open_one(answer, ref, graded) for ref in refs])

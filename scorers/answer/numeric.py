@@ -12,7 +12,7 @@ not 15 mm" gives 12 mm.
 
 from __future__ import annotations
 
-from scorers.answer_verdict import Verdict, best
+from scorers.answer.verdict import Verdict, best
 from scorers.medical.quantities import Quantity, first_unit_scale, quantities
 
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from scorers.answer_verdict import Verdict
+from scorers.answer.verdict import Verdict
+from scorers.medical.compare import compare_texts
 from scorers.medical.negation import DENIAL_BEFORE
 from scorers.medical.normalise import negated_mentions, normalise
 from scorers.medical.surface import raw_tokens, surface
@@ -188,7 +189,32 @@ def _named(answer: str, options: Mapping[str, str], valid: str) -> tuple[set[str
     denied = (denied | letters_denied) - named
     if options and not named and not denied:
         named |= abbreviations_named(answer, options)
+    if options and texts and named:
+        # an option's text said with a modifier that contradicts it: a denial the cue scan reads
+        # as something else ("not increased X" is unchanged X), or "left X" for "right X"
+        negated = {k for k in named & texts if compare_texts(answer, options[k])[2].conflict is not None}
+        named, denied = named - negated, denied | negated
+    if options and not named and not denied:
+        named, denied = clinically_named(answer, options)
     return named, denied
+
+
+def clinically_named(answer: str, options: Mapping[str, str]) -> tuple[set[str], set[str]]:
+    """(options the answer names in other words, options it denies in other words), by the
+    clinical comparison: a synonym, a lay term or a paraphrase of exactly one option names it.
+
+    >>> clinically_named("enlarged heart", {"A": "Cardiomegaly", "B": "Pleural effusion"})
+    ({'A'}, set())
+    """
+    same: set[str] = set()
+    denied: set[str] = set()
+    for letter, opt in options.items():
+        c = compare_texts(answer, opt, reasons=False)[2]
+        if c.same:
+            same.add(letter)
+        elif c.conflict == "negation":
+            denied.add(letter)
+    return same, denied - same
 
 
 def score_mcq(answer: str, refs: list[str], options: Mapping[str, str] | None) -> Verdict:

@@ -25,11 +25,30 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from scorers.answer_verdict import Verdict
+from scorers.answer.verdict import Verdict
 from scorers.medical.normalise import negated_mentions, normalise
 
 Curve = Literal["exponential", "linear", "table"]
 _NUMBER = re.compile(r"\b\d+\b")
+# Roman numerals as grade numbers: after a scale word ("stage IV", "grade II") or standing alone
+# ("IV"). Left to the normaliser, "IV" reads as the abbreviation for intravenous.
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10}
+_ROMAN_GRADE = re.compile(
+    r"\b(grade|stage|type|class|level|tier|category|score)\s+(x|ix|iv|v?i{1,3}|vi{0,3})\b(?![-'’])", re.IGNORECASE
+)
+_ROMAN_ALONE = re.compile(r"^\s*(x|ix|iv|v?i{1,3}|vi{0,3})\s*[.)]?\s*$", re.IGNORECASE)
+
+
+def grade_text(text: str) -> str:
+    """``text`` with grade numbers written in Roman numerals as digits.
+
+    >>> grade_text("Stage IV disease"), grade_text("II"), grade_text("grade i")
+    ('Stage 4 disease', '2', 'grade 1')
+    """
+    alone = _ROMAN_ALONE.match(text)
+    if alone and alone.group(1):
+        return str(_ROMAN[alone.group(1).lower()])
+    return _ROMAN_GRADE.sub(lambda m: f"{m.group(1)} {_ROMAN[m.group(2).lower()]}", text)
 
 
 def grade_credit(
@@ -65,6 +84,9 @@ def _grade_index(text: str, grades: list[list[str]]) -> int | None | Literal["se
     toks = normalise(text).split()
     if not toks:
         return None
+    words = {w for g in grades for w in g}
+    # the adverb for the grade word: "moderately" (enlarged) is moderate
+    toks = [t[:-2] if t.endswith("ly") and t[:-2] in words else t for t in toks]
     for i, g in enumerate(grades):
         if g and g == toks:
             return i
@@ -110,16 +132,16 @@ def score_ordinal(
     """Graded answer against the reference grade, credit decaying with distance.
 
     >>> g = ["none", "mild", "moderate", "severe"]
-    >>> [score_ordinal(a, ["moderate"], g).reward for a in ("Moderate", "mild", "none", "huge")]
-    [1.0, 0.5, 0.25, 0.0]
+    >>> [score_ordinal(a, ["moderate"], g).reward for a in ("Moderate", "mild", "none", "huge", "moderately")]
+    [1.0, 0.5, 0.25, 0.0, 1.0]
     """
     if not grades:
         return Verdict(None, "kind ordinal needs the item's grades", {"invalid": "grades"})
-    scale = [normalise(g).split() for g in grades]
-    expected = [i for i in (_grade_index(r, scale) for r in refs) if isinstance(i, int)]
+    scale = [normalise(grade_text(g)).split() for g in grades]
+    expected = [i for i in (_grade_index(grade_text(r), scale) for r in refs) if isinstance(i, int)]
     if not expected:
         return Verdict(None, "reference is not one of the grades", {"grades": list(grades), "invalid": "reference"})
-    got = _grade_index(answer, scale)
+    got = _grade_index(grade_text(answer), scale)
     if got == "several":
         return Verdict(0.0, "ordinal_several_grades", {"expected": grades[expected[0]]})
     if got == "negated":
