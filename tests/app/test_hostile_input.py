@@ -167,8 +167,9 @@ def test_nesting_within_the_limit_is_echoed_whole(client: TestClient) -> None:
         ),
         ({"grades": [f"g{i}" for i in range(40)], "reference": "g1"}, "items[0].grades", "too_many_references"),
         ({"knowledge": "k" * 5000}, "items[0].knowledge", "reference_too_long"),
+        ({"group": "g" * 300}, "items[0].group", "group_too_long"),
     ],
-    ids=["references", "reference-chars", "one-long-reference", "options", "grades", "knowledge"],
+    ids=["references", "reference-chars", "one-long-reference", "options", "grades", "knowledge", "group-id"],
 )
 def test_reference_lists_and_texts_are_bounded(
     client: TestClient, item: dict[str, Any], field: str, code: str
