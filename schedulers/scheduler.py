@@ -182,7 +182,7 @@ class Scheduler(ABC):
             raises = [_raise_entry(r) for r in state.get("raises", [])]
         except KeyError as exc:
             raise ValueError(f"state is missing {exc.args[0]!r}") from None
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(±Infinity)
             raise ValueError(f"malformed state: {exc}") from None
         if len(raises) > MAX_RAISES:
             raise ValueError(f"state.raises: {len(raises)} raises; a run makes at most {MAX_RAISES}")

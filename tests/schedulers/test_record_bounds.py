@@ -68,8 +68,9 @@ def test_default_decay_still_approaches_the_target_before_the_last_step() -> Non
         ({"raises": [{"step": 1, "note": "x" * 1_000_000}]}, "number or a short text"),
         ({"raises": [{"step": 1, "nested": {"deep": [1, 2]}}]}, "number or a short text"),
         ({"window": [[1.0, 0.5, [0.5] * 70_000]]}, "IoUs"),
+        ({"groups": float("-inf")}, "malformed state"),  # found by the fuzz: int(-inf) is an OverflowError
     ],
-    ids=["too-many-raises", "huge-text-in-a-raise", "nested-raise", "huge-window-entry"],
+    ids=["too-many-raises", "huge-text-in-a-raise", "nested-raise", "huge-window-entry", "infinite-counter"],
 )
 def test_a_checkpoint_cannot_smuggle_in_a_huge_record(state: dict[str, object], message: str) -> None:
     from schedulers.base import SchedulerConfigError as ConfigError
