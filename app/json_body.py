@@ -25,9 +25,8 @@ from typing import Any
 
 import numpy as np
 
-# A JSON string literal (escapes included); brackets inside strings do not nest.
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+# Every byte but the four brackets, for bytes.translate (C speed, unlike a regular expression).
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
 # Any escaped surrogate, and the valid pairs (high then low) that are not a problem.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _PAIR_ESCAPE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
@@ -53,7 +52,10 @@ def json_depth(body: bytes) -> int:
     >>> json_depth(b'{"a": [1, [2, "[[[["]], "b": {}}')
     3
     """
-    brackets = _NOT_BRACKET.sub(b"", _STRING.sub(b"", body))
+    # Drop escaped backslashes, then escaped quotes: the quotes left delimit the strings exactly,
+    # and every other piece between them is outside a string (where brackets nest).
+    unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = b"".join(unescaped.split(b'"')[::2]).translate(None, _NOT_BRACKETS)
     if not brackets:
         return 0
     codes = np.frombuffer(brackets, dtype=np.uint8)

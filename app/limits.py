@@ -18,6 +18,8 @@ from scorers import Item
 # A weight below this is 0 in all but name: w·r underflows for subnormal w (5e-324 · 0.3 == 0),
 # which silently bent totals; weights are 0 (left out) or in [MIN_WEIGHT, 1e6].
 MIN_WEIGHT = 1e-6
+# Group ids are kept in run records (raises, idempotency records, open groups): ids, not texts.
+MAX_GROUP_CHARS = 256
 
 
 def check_items(items: Sequence[Item], settings: Settings, field: str = "items") -> None:
@@ -46,6 +48,13 @@ def check_items(items: Sequence[Item], settings: Settings, field: str = "items")
                     "(MEDREWARD_MAX_POLYGON_VERTICES): simplify the polygons",
                     f"{where}.polygons",
                 )
+        if isinstance(item.group, str) and len(item.group) > MAX_GROUP_CHARS:
+            raise ApiError(
+                413,
+                "group_too_long",
+                f"group id of {len(item.group)} characters; at most {MAX_GROUP_CHARS} (an id, e.g. a prompt hash)",
+                f"{where}.group",
+            )
         _check_reference_texts(item, settings, where)
         if item.num_tokens is not None and item.num_tokens > settings.max_num_tokens:
             n = item.num_tokens

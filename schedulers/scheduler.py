@@ -26,6 +26,29 @@ TAU_DECIMALS = 9
 EPS = 1e-9
 
 
+# A checkpoint (PUT /v1/runs/{id}/state) becomes the run record that every report rewrites, so
+# what it may hold is bounded by what a run can produce: δ ≥ 0.001 and at most 1000 milestones
+# give far fewer raises, and a window entry holds one group's IoUs (a request holds ≤ 1024 items
+# by default). Raises are flat records of numbers and short texts.
+MAX_RAISES = 10_000
+MAX_ENTRY_IOUS = 65_536
+_MAX_RAISE_KEYS = 32
+_MAX_RAISE_TEXT = 1024  # group ids reach raises; the service takes ids of up to 256 characters
+
+
+def _raise_entry(value: Any) -> dict[str, Any]:
+    """One raise of a checkpoint, checked to be a flat record (``ValueError`` otherwise)."""
+    entry = dict(value)
+    if len(entry) > _MAX_RAISE_KEYS:
+        raise ValueError(f"a raise has {len(entry)} keys")
+    for key, v in entry.items():
+        if not isinstance(key, str) or len(key) > _MAX_RAISE_TEXT:
+            raise ValueError("raise keys are short texts")
+        if not (v is None or isinstance(v, bool | int | float) or (isinstance(v, str) and len(v) <= _MAX_RAISE_TEXT)):
+            raise ValueError(f"raise field {key!r} must be a number or a short text")
+    return entry
+
+
 class SchedulerConfig(BaseModel):
     """Fields every schedule has."""
 
@@ -156,11 +179,15 @@ class Scheduler(ABC):
             tau = float(state["tau"])
             counters = {k: int(state[k]) for k in ("step", "groups")} | {"reports": int(state.get("reports", 0))}
             window = Window(self.config.window, state.get("window", []))
-            raises = [dict(r) for r in state.get("raises", [])]
+            raises = [_raise_entry(r) for r in state.get("raises", [])]
         except KeyError as exc:
             raise ValueError(f"state is missing {exc.args[0]!r}") from None
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(±Infinity)
             raise ValueError(f"malformed state: {exc}") from None
+        if len(raises) > MAX_RAISES:
+            raise ValueError(f"state.raises: {len(raises)} raises; a run makes at most {MAX_RAISES}")
+        if any(len(e[2]) > MAX_ENTRY_IOUS for e in window.to_list()):
+            raise ValueError(f"state.window: an entry holds more than {MAX_ENTRY_IOUS} IoUs")
         if not (math.isfinite(tau) and 0.0 <= tau <= 1.0):
             raise ValueError("state.tau must be in [0, 1]")
         if any(v < 0 for v in counters.values()):

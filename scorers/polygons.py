@@ -34,9 +34,11 @@ Shape = Callable[[np.ndarray], np.ndarray]
 # 250 ≈ 140 s, measured on 2 busy cores): bow-ties and small twists are repaired, a larger
 # self-intersecting outline is unscorable with the reason. Simple polygons of any size are fine.
 MAX_REPAIR_VERTICES = 16
+# ... and at most this many outlines per item are repaired (an item may carry 100 polygons).
+MAX_REPAIRS_PER_ITEM = 4
 
 
-def make_polygon(vertices: Sequence[Sequence[float]]) -> BaseGeometry | str:
+def make_polygon(vertices: Sequence[Sequence[float]], repairs: list[int] | None = None) -> BaseGeometry | str:
     """A valid shapely geometry from ``[[x, y], ...]``, or the reason there is none.
 
     >>> make_polygon([[0, 0], [2, 0], [2, 2], [0, 2]]).area
@@ -62,6 +64,10 @@ def make_polygon(vertices: Sequence[Sequence[float]]) -> BaseGeometry | str:
                 f"invalid polygon: self-intersecting outline of {len(vertices)} vertices (only outlines of up to "
                 f"{MAX_REPAIR_VERTICES} vertices are repaired; send a simple polygon)"
             )
+        if repairs is not None:  # ``repairs``: the item's remaining repair budget, shared by its polygons
+            if repairs[0] <= 0:
+                return f"invalid polygon: more than {MAX_REPAIRS_PER_ITEM} self-intersecting outlines in one item"
+            repairs[0] -= 1
         geom = shapely.make_valid(geom)
     # make_valid can leave stray lines or points next to the polygons; only areas count.
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
@@ -114,8 +120,9 @@ def score_polygon_item(
     if isinstance(frame, str):
         return Score.invalid(frame, "input_size" if "input_size" in frame else "image_size")
     refs: list[BaseGeometry] = []
+    repairs = [MAX_REPAIRS_PER_ITEM]
     for verts in refs_raw:
-        g = make_polygon(verts)
+        g = make_polygon(verts, repairs)
         if isinstance(g, str):
             return Score.invalid(g.replace("invalid polygon", "invalid reference polygon"), "polygons")
         g = shapely.affinity.scale(g, frame.ref_sx, frame.ref_sy, origin=(0, 0))
@@ -130,7 +137,7 @@ def score_polygon_item(
     fmt = "polygon"
     if parsed:
         for pred_verts in parsed:
-            g = make_polygon(pred_verts)
+            g = make_polygon(pred_verts, repairs)
             if isinstance(g, str):
                 return Score.unscorable(g)
             preds.append(g)

@@ -68,10 +68,10 @@ def sqlite_client(tmp_path: Path) -> Iterator[TestClient]:
         (
             "/v1/score",
             {
-                "profile": {"components": [{"reward": "format", "name": f"fmt{LONE}", "required": True}]},
-                "items": [{"completion": "<think>a</think><answer>b</answer>"}],
+                "profile": {"components": [{"reward": "answer"}, {"reward": "format", "name": f"fmt{LONE}"}]},
+                "items": [{"completion": "<think>a</think><answer>b</answer>", "reference": "b"}],
             },
-            lambda r: next(iter(r["components"])),
+            lambda r: list(r["components"])[1],
         ),
         (
             "/verify/vqa-closed",
@@ -105,10 +105,10 @@ def test_a_group_named_with_a_lone_surrogate_is_reported_once_and_its_retry_repl
 
 
 def test_profile_text_with_lone_surrogates_is_stored_and_read_back(sqlite_client: TestClient) -> None:
-    body = {"description": f"chest{LONE}", "components": [{"reward": "format", "name": f"f{LONE}", "required": True}]}
+    body = {"description": f"chest{LONE}", "components": [{"reward": "answer", "name": f"a{LONE}"}]}
     assert send(sqlite_client, "PUT", "/v1/profiles/mine", body).status_code == 200
     got = sqlite_client.get("/v1/profiles/mine").json()["profile"]
-    assert got["description"] == f"chest{FFFD}" and got["components"][0]["name"] == f"f{FFFD}"
+    assert got["description"] == f"chest{FFFD}" and got["components"][0]["name"] == f"a{FFFD}"
 
 
 def test_surrogate_pairs_and_escaped_backslashes_are_text_and_kept(client: TestClient) -> None:
@@ -167,8 +167,9 @@ def test_nesting_within_the_limit_is_echoed_whole(client: TestClient) -> None:
         ),
         ({"grades": [f"g{i}" for i in range(40)], "reference": "g1"}, "items[0].grades", "too_many_references"),
         ({"knowledge": "k" * 5000}, "items[0].knowledge", "reference_too_long"),
+        ({"group": "g" * 300}, "items[0].group", "group_too_long"),
     ],
-    ids=["references", "reference-chars", "one-long-reference", "options", "grades", "knowledge"],
+    ids=["references", "reference-chars", "one-long-reference", "options", "grades", "knowledge", "group-id"],
 )
 def test_reference_lists_and_texts_are_bounded(
     client: TestClient, item: dict[str, Any], field: str, code: str
@@ -210,9 +211,26 @@ def test_a_large_self_intersecting_reference_polygon_is_unscorable_at_once(clien
     start = time.perf_counter()
     resp = client.post("/v1/rewards/iou", json={"items": [{"completion": "[100, 100, 300, 300]", "polygons": [star]}]})
     assert time.perf_counter() - start < 5.0, "repairing it took minutes before the bound"
-    # A malformed reference is the dataset's bug: a 422 naming the field, not an abstention.
+    # A malformed reference is the dataset's bug: 422 naming it (a predicted one is unscorable).
     assert resp.status_code == 422 and resp.json()["error"]["field"] == "items[0].polygons"
     assert "self-intersecting" in resp.json()["error"]["message"]
+
+
+def test_self_intersecting_outlines_are_repaired_a_few_per_item_only(client: TestClient) -> None:
+    """Even small repairs add up: 8 items x 62 sixteen-vertex stars took 15 s of one request before."""
+    import math
+
+    def star(dx: float) -> list[list[float]]:
+        return [[200 + dx + 100 * math.cos(2.1 * i), 200 + 100 * math.sin(2.1 * i)] for i in range(16)]
+
+    bowtie = [[0, 0], [20, 20], [20, 0], [0, 20]]
+    one = client.post("/v1/rewards/iou", json={"items": [{"completion": "[0, 0, 20, 20]", "polygons": [bowtie]}]})
+    assert one.status_code == 200 and one.json()["rewards"][0] == pytest.approx(0.5)
+    item = {"completion": "[100, 100, 300, 300]", "polygons": [star(j) for j in range(62)]}
+    start = time.perf_counter()
+    resp = client.post("/v1/rewards/iou", json={"items": [item] * 8})
+    assert time.perf_counter() - start < 5.0
+    assert resp.status_code == 422 and "self-intersecting outlines in one item" in resp.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -277,7 +295,7 @@ def test_profile_scheduler_configs_are_validated_when_saved(client: TestClient, 
 
 @pytest.mark.parametrize("route", ["put", "inline"])
 def test_subnormal_weights_are_refused(client: TestClient, route: str) -> None:
-    profile = {"components": [{"reward": "format", "weight": 5e-324}, {"reward": "length", "weight": 5e-324}]}
+    profile = {"components": [{"reward": "answer", "weight": 5e-324}, {"reward": "format", "weight": 5e-324}]}
     if route == "put":
         resp = client.put("/v1/profiles/tiny", json=profile)
     else:
@@ -287,10 +305,10 @@ def test_subnormal_weights_are_refused(client: TestClient, route: str) -> None:
 
 def test_a_zero_weight_still_leaves_a_component_out(client: TestClient) -> None:
     profile = {"components": [{"reward": "format", "weight": 0.0}, {"reward": "answer", "weight": 1.0}]}
-    item = {"completion": "<answer>yes</answer>", "reference": "yes", "kind": "closed"}
-    resp = client.post("/v1/score", json={"profile": profile, "items": [item]})
-    assert resp.status_code == 200 and resp.json()["weights"]["format"] == 0.0
-    assert resp.json()["rewards"] == [1.0]  # format's 0 does not count at weight 0
+    body = {"profile": profile, "items": [{"completion": "<answer>yes</answer>", "reference": "no"}]}
+    resp = client.post("/v1/score", json=body)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["weights"]["format"] == 0.0 and resp.json()["rewards"] == [0.0]
 
 
 def _start_with_file(tmp_path: Path, profiles: dict[str, Any], **settings: Any) -> TestClient:
@@ -384,7 +402,7 @@ def test_metrics_show_tenant_series_only_to_their_tenant_or_the_metrics_key() ->
         assert c.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
-# ---- adapter defects (fixed in app/adapters) -------------------------------------------------------------
+# ---- adapter paths (fixed in app/adapters) ----------------------------------------------------------
 
 
 def test_nemo_gym_rollout_that_already_carries_a_reward_is_scored_afresh(client: TestClient) -> None:
@@ -407,11 +425,3 @@ def test_labels_that_are_json_nested_past_recursion_are_a_4xx(client: TestClient
     else:
         resp = client.post("/slime/vqa-closed", json={"response": "<answer>yes</answer>", "label": label})
     assert 400 <= resp.status_code < 500, resp.text
-
-
-def test_openrlhf_end_token_stripping_is_linear(client: TestClient) -> None:
-    query = "<|im_start|>assistant\n<answer>yes</answer>" + "</s>" * 200_000
-    start = time.perf_counter()
-    resp = client.post("/openrlhf/vqa-closed", json={"query": [query], "labels": ["yes"]})
-    assert resp.status_code < 500
-    assert time.perf_counter() - start < 2.0, "stripping 200,000 end tokens one slice at a time is quadratic"

@@ -214,6 +214,23 @@ profile = st.fixed_dictionaries(
         ),
     },
 )
+checkpoint = st.fixed_dictionaries(
+    {
+        "scheduler": maybe(st.sampled_from(["medloc", "fixed", "step"])),
+        "state": maybe(
+            st.fixed_dictionaries(
+                {"tau": maybe(numbers), "step": maybe(steps), "groups": maybe(steps)},
+                optional={
+                    "window": maybe(
+                        sized(st.tuples(numbers, numbers, sized(numbers, (1, 2, 70_000))).map(list), (1, 40))
+                    ),
+                    "raises": maybe(sized(st.dictionaries(small_texts, scalars, max_size=4), (1, 10_001))),
+                },
+            )
+        ),
+    },
+    optional={"config": maybe(scheduler_config), "run_id": maybe(run_ids)},
+)
 scheduling = {
     "run_id": maybe(run_ids),
     "request_id": maybe(small_texts),
@@ -313,7 +330,33 @@ def shaped_requests() -> dict[tuple[str, str], st.SearchStrategy[Request]]:
         ("post", "/verify/{profile}"): st.tuples(prof, nemo_body, adapter_query).map(
             lambda t: ("POST", f"/verify/{t[0]}", t[1], t[2])
         ),
+        ("post", "/v1/explain"): st.fixed_dictionaries(
+            {"profile": maybe(st.one_of(st.sampled_from(PROFILES), profile)), "item": maybe(item)}
+        ).map(lambda b: ("POST", "/v1/explain", b, {})),
+        ("put", "/v1/runs/{run_id}/state"): st.tuples(run_ids, checkpoint).map(
+            lambda t: ("PUT", f"/v1/runs/{url_part(t[0])}/state", t[1], {})
+        ),
+        # NeMo Gym's resources server: rollouts to verify, sessions to seed, responses to aggregate.
+        "nemo-gym verify": nemo_body,
+        "nemo-gym seed_session": maybe(st.dictionaries(small_texts, junk, max_size=3)),
+        "nemo-gym aggregate_metrics": maybe(
+            st.fixed_dictionaries({"verify_responses": maybe(sized(st.dictionaries(small_texts, junk, max_size=4)))})
+        ),
     }
+
+
+def nemo_gym_request(method: str, path: str, body: st.SearchStrategy[Any]) -> st.SearchStrategy[Request]:
+    """A /nemo-gym/{profile}[/runs/{run_id}[/group-size/{group_size}]]/... request with drawn path parameters."""
+    params = st.fixed_dictionaries(
+        {"profile": st.sampled_from(PROFILES), "run_id": run_ids, "group_size": group_sizes}
+    )
+
+    def fill(t: tuple[dict[str, Any], Any]) -> Request:
+        values, doc = t
+        filled = re.sub(r"\{(\w+)\}", lambda m: url_part(values[m.group(1)]), path)
+        return (method.upper(), filled, doc if method != "get" else None, {})
+
+    return st.tuples(params, body).map(fill)
 
 
 def junk_request(method: str, path: str) -> st.SearchStrategy[Request]:
@@ -322,6 +365,15 @@ def junk_request(method: str, path: str) -> st.SearchStrategy[Request]:
     filled = re.sub(r"\{[^}]+\}", "fuzz-run", filled)
     body = junk if method in ("post", "put", "patch") else st.none()
     return body.map(lambda b: (method.upper(), filled, b, {}))
+
+
+def strategy_for(shaped: dict[Any, Any], method: str, path: str) -> st.SearchStrategy[Request]:
+    if (method, path) in shaped:
+        return shaped[(method, path)]
+    if path.startswith("/nemo-gym/"):
+        last = path.rsplit("/", 1)[1]
+        return nemo_gym_request(method, path, shaped.get(f"nemo-gym {last}", st.none()))
+    return junk_request(method, path)
 
 
 def url_part(value: Any) -> str:
@@ -354,7 +406,7 @@ def test_no_5xx_from_hostile_requests_on_any_route(server: Server) -> None:
         spec = client.get("/openapi.json").json()
         operations = [(m, p) for p, ops in spec["paths"].items() for m in ops]
         shaped = shaped_requests()
-        strategies = [shaped[op] if op in shaped else junk_request(*op) for op in operations]
+        strategies = [strategy_for(shaped, *op) for op in operations]
         client.post("/v1/runs", json={"run_id": "fuzz-run"})
         client.post("/v1/runs", json={"run_id": "fuzz-fixed", "scheduler": "fixed"})
         seen: Counter[str] = Counter()

@@ -59,3 +59,26 @@ def test_default_decay_still_approaches_the_target_before_the_last_step() -> Non
     taus = [r["tau_after"] for r in sched.raises]
     assert taus[-1] == cfg.tau_target and taus[-2] > 0.79, "only the last, sub-0.001 step is rounded up"
     assert all(b - a >= MIN_STEP for a, b in zip([cfg.tau0, *taus], taus[:-1], strict=False))
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ({"raises": [{"step": i, "tau_before": 0.3, "tau_after": 0.45} for i in range(10_001)]}, "raises"),
+        ({"raises": [{"step": 1, "note": "x" * 1_000_000}]}, "number or a short text"),
+        ({"raises": [{"step": 1, "nested": {"deep": [1, 2]}}]}, "number or a short text"),
+        ({"window": [[1.0, 0.5, [0.5] * 70_000]]}, "IoUs"),
+        ({"groups": float("-inf")}, "malformed state"),  # found by the fuzz: int(-inf) is an OverflowError
+    ],
+    ids=["too-many-raises", "huge-text-in-a-raise", "nested-raise", "huge-window-entry", "infinite-counter"],
+)
+def test_a_checkpoint_cannot_smuggle_in_a_huge_record(state: dict[str, object], message: str) -> None:
+    from schedulers.base import SchedulerConfigError as ConfigError
+    from schedulers.stores import open_store
+
+    store = open_store("memory://")
+    store.create_run("t", "r", "medloc", {})
+    checkpoint = store.get_state("t", "r")["state"] | state
+    with pytest.raises(ConfigError, match=message):
+        store.put_state("t", "r", checkpoint)
+    assert store.get_run("t", "r")["raises"] == []
