@@ -29,6 +29,7 @@ from app.insight.schemas import ExplainRequest, Explanation, RunStats, StepStats
 from app.insight.settings import get_insight_settings
 from app.insight.stats import dead_group_warning, histogram_edges
 from app.limits import check_items
+from app.profile_checks import check_profile
 from app.profiles import resolve
 
 HERE = Path(__file__).parent
@@ -92,6 +93,7 @@ def explain_item(body: ExplainRequest, tenant: TenantDep, settings: SettingsDep,
     if isinstance(body.profile, str):
         resolved = profiles.resolved(tenant, body.profile)
     else:
+        check_profile(body.profile, "profile")
         resolved = resolve("inline", body.profile, judges=profiles.judges)
     return json_response(Explanation.model_validate(explain(resolved, body.item)))
 
