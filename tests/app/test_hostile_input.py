@@ -383,7 +383,11 @@ def test_an_unrenderable_response_falls_back_instead_of_failing_after_the_report
 
 
 def _run_series(text: str) -> list[str]:
-    return sorted(line for line in text.splitlines() if line.startswith("medreward_run_tau{"))
+    # This test's runs only: the Prometheus registry is per process, shared with earlier tests.
+    mine = ('run_id="alice-study"', 'run_id="bob-study"')
+    return sorted(
+        line for line in text.splitlines() if line.startswith("medreward_run_tau{") and any(m in line for m in mine)
+    )
 
 
 def test_metrics_show_tenant_series_only_to_their_tenant_or_the_metrics_key() -> None:
