@@ -71,4 +71,4 @@ def test_settings_from_defaults_file_and_flags(tmp_path: Path) -> None:
 
 def test_every_config_field_is_documented() -> None:
     docs = field_docs(GRPOConfig)
-    assert set(docs) == {f for f in GRPOConfig.__dataclass_fields__} and all(docs.values())
+    assert set(docs) == set(GRPOConfig.__dataclass_fields__) and all(docs.values())
