@@ -240,7 +240,8 @@ def run(cfg: GRPOConfig, setup: Setup) -> int:
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
         print(json.dumps(summary), file=sys.stderr)
     if setup.plot and (out / "metrics.jsonl").exists():
-        png = plot_metrics(out / "metrics.jsonl", out / "train.png", title=f"{setup.policy} on {setup.task}: GRPO")
+        title = f"{setup.policy} on {setup.task}: GRPO through medreward, {cfg.steps} steps"
+        png = plot_metrics(out / "metrics.jsonl", out / "train.png", title=title)
         print(f"plot: {png}", file=sys.stderr)
     return 0
 

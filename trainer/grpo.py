@@ -32,7 +32,9 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from trainer.checkpoint import load_checkpoint, save_checkpoint
 from trainer.policies.base import Policy, Rollout
 from trainer.tasks.base import Task, service_ious
 
@@ -226,7 +228,8 @@ def score_rollout(
 def sft_warm_start(policy: Policy, task: Task, cfg: GRPOConfig, log: Callable[[str], None]) -> None:
     """Behavioural imitation: a few supervised steps on the task's target completions."""
     opt = torch.optim.AdamW([p for p in policy.model.parameters() if p.requires_grad], lr=cfg.sft_lr)
-    rng = np.random.default_rng((cfg.seed, 10**9))
+    rng = np.random.default_rng((cfg.seed, 10**9))  # its own stream, apart from the GRPO steps' prompts
+    policy.model.train()  # from_pretrained leaves HF models in eval mode: MLAE's expert masks apply here too
     loss = torch.tensor(0.0)
     for _ in range(cfg.sft_steps):
         loss = policy.sft_loss(task.sample(cfg.sft_batch, rng))
@@ -251,10 +254,6 @@ def train(
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Run GRPO for ``cfg.steps`` steps; returns the per-step metrics (also appended to metrics.jsonl)."""
-    from tqdm import tqdm
-
-    from trainer.checkpoint import load_checkpoint, save_checkpoint
-
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg.run_id = cfg.run_id or f"grpo-{uuid.uuid4().hex[:10]}"

@@ -44,6 +44,8 @@ def plot_metrics(metrics: str | Path, png: str | Path, title: str = "GRPO throug
             k = 5
             smooth = [sum(ys[max(0, i - k + 1) : i + 1]) / len(ys[max(0, i - k + 1) : i + 1]) for i in range(len(ys))]
             ax.plot(steps, smooth, lw=2.0, alpha=0.8)
+        if key != "reward":  # τ, rates and accuracy live in [0, 1]: a flat τ should look flat
+            ax.set_ylim(-0.02, 1.02)
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)
     for ax in axes[1]:

@@ -126,3 +126,35 @@ def test_box_statistics_come_from_the_shipped_annotations() -> None:
     assert 0.05 < float(np.median(vindr[:, 2])) < 0.2 and 0.15 < float(np.median(nih[:, 2])) < 0.3
     with pytest.raises(ValueError, match="vindr"):
         box_statistics("chexpert")
+
+
+def test_medreward_train_starts_its_own_service_and_writes_metrics_and_plot(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "cli"
+    args = ["--steps", "2", "--prompts-per-step", "2", "--group-size", "2", "--image-size", "32", "--sft-steps", "1"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "app.cli", "train", *args, "--out-dir", str(out), "--no-progress", "--save-every", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    assert (out / "train.png").read_bytes()[:4] == b"\x89PNG" and (out / "service.db").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["median_step_s"] > 0
+    assert "groups = 4" in proc.stderr, "the embedded service counted both steps' groups"
+
+    # --resume auto picks the latest checkpoint and the same run id; with steps already done it only re-plots
+    again = subprocess.run(
+        [sys.executable, "-m", "app.cli", "train", *args, "--out-dir", str(out), "--no-progress", "--resume", "auto"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resumed from" in again.stdout and "step-2.pt" in again.stdout and "groups = 4" in again.stderr

@@ -81,7 +81,10 @@ class HFCausalLM:
     def _completion_logprobs(self, net: nn.Module, rollout: Rollout, temperature: float) -> torch.Tensor:
         ids, attn = rollout.batch["input_ids"], rollout.batch["attention_mask"]  # (N, P+T)
         p = int(rollout.info["prompt_len"])
-        logits = net(input_ids=ids, attention_mask=attn).logits[:, p - 1 : -1] / temperature  # (N, T, V)
+        # positions count real tokens only, as generate() counts them: left padding must not shift them
+        pos = (attn.cumsum(dim=1) - 1).clamp(min=0)
+        out = net(input_ids=ids, attention_mask=attn, position_ids=pos)
+        logits = out.logits[:, p - 1 : -1] / temperature  # (N, T, V)
         target = ids[:, p:]  # (N, T)
         logp = torch.log_softmax(logits.float(), dim=-1)
         return logp.gather(-1, target[..., None]).squeeze(-1)
