@@ -22,7 +22,7 @@ from functools import lru_cache
 
 from scorers.medical.clinical import polarity_conflict
 from scorers.medical.concepts import align_in_context, concept_conflict, concepts
-from scorers.medical.modifiers import modifier_conflict, number_members, read_modifiers
+from scorers.medical.modifiers import modifier_conflict, notation_free, number_members, read_modifiers
 from scorers.medical.normalise import Analysis, analyse, clinical_conflict, expand_in_context
 
 # Words that frame an answer without adding clinical content: "there is X", "X is seen", "the
@@ -161,6 +161,14 @@ def compare_texts(text: str, other: str, reasons: bool = True) -> tuple[Analysis
     c = compare(a, b, reasons=reasons)
     if c.same or (c.conflict is not None and c.conflict.startswith(_SETTLED)):
         return a, b, c
+    if c.conflict is None:
+        masked_a, masked_b = notation_free(text), notation_free(other)
+        if masked_a is not text or masked_b is not other:
+            # levels and measurements written two ways: "C5/6" and "C5-C6", "1.2 cm" and "12 mm"
+            a3, b3 = analyse(masked_a), analyse(masked_b)
+            same = _same_rule(a3, b3) if clinical_conflict(a3, b3) is None else None
+            if same is not None:
+                return a3, b3, Comparison(True, None, "same_notation")
     aligned = align_in_context(a.text, b.text)
     if aligned is None:
         return a, b, c
