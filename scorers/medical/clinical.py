@@ -142,6 +142,11 @@ _GROUPS: tuple[tuple[str, dict[str, str]], ...] = (
             "many": "multiple",
         },
     ),
+    # a size called normal against one called enlarged ("normal heart size" vs "enlarged heart")
+    (
+        "normal/enlarged",
+        {"normal": "normal", "enlarged": "enlarged", "enlargement": "enlarged", "dilated": "enlarged"},
+    ),
     ("size", {"small": "small", "tiny": "small", "large": "large", "big": "large", "huge": "large"}),
     ("lesion type", {"cystic": "cystic", "solid": "solid"}),
     ("calcification", {"calcified": "calcified", "noncalcified": "noncalcified", "uncalcified": "noncalcified"}),

@@ -22,7 +22,13 @@ from functools import lru_cache
 
 from scorers.medical.clinical import polarity_conflict
 from scorers.medical.concepts import align_in_context, concept_conflict, concepts
-from scorers.medical.modifiers import modifier_conflict, number_members, read_modifiers
+from scorers.medical.modifiers import (
+    Modifiers,
+    modifier_conflict,
+    notation_free,
+    number_members,
+    read_modifiers,
+)
 from scorers.medical.normalise import Analysis, analyse, clinical_conflict, expand_in_context
 
 # Words that frame an answer without adding clinical content: "there is X", "X is seen", "the
@@ -142,6 +148,28 @@ def compare(a: Analysis, b: Analysis, texts: tuple[str, str] | None = None, reas
     return Comparison(False, None, "open")
 
 
+_ALPHA = re.compile(r"[a-z]{3,}")
+
+
+@lru_cache(maxsize=65536)
+def _alpha_words(text: str) -> frozenset[str]:
+    # the words of a text as written, less framing: two texts that differ only in how they write
+    # a level or a measurement have the same ones (a cheap test before reading the numbers)
+    return frozenset(_ALPHA.findall(text.lower())) - FRAMING_WORDS
+
+
+def _same_values(a: Modifiers, b: Modifiers) -> bool:
+    """Both texts give levels or measurements, and the same ones (perhaps written differently)."""
+    if not (a.levels or a.measures) or a.levels != b.levels or a.counts != b.counts:
+        return False
+    if len(a.measures) != len(b.measures):
+        return False
+    return all(
+        da == db and abs(va - vb) <= 1e-6 * max(abs(va), abs(vb), 1.0)
+        for (va, da), (vb, db) in zip(sorted(a.measures), sorted(b.measures), strict=True)
+    )
+
+
 def compare_texts(text: str, other: str, reasons: bool = True) -> tuple[Analysis, Analysis, Comparison]:
     """Analyse and compare two texts, letting each settle what the other leaves ambiguous.
 
@@ -161,6 +189,18 @@ def compare_texts(text: str, other: str, reasons: bool = True) -> tuple[Analysis
     c = compare(a, b, reasons=reasons)
     if c.same or (c.conflict is not None and c.conflict.startswith(_SETTLED)):
         return a, b, c
+    if (
+        c.conflict is None
+        and _alpha_words(text) == _alpha_words(other)
+        and _same_values(read_modifiers(text), read_modifiers(other))
+    ):
+        masked_a, masked_b = notation_free(text), notation_free(other)
+        if masked_a != text or masked_b != other:
+            # levels and measurements written two ways: "C5/6" and "C5-C6", "1.2 cm" and "12 mm"
+            a3, b3 = analyse(masked_a), analyse(masked_b)
+            same = _same_rule(a3, b3) if clinical_conflict(a3, b3) is None else None
+            if same is not None:
+                return a3, b3, Comparison(True, None, "same_notation")
     aligned = align_in_context(a.text, b.text)
     if aligned is None:
         return a, b, c

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from scorers.medical.quantities import quantities
+from scorers.medical.quantities import QUANTITY, quantities, unit
 
 # A vertebral level or range: C, T, L or S with a number, optionally "-", "/", "–" or "to" and
 # a second segment whose letter may be left out ("C5-6" is C5-C6). A single T-segment is left
@@ -106,3 +106,34 @@ def modifier_conflict(a: Modifiers, b: Modifiers, rel_tol: float = 0.05) -> str 
         if not any(abs(x - y) <= rel_tol * max(abs(x), abs(y)) for x in va for y in vb):
             return f"measure:{dim}"
     return None
+
+
+@lru_cache(maxsize=65536)
+def notation_free(text: str) -> str:
+    """``text`` with every level and measurement written as one token of its value, so that two
+    notations of one value read alike ("C5/6" and "C5-C6" → "levelc5c6"; "1.2 cm" and "12 mm"
+    → "size12length").
+
+    >>> notation_free("herniation at C5/6, 1.2 cm") == notation_free("herniation at C5-C6, 12 mm")
+    True
+    """
+    text = text[:2000]
+    if _ANY_NUMBER.search(text) is None:
+        return text
+
+    def level(m: re.Match[str]) -> str:
+        letter, first, letter2, second = m.group(1).lower(), m.group(2), m.group(3), m.group(4)
+        if second is None:
+            return m.group(0) if letter == "t" else f" level{letter}{int(first)} "
+        return f" level{letter}{int(first)}{(letter2 or letter).lower()}{int(second)} "
+
+    text = _LEVEL.sub(level, text)
+
+    def measure(m: re.Match[str]) -> str:
+        if not m.group(2):
+            return m.group(0)
+        scale, dim = unit(m.group(2))
+        value = float(m.group(1)) * scale
+        return f" size{value:.6g}{dim} ".replace(".", "p").replace("-", "minus")
+
+    return QUANTITY.sub(measure, text)

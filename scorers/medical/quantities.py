@@ -52,7 +52,7 @@ _UNITS: tuple[tuple[str, str, float], ...] = (
 _LENGTHS = r"mm|cm|m|millimet(?:er|re)s?|centimet(?:er|re)s?|met(?:er|re)s?"
 _PERCENT = r"%|percent|per\s?cent"
 # A number (no exponent, at most 15 digits each side: linear and finite), then an optional unit.
-_QUANTITY = re.compile(
+QUANTITY = re.compile(
     r"(?<![\w.])([-+]?(?:\d{1,15}(?:\.\d{1,15})?|\.\d{1,15}))\s?"
     r"(" + "|".join(u for u, _, _ in _UNITS) + "|" + _LENGTHS + "|" + _PERCENT + r")?(?![\w²³])",
     re.IGNORECASE,
@@ -106,7 +106,7 @@ def quantities(text: str, *, given: bool = False) -> tuple[Quantity, ...]:
     text = _WORD_RE.sub(lambda m: str(_WORD_NUMBERS[m.group(1).lower()]), text[:2000])
     text = _THOUSANDS.sub("", text)  # "1,200 mm" is one number
     out: list[Quantity] = []
-    for m in _QUANTITY.finditer(text):
+    for m in QUANTITY.finditer(text):
         value = float(m.group(1))
         scale, dim = unit(m.group(2))
         if math.isfinite(value) and not (given and _DENIED.search(text, max(0, m.start() - 24), m.start())):
@@ -120,7 +120,7 @@ def first_unit_scale(text: str) -> float:
     >>> first_unit_scale("1.2 cm")
     10.0
     """
-    for m in _QUANTITY.finditer(text[:2000]):
+    for m in QUANTITY.finditer(text[:2000]):
         if m.group(2):
             return unit(m.group(2))[0]
     return 1.0
