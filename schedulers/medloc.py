@@ -293,7 +293,9 @@ class MedLocScheduler(Scheduler):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
         entry_step = state.get("entry_step")
-        if entry_step is not None and (isinstance(entry_step, bool) or not isinstance(entry_step, int) or entry_step < 0):
+        if entry_step is not None and (
+            isinstance(entry_step, bool) or not isinstance(entry_step, int) or entry_step < 0
+        ):
             raise ValueError("state.entry_step must be a step (an integer ≥ 0) or null")
         self.entry_step = entry_step
 

@@ -60,7 +60,9 @@ class Window:
         """
         _, _, old = self._entries.pop()
         merged = (old + ious)[:limit]
-        self._entries.append((sum(reward_of(x) for x in merged) / len(merged), math.fsum(merged) / len(merged), merged))
+        self._entries.append(
+            (sum(reward_of(x) for x in merged) / len(merged), math.fsum(merged) / len(merged), merged)
+        )
 
     def keep_newest(self, n: int) -> None:
         """Drop all but the newest ``n`` entries (the semi-preserved refresh)."""
