@@ -112,6 +112,10 @@ class Scheduler(ABC):
         """Extra keys for the public ``window`` dict (thresholds, condition values)."""
         return {}
 
+    def add_entry(self, step: int, mean_reward: float, mean_iou: float, ious: list[float]) -> None:
+        """Put one scored group into the window (default: one entry per group)."""
+        self.window.append(mean_reward, mean_iou, ious)
+
     # ---- the state machine ----------------------------------------------------------
     def reset(self) -> None:
         self.tau = self.initial_tau()
@@ -145,7 +149,7 @@ class Scheduler(ABC):
             raised = False
             if scored:
                 hits = [r for r in rewards if r is not None]
-                self.window.append(math.fsum(hits) / len(hits), math.fsum(scored) / len(scored), scored)
+                self.add_entry(step, math.fsum(hits) / len(hits), math.fsum(scored) / len(scored), scored)
                 raised = self.after_group(step, str(g.group))
             results.append(GroupResult(group=str(g.group), rewards=rewards, tau=tau, raised=raised))
         return results

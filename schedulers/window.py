@@ -52,6 +52,18 @@ class Window:
     def append(self, mean_reward: float, mean_iou: float, ious: list[float]) -> None:
         self._entries.append((mean_reward, mean_iou, ious))
 
+    def merge_newest(self, ious: list[float], reward_of: Any, limit: int) -> None:
+        """Add ``ious`` to the newest entry (one entry per training step), re-deriving its means.
+
+        The entry keeps at most ``limit`` raw IoUs (the first ones), so that its size is bounded
+        however many groups a step has; its statistics are then those of that sample.
+        """
+        _, _, old = self._entries.pop()
+        merged = (old + ious)[:limit]
+        self._entries.append(
+            (sum(reward_of(x) for x in merged) / len(merged), math.fsum(merged) / len(merged), merged)
+        )
+
     def keep_newest(self, n: int) -> None:
         """Drop all but the newest ``n`` entries (the semi-preserved refresh)."""
         while len(self._entries) > max(n, 0):

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schedulers.base import GroupReport
-from schedulers.medloc import MedLocConfig, MedLocScheduler, next_delta
+from schedulers.medloc import MAX_STEP_IOUS, MedLocConfig, MedLocScheduler, next_delta, raise_budget
 from schedulers.registry import make_scheduler
 
 G = 8  # MedLoc-R1: GRPO group size G=8
@@ -41,12 +41,12 @@ def naive_medloc_taus(groups: list[list[float]], n: int = 30) -> list[float]:
     tau, entries, taus = 0.3, [], []
     for ious in groups:
         taus.append(tau)
-        rewards = [1.0 if x >= tau else 0.0 for x in ious]
-        entries = [*entries, (statistics.fmean(rewards), statistics.fmean(ious))][-n:]
+        entries = [*entries, ious][-n:]
         if len(entries) == n and tau < 0.8:
-            means = [e[0] for e in entries]
+            # r̄ₖ counts 1[IoU ≥ τₖ] at the current τ for every entry (kept ones re-scored)
+            means = [statistics.fmean(1.0 if x >= tau else 0.0 for x in e) for e in entries]
             hit, std = statistics.fmean(means), statistics.pstdev(means)
-            margin = statistics.fmean(e[1] for e in entries) - tau
+            margin = statistics.fmean(statistics.fmean(e) for e in entries) - tau
             p, s = (0.55, 0.40) if tau >= 0.75 else (0.75, 0.35) if tau >= 0.6 else (0.80, 0.20)
             if hit >= p - 1e-9 and std <= s + 1e-9 and margin >= 0.10 - 1e-9:
                 delta = 0.15 if tau < 0.55 else 0.10 if tau < 0.75 else 0.05
@@ -157,27 +157,54 @@ def perfect_path(cfg: MedLocConfig, groups: int) -> list[float]:
     return [cfg.tau0] + [r["tau_after"] for r in sched.raises]
 
 
-def naive_path(decay: str, raises: int) -> list[float]:
+def naive_path(decay: str, raises: int, delta0: float = 0.2, by: str = "raises", floor: float = 0.05) -> list[float]:
+    """τ after each raise, straight from the formulas in next_delta's docstring."""
     tau, path = 0.3, [0.3]
-    for _ in range(raises):
-        x = (tau - 0.3) / 0.5
-        d = {"linear": 0.2 * (1 - x), "cosine": 0.1 * (1 + math.cos(math.pi * x))}[decay]
-        tau = round(min(tau + d, 0.8), 9)
+    k_max = max(1, math.ceil(2 * 0.5 / delta0 - 1 - 1e-9))
+    for k in range(raises):
+        x = min(k / k_max, 1.0) if by == "raises" else (tau - 0.3) / 0.5
+        d = {"linear": delta0 * (1 - x), "cosine": 0.5 * delta0 * (1 + math.cos(math.pi * x))}[decay]
+        tau = min(tau + max(d, floor), 0.8)
+        tau = round(0.8 if 0.8 - tau < 0.001 else tau, 9)
         path.append(tau)
+        if tau >= 0.8:
+            break
     return path
 
 
+@pytest.mark.parametrize("decay", ["linear", "cosine"])
+@pytest.mark.parametrize("delta0", [0.2, 0.1, 0.3, 0.5])
+def test_linear_and_cosine_by_raise_count_arrive_in_k_raises(decay: str, delta0: float) -> None:
+    cfg = MedLocConfig(decay=decay, delta0=delta0)
+    path = perfect_path(cfg, 30 + 15 * 40)
+    assert path == pytest.approx(naive_path(decay, 40, delta0))
+    assert path[1] == pytest.approx(0.3 + delta0), "first step is δ₀"
+    assert path[-1] == 0.8, "τ_target is reached"
+    assert len(path) - 1 <= raise_budget(cfg), "within K raises (the floor can only make it sooner)"
+
+
 @pytest.mark.parametrize(
-    "decay",
-    ["linear", "cosine"],
-    ids=["linear-from-delta0-0.2", "cosine-from-delta0-0.2"],
+    ("decay", "expected"),
+    [("linear", [0.3, 0.5, 0.65, 0.75, 0.8]), ("cosine", [0.3, 0.5, 0.670710678, 0.770710678, 0.8])],
 )
-def test_linear_and_cosine_decay_follow_their_formulas(decay: str) -> None:
-    # A perfect policy raises at group 30 and then every 15 groups (N/2 kept after each raise).
-    path = perfect_path(MedLocConfig(decay=decay), 30 + 15 * 5)
-    assert path == pytest.approx(naive_path(decay, 6))
-    assert path[1] == pytest.approx(0.5), "first step is δ₀ = 0.2"
-    assert all(t < 0.8 for t in path), "δ shrinks to 0 at τ_target, so the cap is approached, not jumped"
+def test_default_linear_and_cosine_paths_take_four_raises_like_piecewise(decay: str, expected: list[float]) -> None:
+    assert perfect_path(MedLocConfig(decay=decay), 30 + 15 * 10) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("decay", ["linear", "cosine"])
+def test_ports_tau_progress_form_arrives_through_its_floor(decay: str) -> None:
+    path = perfect_path(MedLocConfig(decay=decay, decay_by="tau"), 30 + 15 * 20)
+    assert path == pytest.approx(naive_path(decay, 20, by="tau"))
+    assert path[:3] == pytest.approx([0.3, 0.5, 0.62 if decay == "linear" else 0.630901699])
+    assert path[-1] == 0.8 and len(path) - 1 == 6
+
+
+@pytest.mark.parametrize("decay", ["linear", "cosine"])
+def test_ports_form_without_a_floor_still_stops_but_only_after_many_raises(decay: str) -> None:
+    cfg = MedLocConfig(decay=decay, decay_by="tau", delta_floor=0.0)
+    path = perfect_path(cfg, 30 + 15 * 200)
+    assert path[:5] == pytest.approx(naive_path(decay, 4, by="tau", floor=0.0))
+    assert path[-1] == 0.8 and 10 <= len(path) - 1 < 100, "the MIN_STEP rule bounds it, at 10+ raises"
 
 
 def test_piecewise_decay_caps_at_target_and_stops() -> None:
@@ -310,3 +337,70 @@ def test_invariants_hold_for_any_sequence_of_groups(
         1 if straight.tau > taus[-1] else 0
     )
     assert resumed.state_dict() == straight.state_dict()
+
+
+def test_rescoring_kept_entries_is_the_default_and_blocks_a_raise_the_ports_window_allows() -> None:
+    """Half the rollouts at IoU 0.5, half at 0.9: at τ=0.6 the hit rate is 0.5 < P=0.75.
+
+    The port keeps the kept half's rewards from τ=0.45 (all hits), so r̄ = 0.75 and τ goes on to
+    0.7; the paper's r̄ₖ at the current τ re-scores them and holds τ at 0.6.
+    """
+    assert MedLocConfig().rescore_kept is True
+    groups = [[0.5] * 4 + [0.9] * 4] * 120
+    paper, port = MedLocScheduler(MedLocConfig()), MedLocScheduler(MedLocConfig(rescore_kept=False))
+    for i, ious in enumerate(groups):
+        paper.report([GroupReport(str(i), ious)])
+        port.report([GroupReport(str(i), ious)])
+    assert [r["tau_after"] for r in paper.raises] == [0.45, 0.6]
+    assert [r["tau_after"] for r in port.raises] == [0.45, 0.6, 0.7]
+
+
+def step_groups(step: int, ious: list[list[float]]) -> list[GroupReport]:
+    return [GroupReport(f"s{step}p{i}", g) for i, g in enumerate(ious)]
+
+
+def test_a_step_entry_pools_all_groups_of_the_step() -> None:
+    sched = MedLocScheduler(MedLocConfig(window_entry="step"))
+    sched.report(step_groups(0, [[0.2] * 4, [0.4] * 4]), step=0)
+    sched.report(step_groups(0, [[0.6] * 8]), step=0)  # same step, another report: same entry
+    assert len(sched.window) == 1
+    (entry,) = sched.window.to_list()
+    assert entry[0] == pytest.approx(12 / 16) and entry[1] == pytest.approx((0.8 + 1.6 + 4.8) / 16)
+    sched.report(step_groups(1, [[0.9] * 8]), step=1)
+    assert len(sched.window) == 2
+    sched.report(step_groups(0, [[0.1] * 8]), step=0)  # a late group of step 0 joins the newest entry
+    assert len(sched.window) == 2 and sched.window.to_list()[-1][0] == pytest.approx(0.5)
+
+
+def test_with_step_entries_a_raise_waits_for_the_step_and_scores_the_whole_next_step() -> None:
+    sched = MedLocScheduler(MedLocConfig(window_entry="step"))
+    for k in range(30):  # 30 steps × 4 groups: a group-entry window would have raised at group 30
+        results = sched.report(step_groups(k, [[0.9] * G] * B), step=k)
+        assert all(r.tau == 0.3 and not r.raised for r in results)
+    results = sched.report(step_groups(30, [[0.9] * G] * B), step=30)
+    assert {r.tau for r in results} == {0.45}, "every group of the next step gets the new τ"
+    (raise_,) = sched.raises
+    assert raise_["step"] == 29 and raise_["window_size"] == 30 and raise_["tau_after"] == 0.45
+    assert len(sched.window) == 16, "15 kept, then step 30's entry"
+
+
+def test_step_entry_state_round_trips_mid_step() -> None:
+    cfg = MedLocConfig(window_entry="step", window=4)
+    a = MedLocScheduler(cfg)
+    for k in range(3):
+        a.report(step_groups(k, [[0.9] * G]), step=k)
+    a.report(step_groups(3, [[0.9] * G]), step=3)
+    b = MedLocScheduler(cfg, json.loads(json.dumps(a.state_dict())))
+    for s in (a, b):
+        s.report(step_groups(3, [[0.95] * G]), step=3)  # joins step 3's entry in both
+        s.report(step_groups(4, [[0.9] * G]), step=4)
+    assert a.state_dict() == b.state_dict() and len(a.window) == 3 and a.tau == 0.45  # 2 kept + step 4
+    with pytest.raises(ValueError, match="entry_step"):
+        MedLocScheduler(cfg, a.state_dict() | {"entry_step": -1})
+
+
+def test_a_step_entry_keeps_a_bounded_number_of_raw_ious() -> None:
+    sched = MedLocScheduler(MedLocConfig(window_entry="step"))
+    for i in range(3):
+        sched.report([GroupReport(str(i), [0.5] * 2000)], step=0)
+    assert len(sched.window.to_list()[0][2]) == MAX_STEP_IOUS
