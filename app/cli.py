@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from app.auth import KeyFileError, parse_keys
 from app.logging import log_config
@@ -98,7 +99,7 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _worker_healthcheck() -> dict[str, int]:
+def _worker_healthcheck() -> dict[str, Any]:
     """uvicorn ≥ 0.30 kills a worker that does not answer its supervisor's ping within 5 s, startup
     included: on a busy machine importing the scorers took longer, so workers were killed and
     respawned at start (seen with 2 workers on 2 shared cores). A minute covers a slow start."""
