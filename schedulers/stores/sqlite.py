@@ -40,6 +40,7 @@ from schedulers.stores.records import (
     new_record,
     public_run,
     reset_record,
+    run_summary,
 )
 
 # Request ids remembered per run; older ones are pruned in the same transaction every
@@ -363,7 +364,7 @@ class SQLiteStore:
         # One transaction: the sample is stored, and the group it completes is reported, or neither.
         def work(conn: sqlite3.Connection) -> BufferResult:
             record = self._load(conn, tenant, run_id)
-            arrival = public_run(record)
+            arrival = run_summary(record)
             if token is not None:
                 cur = conn.execute(
                     "INSERT INTO sample_tokens (tenant, run_id, token, at) VALUES (?, ?, ?, ?) "
