@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from app.auth import KeyFileError, parse_keys
 from app.logging import log_config
@@ -94,8 +95,24 @@ def serve(args: argparse.Namespace) -> int:
         access_log=False,  # app.access logs each request as JSON, without query strings
         timeout_graceful_shutdown=settings.graceful_timeout_s,
         server_header=False,
+        **_worker_healthcheck(),
     )
     return 0
+
+
+def _worker_healthcheck() -> dict[str, Any]:
+    """uvicorn ≥ 0.30 kills a worker that does not answer its supervisor's ping within 5 s, startup
+    included: on a busy machine importing the scorers took longer, so workers were killed and
+    respawned at start (seen with 2 workers on 2 shared cores). A minute covers a slow start."""
+    import inspect
+
+    import uvicorn
+
+    return (
+        {"timeout_worker_healthcheck": 60}
+        if "timeout_worker_healthcheck" in inspect.signature(uvicorn.run).parameters
+        else {}
+    )
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -70,6 +72,15 @@ def _stop_group_buffer(app: FastAPI) -> None:
         log.warning("open per-sample groups not closed at shutdown: %s", exc)
 
 
+# FastAPI ≥ 0.160 bridges every request to OpenTelemetry, looking up the global providers each
+# time (profiled: ~8% of a one-item request). The service exports Prometheus metrics instead.
+_NO_OTEL: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; tests pass their own settings."""
     settings = settings or get_settings()
@@ -78,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Medically informed rewards for GRPO fine-tuning of medical vision-language models.",
         lifespan=lifespan,
+        **_NO_OTEL,
     )
     app.state.settings = settings
     app.state.group_buffer = GroupBuffer(

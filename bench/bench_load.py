@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,30 @@ end
 """
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (uvicorn's workers), from /proc."""
+    total = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        todo += [int(c) for c in children]
+    return total
+
+
+@dataclass
+class Running:
+    url: str
+    pid: int
+
+
 @contextmanager
-def server(cmd: list[str], env: dict[str, str], workdir: Path) -> Iterator[str]:
+def server(cmd: list[str], env: dict[str, str], workdir: Path) -> Iterator[Running]:
     port = free_port()
     log = workdir / f"server-{port}.log"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MEDREWARD_")} | env
@@ -86,7 +109,7 @@ def server(cmd: list[str], env: dict[str, str], workdir: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/openapi.json", proc, 90, " ".join(cmd[:2]), log)
-        yield url
+        yield Running(url, proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -114,14 +137,21 @@ def minimal_cmd(workers: int) -> list[str]:
     ]
 
 
-def run_wrk(url: str, path: str, script: str, seconds: float, connections: int, workdir: Path) -> dict[str, Any]:
-    """One wrk run (1 thread: the load generator shares these cores); after a 2 s warm-up run."""
+def run_wrk(srv: Running, path: str, script: str, seconds: float, connections: int, workdir: Path) -> dict[str, Any]:
+    """One wrk run (1 thread: the load generator shares these cores); after a 2 s warm-up run.
+
+    Besides the rates, the server's CPU seconds per request: on a shared machine the rate moves with
+    the neighbours' load, the CPU a request costs much less.
+    """
+    url = srv.url
     wrk = find_tool("wrk", "wrk")
     lua = workdir / "script.lua"
     lua.write_text(script + DONE_LUA)
     base = [wrk, "-t1", f"-c{connections}", "--latency", "--timeout", "30s", "-s", str(lua)]
     subprocess.run([*base, "-d2s", url + path], capture_output=True, check=True)
+    cpu0 = tree_cpu_seconds(srv.pid)
     out = subprocess.run([*base, f"-d{seconds:g}s", url + path], capture_output=True, text=True, check=True).stdout
+    cpu = tree_cpu_seconds(srv.pid) - cpu0
     line = next(ln for ln in out.splitlines() if ln.startswith("WRK_JSON "))
     res: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
     errors = sum(res[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx"))
@@ -129,6 +159,7 @@ def run_wrk(url: str, path: str, script: str, seconds: float, connections: int, 
         "req/s": res["requests"] / (res["duration_us"] / 1e6),
         "p50 ms": res["p50_us"] / 1000,
         "p99 ms": res["p99_us"] / 1000,
+        "server CPU µs/req": cpu * 1e6 / max(res["requests"], 1),
         "requests": res["requests"],
         "errors": errors,
     }
@@ -166,7 +197,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows.append({"traffic": traffic, "server": server_name, "workers": workers, "store": store, **res, **extra})
         print(
             f"  {traffic:<28} {server_name:<18} w={workers} {store:<7} {res['req/s']:>9,.0f} req/s "
-            f"p50 {res['p50 ms']:.2f} ms p99 {res['p99 ms']:.2f} ms errors {res['errors']}",
+            f"p50 {res['p50 ms']:.2f} ms p99 {res['p99 ms']:.2f} ms CPU {res['server CPU µs/req']:.0f} µs/req "
+            f"errors {res['errors']}",
             flush=True,
         )
 
@@ -194,12 +226,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         for store in ("sqlite", "redis"):
             for w in worker_counts:
                 with _store_url(store, workdir, w) as store_url:
-                    with server(medreward_cmd(w), env | {"MEDREWARD_STORE_URL": store_url}, workdir) as url:
+                    with server(medreward_cmd(w), env | {"MEDREWARD_STORE_URL": store_url}, workdir) as srv:
                         import httpx
 
-                        httpx.post(f"{url}/v1/runs", json={"run_id": "load", "scheduler": "medloc"}).raise_for_status()
-                        res = run_wrk(url, "/v1/rewards/iou", grouped_script(), seconds, CONNECTIONS, workdir)
-                        run = httpx.get(f"{url}/v1/runs/load").json()
+                        made = httpx.post(f"{srv.url}/v1/runs", json={"run_id": "load", "scheduler": "medloc"})
+                        made.raise_for_status()
+                        res = run_wrk(srv, "/v1/rewards/iou", grouped_script(), seconds, CONNECTIONS, workdir)
+                        run = httpx.get(f"{srv.url}/v1/runs/load").json()
                     row("per-sample iou, group_size 8", "medreward", w, store, res, groups=run["groups"])
 
     # Batch of 256 over HTTP against the same scorer in-process (one process each).
@@ -210,8 +243,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = scorers.get_reward("iou").params()
     per_batch = time_per_call(lambda: scorers.score("iou", parsed, params), repeat=5)
     inproc_items = len(batch) / per_batch
-    with server(medreward_cmd(1), env | {"MEDREWARD_STORE_URL": f"sqlite:///{workdir}/b.db"}, workdir) as url:
-        res = run_wrk(url, "/v1/rewards/iou", static_script({"items": batch}), seconds, 2, workdir)
+    with server(medreward_cmd(1), env | {"MEDREWARD_STORE_URL": f"sqlite:///{workdir}/b.db"}, workdir) as srv:
+        res = run_wrk(srv, "/v1/rewards/iou", static_script({"items": batch}), seconds, 2, workdir)
     http_items = res["req/s"] * len(batch)
     row("batch 256 iou", "medreward", 1, "-", res, **{"items/s": http_items, "in-process items/s": inproc_items})
 
@@ -221,7 +254,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         mine, base = by.get(("per-sample iou", "medreward", w)), by.get(("per-sample iou", "minimal FastAPI", w))
         if mine and base:
             ratios[f"per-sample vs minimal FastAPI, {w} worker(s)"] = mine["req/s"] / base["req/s"]
+            ratios[f"per-sample server CPU per request, minimal FastAPI / medreward, {w} worker(s)"] = (
+                base["server CPU µs/req"] / mine["server CPU µs/req"]
+            )
     ratios["batch 256 http vs in-process"] = http_items / inproc_items
+    ratios["batch 256 in-process CPU / server CPU per item"] = (1e6 / inproc_items) / (
+        rows[-1]["server CPU µs/req"] / len(batch)
+    )
     if 1 in worker_counts and 2 in worker_counts:
         ratios["per-sample 2 workers / 1 worker"] = (
             by[("per-sample iou", "medreward", 2)]["req/s"] / by[("per-sample iou", "medreward", 1)]["req/s"]
@@ -238,7 +277,9 @@ def _store_url(store: str, workdir: Path, workers: int) -> Iterator[str]:
     if store == "sqlite":
         yield f"sqlite:///{workdir}/grouped-w{workers}-{time.time_ns()}.db"
     else:
-        with redis_url(workdir) as url:
+        fresh = workdir / f"redis-w{workers}-{time.time_ns()}"  # its own append-only file
+        fresh.mkdir()
+        with redis_url(fresh) as url:
             yield url
 
 

@@ -122,9 +122,10 @@ class BufferResult:
     """What one ``add_samples`` call did."""
 
     arrival: dict[str, Any]
-    """The run's public state when the samples arrived (the τ that scores them)."""
+    """The run when the samples arrived (the τ that scores them): ``run_id``, ``scheduler``,
+    ``config``, ``tau``, ``step``, ``groups``, ``reports`` (no window statistics)."""
     run: dict[str, Any]
-    """The run's public state after the groups this call closed were reported."""
+    """The run after the call: the full public run when a group was reported, else ``arrival``."""
     closed: list[ClosedGroup]
     """Groups this call closed: the one it completed and any that the policy closed, in report order."""
     pending: int

@@ -33,6 +33,7 @@ from schedulers.stores.records import (
     report_digest,
     request_key,
     reset_record,
+    run_summary,
 )
 
 # Request ids remembered per run (oldest forgotten first): trainers retry within seconds, so
@@ -178,7 +179,7 @@ class MemoryStore:
         key = (tenant, run_id)
         with self._lock:
             record = self._record(tenant, run_id)
-            arrival = public_run(record)
+            arrival = run_summary(record)
             groups = self._open.setdefault(key, OrderedDict())
             if token is not None:
                 tokens = self._tokens.setdefault(key, OrderedDict())

@@ -90,6 +90,23 @@ def public_run(record: Record, scheduler: Scheduler | None = None) -> dict[str, 
     )
 
 
+def run_summary(record: Record) -> dict[str, Any]:
+    """The part of `public_run` the per-sample buffer returns for every sample: no window
+    statistics, so the scheduler is not rebuilt from its state (a third of a millisecond a sample)."""
+    state = record["state"]
+    return {
+        "run_id": record["run_id"],
+        "scheduler": record["scheduler"],
+        "config": record["config"],
+        "tau": state["tau"],
+        "step": state["step"],
+        "groups": state["groups"],
+        "reports": state["reports"],
+        "created_at": record["created_at"],
+        "updated_at": record["updated_at"],
+    }
+
+
 def check_report(groups: Sequence[GroupReport], step: int | None, request_id: str | None) -> None:
     """Reject malformed arguments before any state is touched."""
     if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):

@@ -73,6 +73,7 @@ from schedulers.stores.records import (
     replay,
     report_digest,
     reset_record,
+    run_summary,
 )
 
 DEFAULT_REQUEST_TTL_S = 7 * 24 * 3600
@@ -295,7 +296,7 @@ class RedisStore:
         reply = self._run_groups(tenant, run_id, policy, group, ious, size, step, token)
         if reply[1] is None:
             raise RunNotFoundError(run_id)
-        arrival = public_run(json.loads(reply[1]))
+        arrival = run_summary(json.loads(reply[1]))
         closed, run = self._report_closing(tenant, run_id, reply[3:])
         return BufferResult(arrival, run or arrival, closed, int(reply[2]), duplicate=bool(reply[0]))
 

@@ -251,3 +251,37 @@ def test_redis_a_group_whose_reporter_died_is_reported_once_by_the_next(
     assert store.get_run("t", "r")["groups"] == 1
     assert store.close_stale_groups(GroupPolicy(), now=time.time() + 2) == []
     store.close()
+
+
+def test_sqlite_group_commit_batches_threads_and_isolates_a_failing_call(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from schedulers.stores.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "gc.db")
+    store.create_run("t", "r", "fixed", {"tau": 0.5})
+    commits = 0
+    original = store._commit_batch
+
+    def counting(batch: list[object]) -> None:
+        nonlocal commits
+        commits += 1
+        original(batch)  # type: ignore[arg-type]
+
+    store._commit_batch = counting  # type: ignore[method-assign]
+
+    def add(i: int) -> object:
+        run = "missing" if i % 50 == 7 else "r"  # a few calls fail inside shared transactions
+        try:
+            return store.add_samples("t", run, f"p{i // 8}", [0.9], size=8, token=f"s{i}")
+        except RunNotFoundError:
+            return "not found"
+
+    with ThreadPoolExecutor(32) as pool:
+        results = list(pool.map(add, range(400)))
+    failed = [i for i, r in enumerate(results) if r == "not found"]
+    assert failed == [i for i in range(400) if i % 50 == 7]
+    assert commits < 400, "calls made meanwhile shared a commit"
+    assert store.pending_groups("t", "r") == len({i // 8 for i in failed})
+    assert store.get_run("t", "r")["groups"] == 50 - len({i // 8 for i in failed})
+    store.close()
