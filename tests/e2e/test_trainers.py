@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import KEYS, Server
+from tests.e2e.conftest import KEYS, Server, server_env
 
 SYSTEM = "<|im_start|>system\nYou are a radiologist. Think in <think>, answer in <answer>.<|im_end|>\n"
 
@@ -181,3 +182,49 @@ def test_openrlhf_per_sample_grounding_raises_tau_with_group_size(server: Server
     run = httpx.get(f"{server.url}/v1/runs/orl-ps", headers={"Authorization": f"Bearer {KEYS['bob']}"}).json()
     assert run["groups"] == 40
     assert run["tau"] > 0.3
+
+
+@pytest.mark.slow
+def test_nemo_gym_stock_agent_against_an_open_loopback_server(tmp_path: Path) -> None:
+    """What NeMo Gym's simple agent does, with no credentials, at the resources server's base URL."""
+    env = {k: v for k, v in server_env(MEDREWARD_LOAD_MODELS="false").items() if k != "MEDREWARD_API_KEYS"}
+    srv = Server(tmp_path / "gym.db", env).start()
+    base = f"{srv.url}/nemo-gym/vqa-closed"
+    try:
+        with httpx.Client(timeout=30) as agent:  # one session, cookies carried, no auth header
+            rows = []
+            for i, (thinking, text) in enumerate(
+                [("enlarged cardiac silhouette", "<answer>yes</answer>"), ("", "no")]
+            ):
+                row = {
+                    "responses_create_params": {"input": [{"role": "user", "content": "Is there cardiomegaly?"}]},
+                    "expected_answer": "yes",
+                    "_ng_task_index": 3,
+                    "_ng_rollout_index": i,
+                }
+                assert agent.post(f"{base}/seed_session", json=row).status_code == 200
+                # vLLM's reasoning parser: the thinking as a reasoning item, the answer as the message.
+                output: list[dict[str, Any]] = []
+                if thinking:
+                    output.append(
+                        {
+                            "type": "reasoning",
+                            "id": "rs",
+                            "summary": [],
+                            "content": [{"type": "reasoning_text", "text": thinking}],
+                        }
+                    )
+                output.append(
+                    {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}
+                )
+                resp = agent.post(f"{base}/verify", json=row | {"response": {"id": f"r{i}", "output": output}})
+                assert resp.status_code == 200, resp.text
+                rows.append(resp.json())
+            assert [r["reward_format"] for r in rows] == [1.0, 0.0]
+            assert [r["reward_answer"] for r in rows] == [1.0, 0.0]
+            assert rows[0]["reward"] == pytest.approx(1.0) and rows[1]["reward"] == 0.0
+            agg = agent.post(f"{base}/aggregate_metrics", json={"verify_responses": rows}).json()
+            assert agg["key_metrics"]["mean/reward"] == pytest.approx(0.5)
+            assert agent.get(f"{base}/reverify_mode").json() == "stateless"
+    finally:
+        assert srv.stop() == 0, srv.logs()
