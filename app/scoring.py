@@ -303,6 +303,14 @@ def score_profile(
     return Composite(totals, components, status, per_item, schedule, weights, reasons)
 
 
+def record_reward(run: RunRef, reward: str, items: Sequence[Item], scores: Sequence[Score], schedule: Any) -> None:
+    """Run insight for a one-reward call with a run (``POST /v1/rewards/iou``): the reward is the outcome."""
+    groups = [None if it.group is None else str(it.group) for it in items]
+    rewards = [s.reward for s in scores]
+    seen = ScoredBatch(groups, rewards, {reward: rewards}, frozenset({reward}))
+    record(run.store, run.tenant, run.run_id, seen, schedule, step=run.step, group_size=run.group_size)
+
+
 def combine(
     profile: ResolvedProfile, components: dict[str, list[float | None]], details: dict[str, Any], i: int
 ) -> tuple[float | None, str | None]:

@@ -210,3 +210,13 @@ def test_pages_and_static_files(keyed: TestClient) -> None:
     assert missing.status_code == 404 and "dashboard.js" in missing.json()["error"]["message"]
     with make_client() as open_client:
         assert 'data-open-mode="true"' in open_client.get("/dashboard").text
+
+
+def test_a_bare_iou_call_with_a_run_feeds_the_stats(keyed: TestClient) -> None:
+    # Two groups of a plain /v1/rewards/iou call: one dead (both miss), one live.
+    batch = items((MISS, "a"), (MISS, "a"), (HIT, "b"), (MISS, "b"))
+    body = {"items": batch, "run_id": "bare", "step": 2, "params": {"mode": "threshold"}}
+    assert keyed.post("/v1/rewards/iou", headers=ALICE, json=body).status_code == 200
+    step = stats(keyed, "bare")["steps"][0]
+    assert (step["step"], step["groups"], step["dead_groups"], step["phantom_groups"]) == (2, 2, 1, 0)
+    assert step["components"]["iou"]["mean"] == pytest.approx(0.25)

@@ -12,7 +12,7 @@ from app.api.errors import ApiError, not_found
 from app.api.responses import json_response
 from app.limits import check_items, check_outbound
 from app.schemas import RewardInfo, RewardList, RewardRequest, RewardResponse
-from app.scoring import SCHEDULED_REWARD, build_params, open_run, score_one_reward
+from app.scoring import SCHEDULED_REWARD, build_params, open_run, record_reward, score_one_reward
 from scorers import REGISTRY
 
 router = APIRouter(prefix="/v1/rewards", tags=["rewards"])
@@ -60,6 +60,8 @@ def score_reward(
     if body.run_id and run is None:
         raise ApiError(422, "not_scheduled", f"run_id applies to the {SCHEDULED_REWARD!r} reward only", "run_id")
     scores, schedule = score_one_reward(name, body.items, params, run)
+    if run is not None:
+        record_reward(run, name, body.items, scores, schedule)
     response = RewardResponse(
         rewards=[finite(s.reward) for s in scores],
         status=[s.status for s in scores],
