@@ -152,10 +152,11 @@ _ALPHA = re.compile(r"[a-z]{3,}")
 
 
 @lru_cache(maxsize=65536)
-def _alpha_words(text: str) -> frozenset[str]:
+def _alpha_words(text: str) -> tuple[str, ...]:
     # the words of a text as written, less framing: two texts that differ only in how they write
-    # a level or a measurement have the same ones (a cheap test before reading the numbers)
-    return frozenset(_ALPHA.findall(text.lower())) - FRAMING_WORDS
+    # a level or a measurement have the same ones (a cheap test before reading the numbers); a
+    # sorted tuple of strings, which the cyclic collector stops tracking in the cache
+    return tuple(sorted(set(_ALPHA.findall(text.lower())) - FRAMING_WORDS))
 
 
 def _same_values(a: Modifiers, b: Modifiers) -> bool:
