@@ -7,12 +7,13 @@ time, the scorer a few percent. For ``POST /v1/rewards/{name}`` and ``POST /v1/s
 middleware does what that machinery would, for the common case only, and calls the very same
 route function:
 
-- the body is parsed by orjson and validated by the route's own pydantic model (python mode, as
-  FastAPI does); the caller is authenticated by the same key ring; limits, scoring and the
-  response are the route function's;
+- the body is parsed and validated in one pass by the route's own pydantic model
+  (``model_validate_json``: for 256 items 0.5 ms instead of 1.9 ms for ``json.loads`` then
+  validation, as FastAPI does); the caller is authenticated by the same key ring; limits,
+  scoring and the response are the route function's;
 - the request goes on through the full stack instead, with its body replayed, whenever anything
   is unusual: a query string, an Authorization header that is not ``Bearer <key>``, a content
-  type other than JSON, a body orjson or the model refuses, a ``run_id`` (reports are side
+  type other than JSON, a body the model refuses (lone surrogates included), a ``run_id`` (reports are side
   effects that must happen once), an unknown name, or any exception. So every error response
   (status, body, headers) is the one the full stack gives, unchanged.
 
@@ -28,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio.to_thread
-import orjson
 from fastapi import Response
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -100,7 +100,7 @@ class FastPathMiddleware:
         state = scope["app"].state
         tenant = state.keyring.authenticate(authorization)
         model: type[BaseModel] = RewardRequest if kind == "rewards" else ScoreRequest
-        request = model.model_validate(orjson.loads(body))
+        request = model.model_validate_json(body)
         if getattr(request, "run_id", None) is not None:
             raise _Fallback
         svc = Service(state.settings, state.store, state.profiles, state.group_buffer, tenant)

@@ -243,10 +243,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = scorers.get_reward("iou").params()
     per_batch = time_per_call(lambda: scorers.score("iou", parsed, params), repeat=5)
     inproc_items = len(batch) / per_batch
+    # CPU seconds too: comparable with the server's CPU per item whatever share of the cores each got.
+    cpu_start, calls = time.process_time(), 0
+    while time.process_time() - cpu_start < 1.0:
+        scorers.score("iou", parsed, params)
+        calls += 1
+    inproc_cpu_us_item = (time.process_time() - cpu_start) * 1e6 / (calls * len(batch))
     with server(medreward_cmd(1), env | {"MEDREWARD_STORE_URL": f"sqlite:///{workdir}/b.db"}, workdir) as srv:
         res = run_wrk(srv, "/v1/rewards/iou", static_script({"items": batch}), seconds, 2, workdir)
     http_items = res["req/s"] * len(batch)
-    row("batch 256 iou", "medreward", 1, "-", res, **{"items/s": http_items, "in-process items/s": inproc_items})
+    extra = {
+        "items/s": http_items,
+        "in-process items/s": inproc_items,
+        "server CPU µs/item": res["server CPU µs/req"] / len(batch),
+        "in-process CPU µs/item": inproc_cpu_us_item,
+    }
+    row("batch 256 iou", "medreward", 1, "-", res, **extra)
 
     by = {(r["traffic"], r["server"], r["workers"]): r for r in rows}
     ratios = {}
@@ -258,9 +270,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 base["server CPU µs/req"] / mine["server CPU µs/req"]
             )
     ratios["batch 256 http vs in-process"] = http_items / inproc_items
-    ratios["batch 256 in-process CPU / server CPU per item"] = (1e6 / inproc_items) / (
-        rows[-1]["server CPU µs/req"] / len(batch)
-    )
+    ratios["batch 256 CPU per item, in-process / over HTTP"] = inproc_cpu_us_item / extra["server CPU µs/item"]
     if 1 in worker_counts and 2 in worker_counts:
         ratios["per-sample 2 workers / 1 worker"] = (
             by[("per-sample iou", "medreward", 2)]["req/s"] / by[("per-sample iou", "medreward", 1)]["req/s"]

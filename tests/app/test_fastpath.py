@@ -49,6 +49,14 @@ REFUSED: list[tuple[str, Any, dict[str, str]]] = [
     ("/v1/rewards/iou", {"items": [BOX]}, {"content-type": "text/plain"}),
     ("/v1/score", {"profile": "nope", "items": [MCQ]}, {}),
     ("/v1/score", {"items": [MCQ]}, {}),
+    # JSON-mode parsing must read what json.loads + python-mode validation reads:
+    ("/v1/rewards/iou", {"items": [{**BOX, "boxes": [["10", 10, 50, 50.0]]}]}, {}),
+    ("/v1/rewards/length", {"items": [{"completion": "x", "num_tokens": 12.0}]}, {}),
+    ("/v1/rewards/length", {"items": [{"completion": "x", "num_tokens": "12"}]}, {}),
+    ("/v1/rewards/answer", {"items": [{**MCQ, "kind": 3}]}, {}),
+    ("/v1/rewards/iou", '{"items": [{"completion": "a", "completion": "b"}]}', {}),
+    ("/v1/rewards/iou", '{"items": [{"completion": "x", "num_tokens": 1e400}]}', {}),
+    ("/v1/rewards/iou", '{"items": [{"completion": "x", "group": 123456789012345678901234567890}]}', {}),
 ]
 
 
