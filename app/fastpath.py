@@ -108,7 +108,13 @@ class FastPathMiddleware:
         if kind == "rewards":
             assert isinstance(request, RewardRequest)
             call = lambda: score_reward(name, request, svc)  # noqa: E731
-            inline = name not in INLINE_EXCLUDED and len(request.items) <= INLINE_ITEMS
+            # Polygons go to the threadpool: even bounded, repairing outlines can take a while,
+            # and on the event loop it would stall every other tenant's requests.
+            inline = (
+                name not in INLINE_EXCLUDED
+                and len(request.items) <= INLINE_ITEMS
+                and all(it.polygons is None for it in request.items)
+            )
         else:
             assert isinstance(request, ScoreRequest)
             call = lambda: score_profile_route(request, svc)  # noqa: E731
