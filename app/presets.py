@@ -1,7 +1,7 @@
 """Built-in profiles for the common medical VLM tasks.
 
 Weights follow the R1-style recipes the papers build on: accuracy + format with unit weights
-(VLM-R1, inherited by MedLoc-R1: reference/papers.md §1.2), renormalised here so totals stay
+(VLM-R1, inherited by MedLoc-R1), renormalised here so totals stay
 in [0, 1]. Where a paper gives no weights (VQA), format is a minor term so that a well-formed
 wrong answer cannot outscore a correct one.
 """
@@ -36,7 +36,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "answer_kind": "ordinal",
     },
     # MedLoc-R1: binary 1[IoU >= tau] with tau scheduled server-side; accuracy + format with unit
-    # weights as in VLM-R1, which MedLoc-R1 builds on (reference/papers.md 1.2).
+    # weights as in VLM-R1, which MedLoc-R1 builds on.
     "grounding-medloc": {
         "description": "Lesion grounding with MedLoc-R1's adaptive IoU threshold (send run_id and group).",
         "components": [

@@ -1,4 +1,4 @@
-"""Profiles: named, validated composite-reward configs (DESIGN §2), and where they are found.
+"""Profiles: named, validated composite-reward configs, and where they are found.
 
 A profile lists components ``{reward, weight, params}`` plus the answer kind, the coordinate
 mode and the scheduler a run should use. ``total = Σ wᵢ·rᵢ`` over the components that did not

@@ -2,7 +2,7 @@
 
 Each entry is (group-mean reward, group-mean IoU, the raw IoUs). The raw IoUs are kept so
 that a refresh after a raise may re-score the kept entries under the new τ
-(``reference/papers.md`` §1.5, an option the paper's port does not have).
+(the paper's statistics at the current τ; its third-party port keeps the old rewards).
 """
 
 from __future__ import annotations

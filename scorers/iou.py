@@ -64,7 +64,7 @@ Mode = Literal["continuous", "threshold", "band"]
 
 
 class IouParams(Params):
-    """Params of the ``iou`` reward (names fixed by DESIGN.md §4)."""
+    """Params of the ``iou`` reward (names fixed by the REST contract: clients hard-code them)."""
 
     mode: Mode = Field(default="continuous", description="continuous | threshold | band.")
     coords: CoordMode = Field(

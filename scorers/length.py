@@ -13,8 +13,8 @@ Modes (``L`` = completion length in whitespace words, or the trainer's ``num_tok
   ``max_len − cache_len``, then linear down to −1 at ``max_len``, −1 beyond. Range [−1, 0].
 * ``ecr`` / ``cwr``: the medical VQA RL study's (Zhu et al., arXiv 2505.13973) Extended Chain
   Reward (length rewarded unconditionally) and Correctness-Weighted length Reward (only when
-  correct). The paper's exact formulas were not recovered (reference/papers.md §4.1, item 3);
-  we use the [INFER] forms given there: ``min(L / max_len, 1)`` and
+  correct). The paper's exact formulas were not published; we use the
+  forms its description implies: ``min(L / max_len, 1)`` and
   ``1[correct] · min(L / max_len, 1)``. Range [0, 1]. The study found both hurt accuracy
   (50.17% and 54.68% vs 58.04% for plain GRPO): they are here to reproduce its ablation.
 

@@ -4,7 +4,7 @@ VRFT-Aug (Yang et al., arXiv 2602.10619, "behavioural imitation") injects medica
 RL prompts and adds a recitation term measured by BLEU between the ``<think>`` text and that
 knowledge, with a sign δ: δ⁺ rewards recitation, δ⁻ penalises it. The paper found that
 penalising generalises better (positive recitation "converges to a sub-optimal plateau"), so the
-default sign is -1 (``reference/papers.md`` §2.1). Reviewers warn of hacking both ways (copying
+default sign is -1 (VRFT-Aug, arXiv 2602.10619). Reviewers warn of hacking both ways (copying
 under δ⁺, punishing honest paraphrase under δ⁻): weight it lightly in a profile.
 
 The overlap is sentence BLEU (our implementation: uniform weights up to 4-grams, brevity

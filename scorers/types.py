@@ -11,7 +11,7 @@ Status = Literal["ok", "unscorable", "error"]
 
 
 class Item(BaseModel):
-    """One completion to score, with whatever the rewards need to judge it (DESIGN.md §4).
+    """One completion to score, with whatever the rewards need to judge it (the REST contract's Item).
 
     Only `completion` is required; each reward reads the fields it needs and abstains
     (``Score.reward is None``) when one it cannot do without is missing.

@@ -1,7 +1,7 @@
 """OpenRLHF's remote reward protocol: ``{query, prompts, labels}`` → ``{rewards, scores, extra_logs}``.
 
 OpenRLHF ≥ 0.9.1 posts one completion per request (lists of length 1) and sends empty lists to
-every URL but the first (reference/trainer-protocols.md §1.2). ``query`` is prompt + response
+every URL but the first (OpenRLHF's ``_fetch_rewards_via_http``). ``query`` is prompt + response
 decoded with special tokens; for VLMs the processor expands image placeholders, so ``query``
 does not start with ``prompts`` and the response is cut after the last assistant header.
 """

@@ -1,6 +1,6 @@
 """slime's ``remote_rm``: ``{"prompt", "response", "label"}`` → a number, or a dict for ``--reward-key``.
 
-slime stores the whole JSON reply as ``sample.reward`` (reference/trainer-protocols.md §4.1):
+slime stores the whole JSON reply as ``sample.reward`` (slime's ``remote_rm``):
 ``?output=number`` returns a bare number; the default dict carries ``score`` (use
 ``--reward-key score``) with every component.
 """

@@ -1,4 +1,4 @@
-"""One error shape for every failure: ``{"error": {"code", "message", "field"}}`` (DESIGN §4).
+"""One error shape for every failure: ``{"error": {"code", "message", "field"}}``.
 
 Bad input is always a 4xx that names what to fix; a 500 means a bug in the service.
 """

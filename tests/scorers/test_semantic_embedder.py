@@ -41,7 +41,7 @@ def _cos(e: OnnxMiniLM | TorchMiniLM, a: str, b: str) -> float:
 @pytest.mark.parametrize(
     ("a", "b", "expected"),
     [
-        # Part 1a of reference/offline-models-and-style.md measured these with the same int8 model.
+        # Measured with the same int8 model when the embedder was written.
         ("pleural effusion", "fluid around the lung", 0.480),
         ("cardiomegaly", "enlarged heart", 0.506),
         ("pneumonia", "no pneumonia", 0.832),
