@@ -197,7 +197,10 @@ class RunCreate(_Request):
 
     run_id: str | None = Field(default=None, pattern=RUN_ID, description="Generated when absent.")
     scheduler: Literal["medloc", "fixed", "step"] = "medloc"
-    config: dict[str, Any] = Field(default_factory=dict, description="Scheduler config (defaults: GET /v1/runs/{id} shows them; README, Schedulers).")
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Scheduler config (defaults: GET /v1/runs/{id} shows them; README, Schedulers).",
+    )
 
 
 _RUN_EXAMPLE: dict[str, Any] = {
