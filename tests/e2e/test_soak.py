@@ -161,7 +161,13 @@ def test_soak_with_a_worker_killed_and_restarted(tmp_path: Path) -> None:
         for t in threads:
             t.join(60)
         assert not any(t.is_alive() for t in threads), "a client thread hung"
+        # uvicorn's supervisor reaps and replaces a dead worker on its next round (it pings each
+        # live worker first, which a loaded machine slows): give it time, then check.
+        deadline = time.monotonic() + 30
         workers_after = children(srv.proc.pid)
+        while (len(workers_after) != 2 or workers_before[1] in workers_after) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            workers_after = children(srv.proc.pid)
         with httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {KEYS['alice']}"}) as h:
             run = h.get("/v1/runs/soak").json()
     finally:
