@@ -7,6 +7,7 @@ serve`` with one reward arm per run:
 - ``fixed``: ``1[IoU ≥ 0.5]`` (VLM-R1's fixed threshold, MedLoc-R1's "VLM-R1 (Fixed)" baseline);
 - ``iou``: continuous IoU (MedLoc-R1's "Raw-IoU" baseline);
 - ``medloc-piecewise``, ``medloc-linear``: MedLoc-R1's schedule (service defaults; linear by raise count);
+- ``medloc-step-entry``: piecewise with one window entry per training step (the paper's reading);
 - ``step``: τ by training progress (V-Triune-style): the piecewise τ path 0.3 → 0.45 → 0.6 → 0.7 → 0.8
   at 0, 1/5, 2/5, 3/5, 4/5 of the steps.
 
@@ -43,7 +44,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLDS = [round(0.5 + 0.05 * i, 2) for i in range(10)]  # the paper's pseudo-mAP: A@[0.5:0.05:0.95]
-ARMS = ("fixed", "iou", "medloc-piecewise", "medloc-linear", "step")
+ARMS = ("fixed", "iou", "medloc-piecewise", "medloc-linear", "medloc-step-entry", "step")
 IOU_PROFILE: dict[str, Any] = {
     "description": "Raw-IoU baseline: format + continuous IoU.",
     "components": [
@@ -63,6 +64,8 @@ def arm_setup(arm: str, steps: int) -> tuple[str | None, dict[str, Any], str | d
         return "medloc", {}, "grounding-medloc"
     if arm == "medloc-linear":
         return "medloc", {"decay": "linear"}, "grounding-medloc"
+    if arm == "medloc-step-entry":
+        return "medloc", {"window_entry": "step"}, "grounding-medloc"
     if arm == "step":
         taus = (0.3, 0.45, 0.6, 0.7, 0.8)
         return "step", {"milestones": [[round(i * steps / 5), t] for i, t in enumerate(taus)]}, "grounding-medloc"
@@ -159,6 +162,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     out = {"arm": arm, "seed": seed, "seconds": round(seconds, 1), "final": result, "curves": curves}
     if run is not None:
         out["raises"] = [{"step": r["step"], "tau_after": r["tau_after"]} for r in run["raises"]]
+        out["final_window"] = run["window"]  # why τ stopped where it did: the statistics and checks
     print(
         f"{arm:17s} seed {seed}: A@0.5 {result['A@0.5']:.3f} A@0.8 {result['A@0.8']:.3f} mA {result['mA']:.3f} "
         f"dead {np.mean(curves['dead_group_rate']):.2f} τ_end {curves['tau'][-1]} ({seconds:.0f} s)",
@@ -200,7 +204,7 @@ def plot(runs: list[dict[str, Any]], arms: list[str], start: dict[str, Any], png
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = dict(zip(ARMS, ("tab:red", "tab:gray", "tab:blue", "tab:cyan", "tab:orange"), strict=True))
+    colors = dict(zip(ARMS, ("tab:red", "tab:gray", "tab:blue", "tab:cyan", "tab:purple", "tab:orange"), strict=True))
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
     panels = [("iou", "training mean IoU"), ("dead_group_rate", "dead-group rate"), ("tau", "τ (none for raw IoU)")]
     for ax, (key, title) in zip(axes.flat, panels, strict=False):
@@ -316,7 +320,7 @@ def mlae(args: argparse.Namespace) -> int:
     import torch
 
     from trainer.client import MedRewardClient
-    from trainer.grpo import GRPOConfig, train
+    from trainer.grpo import GRPOConfig, sft_warm_start, train
     from trainer.mlae import inject_adapters
     from trainer.policies.hf_lm import HFCausalLM
     from trainer.service import EmbeddedService
@@ -324,7 +328,7 @@ def mlae(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2)))
     work = Path(tempfile.mkdtemp(prefix="mlae-exp-"))
-    task = VQATask(kinds=("closed", "mcq"))
+    task = VQATask(kinds=tuple(args.lm_kinds))
     base_policy = HFCausalLM.load("smollm2", max_new_tokens=args.lm_tokens, seed=0)
     runs = []
     t0 = time.perf_counter()
@@ -341,6 +345,9 @@ def mlae(args: argparse.Namespace) -> int:
                     out_dir=str(work / f"{kind}-s{seed}"), save_every=10**9, progress=False,
                 )  # fmt: skip
                 s0 = time.perf_counter()
+                if args.lm_sft_steps:  # the template first (VRFT-Aug's imitation), through the adapters only
+                    sft_cfg = GRPOConfig(sft_steps=args.lm_sft_steps, sft_batch=4, sft_lr=1e-2, seed=seed)
+                    sft_warm_start(policy, task, sft_cfg, lambda _: None)
                 history = train(cfg, policy, task, client, log=lambda _: None)
                 acc = vqa_eval(policy, client, task, args.lm_eval_n)
                 run = {
@@ -396,11 +403,30 @@ def mlae(args: argparse.Namespace) -> int:
     return 0
 
 
+def markdown_table(path: str) -> str:
+    """The README's arm × metric table (mean ± sample std over seeds) from a results JSON."""
+    data = json.loads(Path(path).read_text())
+    cols = [("A@0.5", "A@0.5"), ("A@0.8", "A@0.8"), ("mA", "mean A@[0.5:0.95]"), ("mean_iou", "mean IoU"),
+            ("dead_group_rate", "dead groups (all steps)"), ("dead_first_quarter", "dead groups (first ¼)"),
+            ("final_tau", "final τ")]  # fmt: skip
+    start = data["start"]
+    lines = ["| arm | " + " | ".join(c for _, c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines.append(f"| starting policy | {start['A@0.5']:.3f} | {start['A@0.8']:.3f} | {start['mA']:.3f} | "
+                 f"{start['mean_iou']:.3f} | | | |")  # fmt: skip
+    for arm, row in data["table"].items():
+        cells = []
+        for key, _ in cols:
+            m, sd = row[key]["mean"], row[key]["std"]
+            cells.append("–" if math.isnan(m) else f"{m:.3f} ± {sd:.3f}")
+        lines.append(f"| `{arm}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--arms", nargs="+", default=list(ARMS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=60, help="GRPO steps per run")
+    p.add_argument("--steps", type=int, default=120, help="GRPO steps per run")
     p.add_argument("--prompts", type=int, default=8, help="prompts per step (B)")
     p.add_argument("--group-size", type=int, default=8, help="G (MedLoc-R1: 8)")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -410,20 +436,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--eval-n", type=int, default=256)
     p.add_argument("--workers", type=int, default=2, help="runs in parallel (processes)")
+    p.add_argument("--table", action="store_true", help="print the markdown table of --out and exit")
     p.add_argument("--calibrate-only", action="store_true", help="only report the starting policy's IoUs")
     p.add_argument("--out", default=str(ROOT / "bench/results/medloc_experiment.json"))
     p.add_argument("--png", default=str(ROOT / "docs/medloc_experiment.png"))
     p.add_argument("--mlae", action="store_true", help="part 2: MLAE vs LoRA on SmolLM2 VQA")
     p.add_argument("--rank", type=int, default=4)
-    p.add_argument("--lm-steps", type=int, default=4)
+    p.add_argument("--lm-steps", type=int, default=3)
     p.add_argument("--lm-prompts", type=int, default=2)
     p.add_argument("--lm-group", type=int, default=4)
-    p.add_argument("--lm-tokens", type=int, default=24)
-    p.add_argument("--lm-lr", type=float, default=1e-3)
-    p.add_argument("--lm-eval-n", type=int, default=24)
+    p.add_argument("--lm-tokens", type=int, default=20)
+    p.add_argument("--lm-lr", type=float, default=5e-3)
+    p.add_argument("--lm-sft-steps", type=int, default=3)
+    p.add_argument("--lm-kinds", nargs="+", default=["closed"])
+    p.add_argument("--lm-eval-n", type=int, default=16)
     p.add_argument("--mlae-out", default=str(ROOT / "bench/results/mlae_vs_lora.json"))
     p.add_argument("--mlae-png", default=str(ROOT / "docs/mlae_vs_lora.png"))
     args = p.parse_args(argv)
+    if args.table:
+        print(markdown_table(args.out))
+        return 0
     return mlae(args) if args.mlae else grounding(args)
 
 
