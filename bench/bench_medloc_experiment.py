@@ -110,7 +110,7 @@ def warm_start(seed: int, sft_steps: int, image_size: int) -> Any:
     from trainer.policies.tiny_vlm import TinyVLM
     from trainer.tasks.grounding import GroundingTask
 
-    policy = TinyVLM(size=image_size, seed=seed)
+    policy: Any = TinyVLM(size=image_size, seed=seed)
     if sft_steps:
         sft_warm_start(
             policy, GroundingTask(size=image_size), GRPOConfig(sft_steps=sft_steps, seed=seed), lambda _: None
@@ -137,7 +137,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     scheduler, sched_cfg, profile = arm_setup(arm, steps)
     from trainer.policies.tiny_vlm import TinyVLM
 
-    policy = TinyVLM(size=job["image_size"], seed=seed)
+    policy: Any = TinyVLM(size=job["image_size"], seed=seed)
     policy.model.load_state_dict(torch.load(job["warm"][str(seed)]))  # the shared warm start
     task = GroundingTask(size=job["image_size"], profile=profile, scheduler=scheduler)
     cfg = GRPOConfig(
@@ -165,7 +165,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         out["final_window"] = run["window"]  # why τ stopped where it did: the statistics and checks
     print(
         f"{arm:17s} seed {seed}: A@0.5 {result['A@0.5']:.3f} A@0.8 {result['A@0.8']:.3f} mA {result['mA']:.3f} "
-        f"dead {np.mean(curves['dead_group_rate']):.2f} τ_end {curves['tau'][-1]} ({seconds:.0f} s)",
+        f"dead {np.mean([v or 0 for v in curves['dead_group_rate']]):.2f} τ {curves['tau'][-1]} ({seconds:.0f} s)",
         file=sys.stderr,
         flush=True,
     )
@@ -260,7 +260,7 @@ def grounding(args: argparse.Namespace) -> int:
         warm_path.write_bytes(Path(args.warm_from).read_bytes())
     else:
         torch.save(warm_start(args.warm_seed, args.sft_steps, args.image_size).model.state_dict(), warm_path)
-    policy = TinyVLM(size=args.image_size, seed=args.warm_seed)
+    policy: Any = TinyVLM(size=args.image_size, seed=args.warm_seed)
     policy.model.load_state_dict(torch.load(warm_path))
     start = evaluate(policy, held_out(args.eval_n, args.image_size))
     warm = {str(seed): str(warm_path) for seed in args.seeds}
