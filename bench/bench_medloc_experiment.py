@@ -422,6 +422,96 @@ def markdown_table(path: str) -> str:
     return "\n".join(lines)
 
 
+def mlae_tiny(args: argparse.Namespace) -> int:
+    """MLAE against LoRA at equal rank on the tiny VLM's query MLP (grounding, continuous IoU), 3 seeds.
+
+    The fallback when SmolLM2 is too slow for the machine: same GRPO loop, same service, adapters of
+    equal rank on the same two linear layers, everything else frozen, from the calibrated warm start.
+    """
+    import torch
+
+    from trainer.client import MedRewardClient
+    from trainer.grpo import GRPOConfig, train
+    from trainer.mlae import inject_adapters
+    from trainer.policies.tiny_vlm import TinyVLM
+    from trainer.service import EmbeddedService
+    from trainer.tasks.grounding import GroundingTask
+
+    torch.set_num_threads(1)
+    work = Path(tempfile.mkdtemp(prefix="mlae-tiny-"))
+    task = GroundingTask(size=args.image_size, profile=IOU_PROFILE, scheduler=None)
+    held = held_out(args.eval_n, args.image_size)
+    runs: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    with EmbeddedService(work) as service, MedRewardClient(service.url) as client:
+        for seed in args.seeds:
+            for kind in ("mlae", "lora", "lora-alpha-r"):
+                policy: Any = TinyVLM(size=args.image_size, seed=args.warm_seed)
+                policy.model.load_state_dict(torch.load(args.warm_from))
+                torch.manual_seed(seed)
+                # LoRA's default α = 2r scales BA by 2; α = r matches MLAE's initial λ = 1 per expert
+                alpha = float(args.rank) if kind == "lora-alpha-r" else None
+                adapter = "mlae" if kind == "mlae" else "lora"
+                targets = [r"re:^query\.(0|2)$"]
+                names = inject_adapters(policy.model, targets, kind=adapter, r=args.rank, alpha=alpha, p=0.1)
+                params = sum(p.numel() for p in policy.model.parameters() if p.requires_grad)
+                cfg = GRPOConfig(
+                    steps=args.tiny_steps, prompts_per_step=args.prompts, group_size=args.group_size,
+                    lr=args.tiny_lr, seed=seed, out_dir=str(work / f"{kind}-s{seed}"), save_every=10**9,
+                    progress=False,
+                )  # fmt: skip
+                s0 = time.perf_counter()
+                history = train(cfg, policy, task, client, log=lambda _: None)
+                final = evaluate(policy, held)
+                runs.append({
+                    "kind": kind, "seed": seed, "layers": names, "trainable_params": params,
+                    "reward": [h["reward"] for h in history], "final": final,
+                    "seconds": round(time.perf_counter() - s0, 1),
+                })  # fmt: skip
+                print(f"{kind} seed {seed}: A@0.5 {final['A@0.5']:.3f} A@0.8 {final['A@0.8']:.3f} "
+                      f"IoU {final['mean_iou']:.3f} params {params} ({runs[-1]['seconds']} s)",
+                      file=sys.stderr, flush=True)  # fmt: skip
+    table: dict[str, Any] = {}
+    for kind in ("mlae", "lora", "lora-alpha-r"):
+        rs = [r for r in runs if r["kind"] == kind]
+        table[kind] = {"trainable_params": rs[0]["trainable_params"]}
+        for key in ("A@0.5", "A@0.8", "mA", "mean_iou"):
+            v = [r["final"][key] for r in rs]
+            table[kind][key] = {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
+        last = [statistics.fmean(r["reward"][-10:]) for r in rs]
+        table[kind]["reward_last10"] = {"mean": statistics.fmean(last), "std": statistics.stdev(last)}
+    result = {
+        "setup": {"policy": "tiny-vlm", "targets": "query.0, query.2", "rank": args.rank, "steps": args.tiny_steps,
+                  "lr": args.tiny_lr, "prompts": args.prompts, "group_size": args.group_size, "seeds": args.seeds,
+                  "reward": "format + continuous IoU", "wall_s": round(time.perf_counter() - t0, 1)},
+        "table": table,
+        "runs": runs,
+    }  # fmt: skip
+    out = Path(args.mlae_out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for kind, color in (("mlae", "tab:purple"), ("lora", "tab:green"), ("lora-alpha-r", "tab:olive")):
+        for i, r in enumerate(x for x in runs if x["kind"] == kind):
+            k = 5
+            ax.plot(np.convolve(r["reward"], np.ones(k) / k, mode="valid"), color=color, alpha=0.8,
+                    label=kind if i == 0 else None)  # fmt: skip
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("mean reward (5-step average)")
+    ax.set_title(f"Tiny VLM grounding: MLAE vs LoRA, rank {args.rank}, {len(args.seeds)} seeds")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.mlae_png, dpi=90)
+    print(json.dumps(table, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--arms", nargs="+", default=list(ARMS))
@@ -441,6 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "bench/results/medloc_experiment.json"))
     p.add_argument("--png", default=str(ROOT / "docs/medloc_experiment.png"))
     p.add_argument("--mlae", action="store_true", help="part 2: MLAE vs LoRA on SmolLM2 VQA")
+    p.add_argument("--mlae-policy", choices=["smollm2", "tiny-vlm"], default="smollm2")
+    p.add_argument("--tiny-steps", type=int, default=60, help="GRPO steps of the tiny-VLM MLAE/LoRA runs")
+    p.add_argument("--tiny-lr", type=float, default=3e-3)
     p.add_argument("--rank", type=int, default=4)
     p.add_argument("--lm-steps", type=int, default=3)
     p.add_argument("--lm-prompts", type=int, default=2)
@@ -456,7 +549,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.table:
         print(markdown_table(args.out))
         return 0
-    return mlae(args) if args.mlae else grounding(args)
+    if args.mlae:
+        return mlae_tiny(args) if args.mlae_policy == "tiny-vlm" else mlae(args)
+    return grounding(args)
 
 
 if __name__ == "__main__":
