@@ -7,6 +7,7 @@ serve`` with one reward arm per run:
 - ``fixed``: ``1[IoU ≥ 0.5]`` (VLM-R1's fixed threshold, MedLoc-R1's "VLM-R1 (Fixed)" baseline);
 - ``iou``: continuous IoU (MedLoc-R1's "Raw-IoU" baseline);
 - ``medloc-piecewise``, ``medloc-linear``: MedLoc-R1's schedule (service defaults; linear by raise count);
+- ``medloc-step-entry``: piecewise with one window entry per training step (the paper's reading);
 - ``step``: τ by training progress (V-Triune-style): the piecewise τ path 0.3 → 0.45 → 0.6 → 0.7 → 0.8
   at 0, 1/5, 2/5, 3/5, 4/5 of the steps.
 
@@ -43,7 +44,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLDS = [round(0.5 + 0.05 * i, 2) for i in range(10)]  # the paper's pseudo-mAP: A@[0.5:0.05:0.95]
-ARMS = ("fixed", "iou", "medloc-piecewise", "medloc-linear", "step")
+ARMS = ("fixed", "iou", "medloc-piecewise", "medloc-linear", "medloc-step-entry", "step")
 IOU_PROFILE: dict[str, Any] = {
     "description": "Raw-IoU baseline: format + continuous IoU.",
     "components": [
@@ -63,6 +64,8 @@ def arm_setup(arm: str, steps: int) -> tuple[str | None, dict[str, Any], str | d
         return "medloc", {}, "grounding-medloc"
     if arm == "medloc-linear":
         return "medloc", {"decay": "linear"}, "grounding-medloc"
+    if arm == "medloc-step-entry":
+        return "medloc", {"window_entry": "step"}, "grounding-medloc"
     if arm == "step":
         taus = (0.3, 0.45, 0.6, 0.7, 0.8)
         return "step", {"milestones": [[round(i * steps / 5), t] for i, t in enumerate(taus)]}, "grounding-medloc"
@@ -107,7 +110,7 @@ def warm_start(seed: int, sft_steps: int, image_size: int) -> Any:
     from trainer.policies.tiny_vlm import TinyVLM
     from trainer.tasks.grounding import GroundingTask
 
-    policy = TinyVLM(size=image_size, seed=seed)
+    policy: Any = TinyVLM(size=image_size, seed=seed)
     if sft_steps:
         sft_warm_start(
             policy, GroundingTask(size=image_size), GRPOConfig(sft_steps=sft_steps, seed=seed), lambda _: None
@@ -134,7 +137,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     scheduler, sched_cfg, profile = arm_setup(arm, steps)
     from trainer.policies.tiny_vlm import TinyVLM
 
-    policy = TinyVLM(size=job["image_size"], seed=seed)
+    policy: Any = TinyVLM(size=job["image_size"], seed=seed)
     policy.model.load_state_dict(torch.load(job["warm"][str(seed)]))  # the shared warm start
     task = GroundingTask(size=job["image_size"], profile=profile, scheduler=scheduler)
     cfg = GRPOConfig(
@@ -159,9 +162,10 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     out = {"arm": arm, "seed": seed, "seconds": round(seconds, 1), "final": result, "curves": curves}
     if run is not None:
         out["raises"] = [{"step": r["step"], "tau_after": r["tau_after"]} for r in run["raises"]]
+        out["final_window"] = run["window"]  # why τ stopped where it did: the statistics and checks
     print(
         f"{arm:17s} seed {seed}: A@0.5 {result['A@0.5']:.3f} A@0.8 {result['A@0.8']:.3f} mA {result['mA']:.3f} "
-        f"dead {np.mean(curves['dead_group_rate']):.2f} τ_end {curves['tau'][-1]} ({seconds:.0f} s)",
+        f"dead {np.mean([v or 0 for v in curves['dead_group_rate']]):.2f} τ {curves['tau'][-1]} ({seconds:.0f} s)",
         file=sys.stderr,
         flush=True,
     )
@@ -200,7 +204,7 @@ def plot(runs: list[dict[str, Any]], arms: list[str], start: dict[str, Any], png
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = dict(zip(ARMS, ("tab:red", "tab:gray", "tab:blue", "tab:cyan", "tab:orange"), strict=True))
+    colors = dict(zip(ARMS, ("tab:red", "tab:gray", "tab:blue", "tab:cyan", "tab:purple", "tab:orange"), strict=True))
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
     panels = [("iou", "training mean IoU"), ("dead_group_rate", "dead-group rate"), ("tau", "τ (none for raw IoU)")]
     for ax, (key, title) in zip(axes.flat, panels, strict=False):
@@ -256,7 +260,7 @@ def grounding(args: argparse.Namespace) -> int:
         warm_path.write_bytes(Path(args.warm_from).read_bytes())
     else:
         torch.save(warm_start(args.warm_seed, args.sft_steps, args.image_size).model.state_dict(), warm_path)
-    policy = TinyVLM(size=args.image_size, seed=args.warm_seed)
+    policy: Any = TinyVLM(size=args.image_size, seed=args.warm_seed)
     policy.model.load_state_dict(torch.load(warm_path))
     start = evaluate(policy, held_out(args.eval_n, args.image_size))
     warm = {str(seed): str(warm_path) for seed in args.seeds}
@@ -316,7 +320,7 @@ def mlae(args: argparse.Namespace) -> int:
     import torch
 
     from trainer.client import MedRewardClient
-    from trainer.grpo import GRPOConfig, train
+    from trainer.grpo import GRPOConfig, sft_warm_start, train
     from trainer.mlae import inject_adapters
     from trainer.policies.hf_lm import HFCausalLM
     from trainer.service import EmbeddedService
@@ -324,7 +328,7 @@ def mlae(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2)))
     work = Path(tempfile.mkdtemp(prefix="mlae-exp-"))
-    task = VQATask(kinds=("closed", "mcq"))
+    task = VQATask(kinds=tuple(args.lm_kinds))
     base_policy = HFCausalLM.load("smollm2", max_new_tokens=args.lm_tokens, seed=0)
     runs = []
     t0 = time.perf_counter()
@@ -341,6 +345,9 @@ def mlae(args: argparse.Namespace) -> int:
                     out_dir=str(work / f"{kind}-s{seed}"), save_every=10**9, progress=False,
                 )  # fmt: skip
                 s0 = time.perf_counter()
+                if args.lm_sft_steps:  # the template first (VRFT-Aug's imitation), through the adapters only
+                    sft_cfg = GRPOConfig(sft_steps=args.lm_sft_steps, sft_batch=4, sft_lr=1e-2, seed=seed)
+                    sft_warm_start(policy, task, sft_cfg, lambda _: None)
                 history = train(cfg, policy, task, client, log=lambda _: None)
                 acc = vqa_eval(policy, client, task, args.lm_eval_n)
                 run = {
@@ -396,11 +403,120 @@ def mlae(args: argparse.Namespace) -> int:
     return 0
 
 
+def markdown_table(path: str) -> str:
+    """The README's arm × metric table (mean ± sample std over seeds) from a results JSON."""
+    data = json.loads(Path(path).read_text())
+    cols = [("A@0.5", "A@0.5"), ("A@0.8", "A@0.8"), ("mA", "mean A@[0.5:0.95]"), ("mean_iou", "mean IoU"),
+            ("dead_group_rate", "dead groups (all steps)"), ("dead_first_quarter", "dead groups (first ¼)"),
+            ("final_tau", "final τ")]  # fmt: skip
+    start = data["start"]
+    lines = ["| arm | " + " | ".join(c for _, c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines.append(f"| starting policy | {start['A@0.5']:.3f} | {start['A@0.8']:.3f} | {start['mA']:.3f} | "
+                 f"{start['mean_iou']:.3f} | | | |")  # fmt: skip
+    for arm, row in data["table"].items():
+        cells = []
+        for key, _ in cols:
+            m, sd = row[key]["mean"], row[key]["std"]
+            cells.append("–" if math.isnan(m) else f"{m:.3f} ± {sd:.3f}")
+        lines.append(f"| `{arm}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def mlae_tiny(args: argparse.Namespace) -> int:
+    """MLAE against LoRA at equal rank on the tiny VLM's query MLP (grounding, continuous IoU), 3 seeds.
+
+    The fallback when SmolLM2 is too slow for the machine: same GRPO loop, same service, adapters of
+    equal rank on the same two linear layers, everything else frozen, from the calibrated warm start.
+    """
+    import torch
+
+    from trainer.client import MedRewardClient
+    from trainer.grpo import GRPOConfig, train
+    from trainer.mlae import inject_adapters
+    from trainer.policies.tiny_vlm import TinyVLM
+    from trainer.service import EmbeddedService
+    from trainer.tasks.grounding import GroundingTask
+
+    torch.set_num_threads(1)
+    work = Path(tempfile.mkdtemp(prefix="mlae-tiny-"))
+    task = GroundingTask(size=args.image_size, profile=IOU_PROFILE, scheduler=None)
+    held = held_out(args.eval_n, args.image_size)
+    runs: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    with EmbeddedService(work) as service, MedRewardClient(service.url) as client:
+        for seed in args.seeds:
+            for kind in ("mlae", "lora", "lora-alpha-r"):
+                policy: Any = TinyVLM(size=args.image_size, seed=args.warm_seed)
+                policy.model.load_state_dict(torch.load(args.warm_from))
+                torch.manual_seed(seed)
+                # LoRA's default α = 2r scales BA by 2; α = r matches MLAE's initial λ = 1 per expert
+                alpha = float(args.rank) if kind == "lora-alpha-r" else None
+                adapter = "mlae" if kind == "mlae" else "lora"
+                targets = [r"re:^query\.(0|2)$"]
+                names = inject_adapters(policy.model, targets, kind=adapter, r=args.rank, alpha=alpha, p=0.1)
+                params = sum(p.numel() for p in policy.model.parameters() if p.requires_grad)
+                cfg = GRPOConfig(
+                    steps=args.tiny_steps, prompts_per_step=args.prompts, group_size=args.group_size,
+                    lr=args.tiny_lr, seed=seed, out_dir=str(work / f"{kind}-s{seed}"), save_every=10**9,
+                    progress=False,
+                )  # fmt: skip
+                s0 = time.perf_counter()
+                history = train(cfg, policy, task, client, log=lambda _: None)
+                final = evaluate(policy, held)
+                runs.append({
+                    "kind": kind, "seed": seed, "layers": names, "trainable_params": params,
+                    "reward": [h["reward"] for h in history], "final": final,
+                    "seconds": round(time.perf_counter() - s0, 1),
+                })  # fmt: skip
+                print(f"{kind} seed {seed}: A@0.5 {final['A@0.5']:.3f} A@0.8 {final['A@0.8']:.3f} "
+                      f"IoU {final['mean_iou']:.3f} params {params} ({runs[-1]['seconds']} s)",
+                      file=sys.stderr, flush=True)  # fmt: skip
+    table: dict[str, Any] = {}
+    for kind in ("mlae", "lora", "lora-alpha-r"):
+        rs = [r for r in runs if r["kind"] == kind]
+        table[kind] = {"trainable_params": rs[0]["trainable_params"]}
+        for key in ("A@0.5", "A@0.8", "mA", "mean_iou"):
+            v = [r["final"][key] for r in rs]
+            table[kind][key] = {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
+        last = [statistics.fmean(r["reward"][-10:]) for r in rs]
+        table[kind]["reward_last10"] = {"mean": statistics.fmean(last), "std": statistics.stdev(last)}
+    result = {
+        "setup": {"policy": "tiny-vlm", "targets": "query.0, query.2", "rank": args.rank, "steps": args.tiny_steps,
+                  "lr": args.tiny_lr, "prompts": args.prompts, "group_size": args.group_size, "seeds": args.seeds,
+                  "reward": "format + continuous IoU", "wall_s": round(time.perf_counter() - t0, 1)},
+        "table": table,
+        "runs": runs,
+    }  # fmt: skip
+    out = Path(args.mlae_out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for kind, color in (("mlae", "tab:purple"), ("lora", "tab:green"), ("lora-alpha-r", "tab:olive")):
+        for i, r in enumerate(x for x in runs if x["kind"] == kind):
+            k = 5
+            ax.plot(np.convolve(r["reward"], np.ones(k) / k, mode="valid"), color=color, alpha=0.8,
+                    label=kind if i == 0 else None)  # fmt: skip
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("mean reward (5-step average)")
+    ax.set_title(f"Tiny VLM grounding: MLAE vs LoRA, rank {args.rank}, {len(args.seeds)} seeds")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.mlae_png, dpi=90)
+    print(json.dumps(table, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--arms", nargs="+", default=list(ARMS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=60, help="GRPO steps per run")
+    p.add_argument("--steps", type=int, default=120, help="GRPO steps per run")
     p.add_argument("--prompts", type=int, default=8, help="prompts per step (B)")
     p.add_argument("--group-size", type=int, default=8, help="G (MedLoc-R1: 8)")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -410,21 +526,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--eval-n", type=int, default=256)
     p.add_argument("--workers", type=int, default=2, help="runs in parallel (processes)")
+    p.add_argument("--table", action="store_true", help="print the markdown table of --out and exit")
     p.add_argument("--calibrate-only", action="store_true", help="only report the starting policy's IoUs")
     p.add_argument("--out", default=str(ROOT / "bench/results/medloc_experiment.json"))
     p.add_argument("--png", default=str(ROOT / "docs/medloc_experiment.png"))
     p.add_argument("--mlae", action="store_true", help="part 2: MLAE vs LoRA on SmolLM2 VQA")
+    p.add_argument("--mlae-policy", choices=["smollm2", "tiny-vlm"], default="smollm2")
+    p.add_argument("--tiny-steps", type=int, default=60, help="GRPO steps of the tiny-VLM MLAE/LoRA runs")
+    p.add_argument("--tiny-lr", type=float, default=3e-3)
     p.add_argument("--rank", type=int, default=4)
-    p.add_argument("--lm-steps", type=int, default=4)
+    p.add_argument("--lm-steps", type=int, default=3)
     p.add_argument("--lm-prompts", type=int, default=2)
     p.add_argument("--lm-group", type=int, default=4)
-    p.add_argument("--lm-tokens", type=int, default=24)
-    p.add_argument("--lm-lr", type=float, default=1e-3)
-    p.add_argument("--lm-eval-n", type=int, default=24)
+    p.add_argument("--lm-tokens", type=int, default=20)
+    p.add_argument("--lm-lr", type=float, default=5e-3)
+    p.add_argument("--lm-sft-steps", type=int, default=3)
+    p.add_argument("--lm-kinds", nargs="+", default=["closed"])
+    p.add_argument("--lm-eval-n", type=int, default=16)
     p.add_argument("--mlae-out", default=str(ROOT / "bench/results/mlae_vs_lora.json"))
     p.add_argument("--mlae-png", default=str(ROOT / "docs/mlae_vs_lora.png"))
     args = p.parse_args(argv)
-    return mlae(args) if args.mlae else grounding(args)
+    if args.table:
+        print(markdown_table(args.out))
+        return 0
+    if args.mlae:
+        return mlae_tiny(args) if args.mlae_policy == "tiny-vlm" else mlae(args)
+    return grounding(args)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ class Stage(BaseModel):
     max_std: float = Field(ge=0.0, le=1.0, description="S(τ): maximum std of the group-mean rewards.")
 
 
-# [PORT] papers.md §1.4: accept_stages ((0.75, 0.55, 0.40), (0.60, 0.75, 0.35), (0.00, 0.80, 0.20));
+# [PORT] the third-party port's accept_stages ((0.75, 0.55, 0.40), (0.60, 0.75, 0.35), (0.00, 0.80, 0.20));
 # P is relaxed and S widened as τ rises, as the paper describes, but the numbers are the porter's.
 DEFAULT_STAGES = (
     Stage(min_tau=0.75, min_reward=0.55, max_std=0.40),
@@ -66,7 +66,7 @@ class MedLocConfig(SchedulerConfig):
         default=DEFAULT_STAGES,
         min_length=1,
         max_length=MAX_STAGES,
-        description="P/S table, first row with τ ≥ min_tau wins (third-party port, papers.md §1.4).",
+        description="P/S table, first row with τ ≥ min_tau wins (third-party port, not verified against the paper).",
     )
     decay: Literal["piecewise", "linear", "cosine"] = Field(
         default="piecewise", description="δ(τ) form (MedLoc-R1: piecewise; linear/cosine perform about as well)."

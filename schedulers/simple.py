@@ -16,7 +16,7 @@ from schedulers.scheduler import Scheduler, SchedulerConfig
 class FixedConfig(SchedulerConfig):
     """A constant threshold."""
 
-    # VLM-R1's fixed baseline, the one MedLoc-R1 reports as "VLM-R1 (Fixed, τ=0.5)" (papers.md §1.6).
+    # VLM-R1's fixed baseline, the one MedLoc-R1 reports as "VLM-R1 (Fixed, τ=0.5)".
     tau: float = Field(default=0.5, ge=0.0, le=1.0, description="The constant τ (VLM-R1 baseline: 0.5).")
 
 
@@ -36,8 +36,8 @@ class FixedScheduler(Scheduler):
         return self.config.tau
 
 
-# [INFER] V-Triune ("One RL to See Them All", arXiv 2505.18129) raises its IoU threshold at fixed
-# points of training progress; its per-stage constants were not verified (papers.md §1.5). The
+# V-Triune ("One RL to See Them All", arXiv 2505.18129) raises its IoU threshold at fixed points
+# of training progress; its per-stage constants are not reproduced here (not verified). The
 # default walks MedLoc-R1's piecewise τ path 0.30 → 0.45 → 0.60 → 0.70 → 0.80 every 100 steps.
 DEFAULT_MILESTONES: tuple[tuple[int, float], ...] = ((0, 0.3), (100, 0.45), (200, 0.6), (300, 0.7), (400, 0.8))
 

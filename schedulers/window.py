@@ -1,8 +1,8 @@
-"""MedLoc-R1's sliding-window performance tracker: one entry per prompt group.
+"""MedLoc-R1's sliding-window performance tracker: one entry per prompt group (or per training step).
 
 Each entry is (group-mean reward, group-mean IoU, the raw IoUs). The raw IoUs are kept so
 that a refresh after a raise may re-score the kept entries under the new τ
-(the paper's statistics at the current τ; its third-party port keeps the old rewards).
+(the paper's r̄ₖ counts hits at the current τ; the port keeps the old rewards).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class Window:
     def stats(self) -> WindowStats | None:
         """Mean reward, population std of the group-mean rewards, mean IoU; None when empty.
 
-        σ is over the per-group means, population form (papers.md §1.3: the port's reading;
+        σ is over the per-group means, population form (the port's reading of the paper;
         σ over all binary rewards would tie it to the mean and make S=0.2 unreachable).
         """
         n = len(self._entries)

@@ -3,7 +3,7 @@
 The simulated policy's IoU improves with training; the schedule must walk τ along the
 piecewise path 0.30 → 0.45 → 0.60 → 0.70 → 0.80, raising only when the window is full, the
 hit rate is high, the group means are stable and the mean IoU clears τ by Δ. A deliberately
-naive re-implementation written from papers.md §1.3–1.5 gives the expected τ per group.
+naive re-implementation written from the paper's formulas gives the expected τ per group.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def simulate_policy(steps: int, seed: int = 0, start: float = 0.2, end: float = 
 
 
 def naive_medloc_taus(groups: list[list[float]], n: int = 30) -> list[float]:
-    """τ in force for each group, straight from the paper's description (papers.md §1.3–1.5)."""
+    """τ in force for each group, straight from the paper's description (window, conditions, δ, refresh)."""
     tau, entries, taus = 0.3, [], []
     for ious in groups:
         taus.append(tau)
