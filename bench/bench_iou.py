@@ -4,8 +4,8 @@ In one run:
 
 (a) our whole ``iou`` reward (``scorers.score``: parse, coordinate mapping, matching, IoU) on
     single-box items at batch 1, 32 (a TRL per-device batch), 256 and 4096, in µs per item;
-(b) a baseline written here, step for step, from VLM-R1's REC reward as peer-rewards.md §1.2
-    quotes it: the first ``<answer>`` span, one regex for the first four-integer list,
+(b) a baseline written here, step for step, from VLM-R1's REC reward as its source computes
+    it: the first ``<answer>`` span, one regex for the first four-integer list,
     ``int()``, the in-place model-input → image resize, and a per-item Python IoU with
     VLM-R1's pixel-inclusive intersection; same items, µs per item, and the ratio ours /
     baseline;
@@ -37,7 +37,7 @@ from typing import Any
 from bench.report import print_table, write_json
 from scorers import Item, freeze_heap, score
 
-# --- (b) the baseline: VLM-R1's REC IoU reward as described in peer-rewards.md §1.2 -------------
+# --- (b) the baseline: VLM-R1's REC IoU reward, step for step ------------------------------------
 
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _BOX = re.compile(r"\[(\d+),\s*(\d+),\s*(\d+),\s*(\d+)]")

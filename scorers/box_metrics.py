@@ -1,6 +1,6 @@
 """IoU, GIoU, DIoU and CIoU over numpy arrays of ``x1, y1, x2, y2`` boxes, vectorised.
 
-The formulas are torchvision's (``torchvision/ops/boxes.py``; peer-rewards.md §9.1), on a
+The formulas are torchvision's (``torchvision/ops/boxes.py``), on a
 continuous plane (no "+1 pixel" convention):
 
 - IoU  = I / U

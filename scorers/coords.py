@@ -6,7 +6,7 @@ Every IoU is computed in one space per item, chosen so that the comparison is fa
   boxes are in original-image pixels too, *unless* the item carries both ``image_size`` and
   ``input_size``: then the model saw a resized image (Qwen2.5-VL's ``smart_resize``) and
   answers in model-input pixels, mapped back by ``x·W/input_w``, ``y·H/input_h`` (as VLM-R1
-  and Vision-R1 do; peer-rewards.md §1.2 and §2).
+  and Vision-R1 do).
 - ``norm1``: both in 0–1 of the image; ``norm1000``: both in 0–1000 (Qwen2-VL, Qwen3-VL,
   InternVL). With ``image_size`` both are mapped to image pixels, so that DIoU/CIoU see the
   real aspect ratio; without it they are compared in 0–1 space.
@@ -35,8 +35,7 @@ COORD_MODES: tuple[CoordMode, ...] = ("abs", "norm1", "norm1000")
 MAX_SIDE = 10_000_000
 
 # Qwen2-VL / Qwen2.5-VL processor (transformers image_processing_qwen2_vl.smart_resize):
-# 14-px patches merged 2×2; VLM-R1's run defaults min_pixels=3136, max_pixels=12845056
-# (peer-rewards.md §2).
+# 14-px patches merged 2×2; VLM-R1's run defaults min_pixels=3136, max_pixels=12845056.
 QWEN_FACTOR = 28
 QWEN_MIN_PIXELS = 3136
 QWEN_MAX_PIXELS = 12_845_056
@@ -199,7 +198,7 @@ def smart_resize(
 def input_size_from_grid(image_grid_thw: tuple[int, int, int], patch: int = 14) -> tuple[int, int]:
     """Model-input ``(width, height)`` from Qwen2.5-VL's ``image_grid_thw`` (t, h, w patches).
 
-    VLM-R1 computes ``input_h = grid[1]·14``, ``input_w = grid[2]·14`` (peer-rewards.md §1.2).
+    VLM-R1 computes ``input_h = grid[1]·14``, ``input_w = grid[2]·14``.
 
     >>> input_size_from_grid((1, 58, 72))
     (1008, 812)

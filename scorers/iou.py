@@ -7,17 +7,17 @@ method (`scorers.matching`) and shape the result:
 
     reward = Σ_matched shape(metric) / max(n_pred, n_ref)
 
-(Visual-RFT's normaliser: misses and spam both cost; peer-rewards.md §3.2, §9.2). For one box
+(Visual-RFT's normaliser: misses and spam both cost). For one box
 against one box this is just ``shape(metric)``. Shapes (``mode``):
 
 - ``continuous``: the metric itself; GIoU/DIoU, which lie in (−1, 1], are mapped to [0, 1] by
   ``(v + 1) / 2`` so that every metric gives a reward in [0, 1] and profiles can mix them (IoU
   is left as is); CIoU the same, clipped at 0 (it dips to −1.5 for disjoint boxes of
   different shapes, where no ranking is worth a reward below 0).
-- ``threshold``: ``1[v ≥ tau]`` (MedLoc-R1's ≥; papers.md §1.2), or ``1[v > tau]`` with
+- ``threshold``: ``1[v ≥ tau]`` (MedLoc-R1's ≥), or ``1[v > tau]`` with
   ``strict`` (VLM-R1's first release). ``tau`` is a param, which the scheduler layer sets.
 - ``band``: 0 for ``v ≤ lo``, 1 for ``v ≥ hi``, linear between (Vision-R1's banded rule,
-  made continuous; peer-rewards.md §10).
+  made continuous).
 
 ``tau``, ``lo`` and ``hi`` apply to the raw metric value (GIoU in (−1, 1], not remapped).
 
@@ -80,7 +80,7 @@ class IouParams(Params):
     # VLM-R1's original binary reward: IoU > 0.5; MedLoc-R1 starts its schedule at τ0=0.3.
     tau: float = Field(default=0.5, ge=-1.0, le=1.0, description="threshold mode: reward 1 when metric ≥ tau.")
     strict: bool = Field(default=False, description="threshold mode: use metric > tau (VLM-R1) instead of ≥.")
-    # Vision-R1's first-stage band (0.5, 0.75) (peer-rewards.md §10).
+    # Vision-R1's first-stage band (0.5, 0.75).
     lo: float = Field(default=0.5, ge=-1.0, le=1.0, description="band mode: reward 0 at or below lo.")
     hi: float = Field(default=0.75, ge=-1.0, le=1.0, description="band mode: reward 1 at or above hi.")
     # VisionReasoner caps objects at 120; 100 keeps the Hungarian step well under a millisecond.

@@ -3,7 +3,7 @@
 Several boxes per item are matched so that the sum of the matched scores is the largest
 possible (``scipy.optimize.linear_sum_assignment``), as Vision-R1 and VisionReasoner do;
 the reward then divides by ``max(n_pred, n_ref)`` so that both missed lesions and spammed
-boxes cost (Visual-RFT's ``compute_reward_iou_v2``; peer-rewards.md §3.2 and §9.2).
+boxes cost (Visual-RFT's ``compute_reward_iou_v2``).
 """
 
 from __future__ import annotations

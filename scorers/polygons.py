@@ -3,7 +3,7 @@
 Reference polygons come from ``Item.polygons`` (each a list of ``[x, y]`` vertices, in the
 coordinate mode of the call, mapped like reference boxes). Predictions are the polygons the
 answer writes as ``[[x, y], [x, y], [x, y], ...]``; an answer with boxes only is read as
-rectangles (box-vs-mask scoring, as EasyR1's medical reward does; peer-rewards.md §9.3).
+rectangles (box-vs-mask scoring, as EasyR1's medical reward does).
 Self-intersecting outlines (a bow-tie) are repaired with shapely's ``make_valid`` so that an
 area is always the area actually enclosed.
 

@@ -1,6 +1,6 @@
 """The ``ordinal`` kind of the ``answer`` reward: graded scales with credit by grade distance.
 
-VRFT-Aug's Multi-grade Fuzzy Reward (papers.md §2.1 item 4) gives partial credit that decays
+VRFT-Aug's Multi-grade Fuzzy Reward gives partial credit that decays
 with the distance between the predicted and the true grade. Its exact formula was not
 recovered (the paper gives 1/10 in one place and 0.0625 in another for a distance of 2), so the
 curve is a parameter:
