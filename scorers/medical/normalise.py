@@ -216,12 +216,31 @@ def analyse(text: str) -> Analysis:
         uncertain=cues.uncertain,
         # Polarity from the words as written and from the HPO labels they map to: "low blood
         # pressure" is both decreased and (as hypotension) hypo.
-        laterality=laterality(content),
-        polarity=polarity(content) if tokens == content else polarity(content) | polarity(tokens),
+        laterality=_shared(laterality(content)),
+        polarity=_shared(polarity(content) if tokens == content else polarity(content) | polarity(tokens)),
         denied=denied,
         asserted=asserted,
         normal=normal,
     )
+
+
+# One object per distinct side or polarity set among cached analyses: a frozenset is always
+# tracked by the cyclic collector, and one per cached analysis made every full collection walk
+# tens of thousands of them. Few sets recur (sides, a modifier or two), so the table stays small;
+# past its bound a set is kept as it is.
+_SHARED_SETS: dict[frozenset[str], frozenset[str]] = {}
+_SHARED_MAX = 4096
+
+
+def _shared(found: frozenset[str]) -> frozenset[str]:
+    if not found:
+        return found
+    known = _SHARED_SETS.get(found)
+    if known is not None:
+        return known
+    if len(_SHARED_SETS) < _SHARED_MAX:
+        _SHARED_SETS[found] = found
+    return found
 
 
 def _states_normal(negated: bool, words: tuple[str, ...], partly_negated: bool) -> bool:
