@@ -48,6 +48,13 @@ FRAMING_WORDS = frozenset(
 _ANSWER_LEAD = re.compile(r"^\s*(?:the\s+)?(?:final\s+|correct\s+|most\s+likely\s+)?answer\s*(?:is\b|:)\s*", re.I)
 
 
+def _lead_free(text: str) -> str:
+    # the text less an "answer is" lead-in; the pattern is anchored, so one match at the start is
+    # all `re.sub(count=1)` could replace, and most texts fail it at once
+    m = _ANSWER_LEAD.match(text)
+    return text if m is None else text[m.end() :]
+
+
 _NUMBER_MEMBERS = frozenset({"single", "multiple"})
 # Conflicts read from the texts as written (sides, levels, counts, measurements, hedges): naming a
 # concept in other words cannot settle them, so no alignment is tried.
@@ -112,9 +119,10 @@ def _same_rule(a: Analysis, b: Analysis) -> str | None:
         ka, kb = core_words(a), core_words(b)
         if ka and ka == kb:
             return "same_words_reordered"
-    ca, rest_a = _concepts_and_rest(a.tokens)
-    if ca:
-        cb, rest_b = _concepts_and_rest(b.tokens)
+    # the second text (a reference, shared by a GRPO group) first: naming no concept, it matches none
+    cb, rest_b = _concepts_and_rest(b.tokens)
+    if cb:
+        ca, rest_a = _concepts_and_rest(a.tokens)
         if ca == cb and rest_a == rest_b:
             return "same_concept"
     return None
@@ -182,11 +190,15 @@ def compare_texts(text: str, other: str, reasons: bool = True) -> tuple[Analysis
     >>> compare_texts("aplasia of the humerus", "absent humerus")[2].same
     True
     """
-    text, other = _ANSWER_LEAD.sub("", text, count=1), _ANSWER_LEAD.sub("", other, count=1)
+    text, other = _lead_free(text), _lead_free(other)
     a, b = analyse(text), analyse(other)
     if a.canonical != b.canonical:
         # abbreviations left as written ("LLL", lower-case "ct") read the way the other side spells them
-        a, b = analyse(expand_in_context(text, other)), analyse(expand_in_context(other, text))
+        ea, eb = expand_in_context(text, other), expand_in_context(other, text)
+        if ea != text:
+            a = analyse(ea)
+        if eb != other:
+            b = analyse(eb)
     c = compare(a, b, reasons=reasons)
     if c.same or (c.conflict is not None and c.conflict.startswith(_SETTLED)):
         return a, b, c

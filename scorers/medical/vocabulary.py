@@ -200,14 +200,16 @@ def hpo_synonyms() -> SynonymIndex:
 
 
 @lru_cache(maxsize=1)
-def _hpo_terms() -> tuple[list[tuple[str, list[tuple[str, str]]]], str]:
-    """(label, [(synonym, type)]) for every non-obsolete term, and the data version."""
+def _hpo_terms() -> tuple[list[tuple[str, tuple[tuple[str, str], ...]]], str]:
+    """(label, ((synonym, type), ...)) for every non-obsolete term, and the data version."""
     graph, version = hpo_graph()
     return [(label, syns) for _, label, _, syns in graph], version
 
 
-# One HPO term as read from hp.obo: (id, label, is-a parent ids, [(EXACT synonym, type)]).
-HpoTerm = tuple[str, str, tuple[str, ...], list[tuple[str, str]]]
+# One HPO term as read from hp.obo: (id, label, is-a parent ids, ((EXACT synonym, type), ...)).
+# Tuples of strings throughout: the graph lives as long as the process, and the cyclic collector
+# stops tracking such tuples (lists it would walk at every full collection, ~19,000 of them).
+HpoTerm = tuple[str, str, tuple[str, ...], tuple[tuple[str, str], ...]]
 
 
 @lru_cache(maxsize=1)
@@ -229,7 +231,7 @@ def hpo_graph() -> tuple[list[HpoTerm], str]:
 
     def flush() -> None:
         if in_term and label and not obsolete:
-            terms.append((term_id, label, tuple(parents), syns))
+            terms.append((term_id, label, tuple(parents), tuple(syns)))
 
     with path.open(encoding="utf-8") as fh:
         for line in fh:
