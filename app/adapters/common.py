@@ -59,8 +59,8 @@ def label_fields(label: Any) -> dict[str, Any]:
 def object_fields(doc: dict[str, Any]) -> dict[str, Any]:
     """Item fields of a JSON object; the first reference alias found fills ``reference``.
 
-    Keys that are neither are left out; when the object has no reference at all the answer
-    reward abstains and the item's total is null, with the reason naming the keys it had.
+    Keys that are neither are left out; when the object has no reference at all, the answer
+    reward abstains and the item's total is null, with that reason ("no reference answer").
     """
     out = {k: v for k, v in doc.items() if k in ITEM_FIELDS}
     if "reference" not in out:
