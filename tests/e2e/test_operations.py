@@ -39,25 +39,27 @@ def test_request_id_echoed_and_logged_without_keys(server: Server, alice: httpx.
 
 def test_graceful_shutdown_finishes_in_flight(tmp_path: Path) -> None:
     srv = Server(tmp_path / "g.db", server_env(MEDREWARD_LOAD_MODELS="false")).start()
-    # 1000 items × 50 predicted boxes matched against 50 references: seconds of scoring.
-    boxes = ", ".join(["[1, 1, 9, 9]"] * 50)
-    items = [{"completion": f"<think>t</think><answer>{boxes}</answer>", "boxes": [[1, 1, 9, 9]] * 50}] * 1000
-    result: dict[str, float] = {}
+    # 4 concurrent requests of 1024 items × 100 predicted boxes matched against 100 distinct
+    # references: about a second of scoring each, seconds together (the GIL serialises them).
+    pred = ", ".join(f"[{i}, {i}, {i + 9}, {i + 9}]" for i in range(100))
+    refs = [[i + 1, i, i + 10, i + 9] for i in range(100)]
+    items = [{"completion": f"<think>t</think><answer>{pred}</answer>", "boxes": refs}] * 1024
+    results: list[tuple[float, int, int]] = []
 
     def slow_request() -> None:
         resp = httpx.post(f"{srv.url}/v1/rewards/iou", json={"items": items}, headers=ALICE, timeout=120)
-        result["done"] = time.monotonic()
-        result["status"] = resp.status_code
-        result["n"] = len(resp.json()["rewards"])
+        results.append((time.monotonic(), resp.status_code, len(resp.json()["rewards"])))
 
-    t = threading.Thread(target=slow_request)
-    t.start()
-    time.sleep(0.5)  # the batch is being scored
+    threads = [threading.Thread(target=slow_request) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)  # the batches are being scored
     signalled = time.monotonic()
     assert srv.stop() == 0, srv.logs()
-    t.join(30)
-    assert result["status"] == 200 and result["n"] == 1000
-    assert result["done"] > signalled  # it was still in flight when SIGTERM arrived
+    for t in threads:
+        t.join(60)
+    assert [(status, n) for _, status, n in results] == [(200, 1024)] * 4
+    assert max(done for done, _, _ in results) > signalled  # still in flight when SIGTERM arrived
 
 
 def test_open_mode_binds_loopback(tmp_path: Path) -> None:
