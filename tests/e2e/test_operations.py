@@ -53,7 +53,7 @@ def test_graceful_shutdown_finishes_in_flight(tmp_path: Path) -> None:
     threads = [threading.Thread(target=slow_request) for _ in range(4)]
     for t in threads:
         t.start()
-    time.sleep(0.3)  # the batches are being scored
+    time.sleep(1.0)  # every request has arrived (a 3 MB body each); the batches are being scored
     signalled = time.monotonic()
     assert srv.stop() == 0, srv.logs()
     for t in threads:
