@@ -29,3 +29,17 @@ def clean_redis_url(redis_url: str) -> str:
 @pytest.fixture
 def sqlite_path(tmp_path: Path) -> Path:
     return tmp_path / "runs.db"
+
+
+STORE_KINDS = ["memory", "sqlite", "redis"]
+
+
+@pytest.fixture(params=STORE_KINDS, ids=STORE_KINDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store of each kind: memory, a SQLite file, the session's Redis emptied."""
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/runs.db"
+    url: str = request.getfixturevalue("clean_redis_url")
+    return url

@@ -12,18 +12,7 @@ from schedulers.base import RunStore
 from schedulers.stores import open_store
 from schedulers.stores.doc_merge import DocMerge, merge_fields
 
-KINDS = ["memory", "sqlite", "redis"]
 CTX = mp.get_context("spawn")
-
-
-@pytest.fixture(params=KINDS, ids=KINDS)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "memory":
-        return "memory://"
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/runs.db"
-    url: str = request.getfixturevalue("clean_redis_url")
-    return url
 
 
 @pytest.fixture

@@ -16,18 +16,7 @@ import pytest
 from schedulers.base import GroupPolicy, RunNotFoundError, RunStore
 from schedulers.stores import open_store
 
-KINDS = ["memory", "sqlite", "redis"]
 CTX = mp.get_context("spawn")
-
-
-@pytest.fixture(params=KINDS, ids=KINDS)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "memory":
-        return "memory://"
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/runs.db"
-    url: str = request.getfixturevalue("clean_redis_url")
-    return url
 
 
 @pytest.fixture

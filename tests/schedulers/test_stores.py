@@ -21,19 +21,8 @@ from schedulers.registry import make_scheduler
 from schedulers.stores import MemoryStore, SQLiteStore, open_store
 from schedulers.stores.redis import RedisStore
 
-KINDS = ["memory", "sqlite", "redis"]
 # A quick medloc: raises after 4 groups, keeps 2.
 QUICK = {"window": 4}
-
-
-@pytest.fixture(params=KINDS, ids=KINDS)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "memory":
-        return "memory://"
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/runs.db"
-    url: str = request.getfixturevalue("clean_redis_url")
-    return url
 
 
 @pytest.fixture
