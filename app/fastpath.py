@@ -31,11 +31,12 @@ from dataclasses import dataclass
 import anyio.to_thread
 from fastapi import Response
 from pydantic import BaseModel
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import Service
 from app.api.routes.rewards import score_reward
 from app.api.routes.score import score as score_profile_route
+from app.middleware import replay_body
 from app.schemas import RewardRequest, ScoreRequest
 from scorers import REGISTRY
 
@@ -79,7 +80,7 @@ class FastPathMiddleware:
         try:
             response, route = await self._handle(scope, kind, name, body)
         except Exception:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         scope["route"] = route  # the label the request metrics and access log use
         await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
@@ -143,16 +144,3 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

@@ -158,16 +158,7 @@ class BodyLimitMiddleware:
             except BodyRejected as exc:
                 await send_error(send, exc.status, exc.code, exc.message)
                 return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": data, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay_body(data, receive), send)
 
     async def _drain(self, receive: Receive, over: int) -> None:
         """Read and drop the rest of the body (bounded in bytes and time)."""
@@ -181,3 +172,17 @@ class BodyLimitMiddleware:
     async def _too_large(self, send: Send) -> None:
         message = f"request body over {self.max_bytes} bytes (MEDREWARD_MAX_BODY_BYTES)"
         await send_error(send, 413, "body_too_large", message)
+
+
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app a body already read, then defers to the real one."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -63,13 +63,13 @@ REFUSED: list[tuple[str, Any, dict[str, str]]] = [
 @pytest.fixture
 def fallbacks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     seen: list[bytes] = []
-    original = fastpath._replay
+    original = fastpath.replay_body
 
     def counting(body: bytes, receive: Any) -> Any:
         seen.append(body)
         return original(body, receive)
 
-    monkeypatch.setattr(fastpath, "_replay", counting)
+    monkeypatch.setattr(fastpath, "replay_body", counting)
     return seen
 
 
