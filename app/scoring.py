@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from app import metrics
 from app.api.errors import ApiError, validation_error
 from app.grouping import GroupBuffer
 from app.insight.recorder import ScoredBatch, record
-from app.profiles import ResolvedProfile
+from app.profiles import ResolvedComponent, ResolvedProfile
 from schedulers.base import GroupReport, RunExistsError, RunNotFoundError, RunStore
 from schedulers.registry import make_scheduler
 from scorers import Item, Score, get_reward, score
@@ -315,17 +315,22 @@ def combine(
     profile: ResolvedProfile, components: dict[str, list[float | None]], details: dict[str, Any], i: int
 ) -> tuple[float | None, str | None]:
     """Item ``i``'s total and, when it has none, why: a required component abstained, or all did."""
-    num = den = 0.0
     for comp in profile.components:
+        if comp.required and components[comp.key][i] is None:
+            why = details.get(comp.key, {}).get("reason", "abstained")
+            return None, f"required component {comp.key!r} abstained: {why}"
+    total = weighted_mean(profile.components, components, i)
+    return (None, "every weighted component abstained") if total is None else (total, None)
+
+
+def weighted_mean(
+    comps: Iterable[ResolvedComponent], components: dict[str, list[float | None]], i: int
+) -> float | None:
+    """``Σ wᵢ·rᵢ / Σ wᵢ`` over those of ``comps`` that scored item ``i`` with a weight; None if none did."""
+    num = den = 0.0
+    for comp in comps:
         r = components[comp.key][i]
-        if r is None:
-            if comp.required:
-                why = details.get(comp.key, {}).get("reason", "abstained")
-                return None, f"required component {comp.key!r} abstained: {why}"
-            continue
-        if comp.weight > 0:
+        if r is not None and comp.weight > 0:
             num += comp.weight * r
             den += comp.weight
-    if den <= 0:
-        return None, "every weighted component abstained"
-    return num / den, None
+    return num / den if den > 0 else None

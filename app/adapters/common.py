@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from app.api.errors import ApiError, validation_error
 from app.grouping import GroupBuffer
 from app.profiles import ResolvedProfile
-from app.scoring import SCHEDULED_REWARD, Composite, RunRef, open_run, profile_scheduler
+from app.scoring import SCHEDULED_REWARD, Composite, RunRef, open_run, profile_scheduler, weighted_mean
 from schedulers.base import RunStore
 from scorers import Item
 
@@ -121,16 +121,8 @@ def outcome_scores(profile: ResolvedProfile, out: Composite) -> list[float | Non
     required = [c for c in profile.components if c.required]
     result: list[float | None] = []
     for i, total in enumerate(out.rewards):
-        if total is None:
-            result.append(None)
-            continue
-        num = den = 0.0
-        for comp in required:
-            r = out.components[comp.key][i]
-            if r is not None and comp.weight > 0:
-                num += comp.weight * r
-                den += comp.weight
-        result.append(num / den if den > 0 else total)
+        outcome = None if total is None else weighted_mean(required, out.components, i)
+        result.append(total if outcome is None else outcome)
     return result
 
 
