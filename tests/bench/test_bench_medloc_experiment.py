@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.bench_medloc_experiment import ARMS, arm_setup, box_iou, markdown_table, summarise
+from bench.bench_medloc_experiment import ARMS, LM_PROFILE, arm_setup, box_iou, markdown_table, summarise
 from schedulers.registry import make_scheduler
+from scorers.registry import score
 
 
 @pytest.mark.parametrize(
@@ -52,3 +53,20 @@ def test_summary_and_table_report_mean_and_sample_std_over_seeds(tmp_path: Path)
     lines = markdown_table(str(path)).splitlines()
     assert lines[2].startswith("| starting policy | 0.100 |")
     assert lines[3].startswith("| `fixed` | 0.600 ± 0.100 | 0.300 ± 0.050 |")
+
+
+@pytest.mark.parametrize(
+    ("completion", "answer", "fmt"),
+    [
+        ("No, there is no pneumothorax.", 1.0, 0.0),  # a plain sentence carries the verdict
+        ("Yes, a small one.", 0.0, 0.0),
+        ("I am a language model.", 0.0, 0.0),  # no verdict: 0, not a guess
+        ("<think>The report says no.</think><answer>no</answer>", 1.0, 1.0),
+    ],
+)
+def test_smollm2_profile_reads_untagged_verdicts_and_rewards_the_template_on_top(
+    completion: str, answer: float, fmt: float
+) -> None:
+    item = {"completion": completion, "reference": "no", "kind": "closed"}
+    got = {c["reward"]: score(c["reward"], [item], c.get("params"))[0].reward for c in LM_PROFILE["components"]}
+    assert got == {"answer": answer, "format": fmt}

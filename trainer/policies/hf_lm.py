@@ -63,7 +63,7 @@ class HFCausalLM:
         else:
             kw, where = {}, str(path)
         tok = AutoTokenizer.from_pretrained(where, local_files_only=True, **kw)
-        model = AutoModelForCausalLM.from_pretrained(where, local_files_only=True, torch_dtype=torch.float32, **kw)
+        model = AutoModelForCausalLM.from_pretrained(where, local_files_only=True, dtype=torch.float32, **kw)
         return cls(model, tok, max_new_tokens=max_new_tokens)
 
     # ----- helpers -----------------------------------------------------------------------------
