@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -26,6 +27,7 @@ from scorers import Item, Score, get_reward, score
 
 # The reward whose raw values the schedulers threshold.
 SCHEDULED_REWARD = "iou"
+_REWARD = attrgetter("reward")
 # A run created on first use without a profile scheduler (a bare `iou` call) gets MedLoc-R1's.
 DEFAULT_SCHEDULER = "medloc"
 
@@ -112,6 +114,8 @@ def refuse_invalid(scores: Sequence[Score], item_field: str = "items[{i}]") -> N
     quietly fall back to the other components and the trainer would never see it.
     ``item_field`` says where item ``i`` sits in the request (adapters pass their own).
     """
+    if None not in map(_REWARD, scores):  # nothing abstained: no Python loop over the batch
+        return
     for i, s in enumerate(scores):
         if s.reward is None and "invalid" in s.details:
             where = f"{item_field.format(i=i)}.{s.details['invalid']}"

@@ -134,3 +134,26 @@ def test_reports_to_a_run_take_the_full_stack(fallbacks: list[bytes]) -> None:
         resp = c.post("/v1/rewards/iou", json={"items": [BOX], "run_id": "r", "request_id": "a"})
         assert resp.status_code == 200 and resp.json()["schedule"]["run_id"] == "r"
     assert len(fallbacks) == 1
+
+
+def test_the_collector_is_paused_for_a_batch_and_back_on_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    seen: list[bool] = []
+    original = fastpath.score_reward
+
+    def recording(*args: Any) -> Any:
+        seen.append(gc.isenabled())
+        return original(*args)
+
+    monkeypatch.setattr(fastpath, "score_reward", recording)
+    batch = {"items": [BOX] * 100}
+    assert len(json.dumps(batch)) >= fastpath.PAUSE_GC_BYTES
+    with make_client() as c:
+        assert c.post("/v1/rewards/iou", json={"items": [BOX]}).status_code == 200
+        assert c.post("/v1/rewards/iou", json=batch).status_code == 200
+        assert gc.isenabled()
+        # A batch the fast path hands to the full stack (a params error) leaves it on too.
+        assert c.post("/v1/rewards/iou", json=batch | {"params": {"mode": "x"}}).status_code == 422
+        assert gc.isenabled()
+    assert seen == [True, False, False]
