@@ -18,8 +18,10 @@ route function:
   (status, body, headers) is the one the full stack gives, unchanged.
 
 Small batches of cheap rewards are scored on the event loop (a threadpool hop costs more than
-scoring one box); ``semantic`` (which batches concurrent requests' texts, or calls a judge) and
-larger batches still go to the threadpool. This sits inside the request-id/logging and body-limit
+scoring one box), and so are box batches of up to 64 kB with one reference box per item (see
+`INLINE_BATCH_BYTES`); ``semantic`` (which batches concurrent requests' texts, or calls a
+judge), polygons and other batches still go to the threadpool. Batches from 4 kB on run with the
+cyclic collector paused (`PAUSE_GC_BYTES`). This sits inside the request-id/logging and body-limit
 middleware, which therefore apply to both paths.
 """
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 
 import anyio.to_thread
 from fastapi import Response
@@ -38,7 +41,7 @@ from app.api.routes.rewards import score_reward
 from app.api.routes.score import score as score_profile_route
 from app.middleware import replay_body
 from app.schemas import RewardRequest, ScoreRequest
-from scorers import REGISTRY
+from scorers import REGISTRY, Item
 from scorers.gc_pause import collector_paused
 
 REWARDS_PREFIX = "/v1/rewards/"
@@ -47,6 +50,17 @@ SCORE_PATH = "/v1/score"
 # semantic: about 20-100 µs of scoring each, less than the hop to a worker thread and back.
 INLINE_ITEMS = 8
 INLINE_EXCLUDED = frozenset({"semantic"})
+# Box batches of up to this many body bytes are scored on the event loop too, when every item
+# holds at most one reference box and no polygon: their cost then grows with the bytes only (the
+# box syntax search; one box against a few predictions), ~1-2 ms for 64 kB, what validating the
+# body on the loop costs anyway. In a threadpool the batch held the GIL just the same (one
+# process runs Python on one core; the loop would get a slice every 5 ms switch interval), and
+# the hop there and back, with two threads taking turns on the GIL, cost ~0.8 µs per item of a
+# 256-item batch (measured under wrk, 2026-12-01), a quarter of the scorer's own time.
+INLINE_BATCH_BYTES = 64 << 10
+INLINE_BATCH_REWARDS = frozenset({"iou"})
+_POLYGONS = attrgetter("polygons")
+_BOXES = attrgetter("boxes")
 # From this body size the cyclic collector is paused for the whole request (`scorers.gc_pause`):
 # validating a batch allocates a model, a dict, a set and the box lists per item, and scoring
 # and the response as many again; none of it forms a cycle and all of it is freed by reference
@@ -120,19 +134,30 @@ class FastPathMiddleware:
         if kind == "rewards":
             assert isinstance(request, RewardRequest)
             call = lambda: score_reward(name, request, svc)  # noqa: E731
-            # Polygons go to the threadpool: even bounded, repairing outlines can take a while,
-            # and on the event loop it would stall every other tenant's requests.
-            inline = (
-                name not in INLINE_EXCLUDED
-                and len(request.items) <= INLINE_ITEMS
-                and all(it.polygons is None for it in request.items)
-            )
+            inline = _inline(name, request.items, len(body))
         else:
             assert isinstance(request, ScoreRequest)
             call = lambda: score_profile_route(request, svc)  # noqa: E731
             inline = False
         response = call() if inline else await anyio.to_thread.run_sync(call)
         return response, REWARDS_ROUTE if kind == "rewards" else SCORE_ROUTE
+
+
+def _inline(name: str, items: list[Item], body_bytes: int) -> bool:
+    """Score this request on the event loop rather than in the threadpool (see `INLINE_ITEMS`)."""
+    if name in INLINE_EXCLUDED:
+        return False
+    # Polygons go to the threadpool: even bounded, repairing outlines can take a while, and on
+    # the event loop it would stall every other tenant's requests.
+    if list(map(_POLYGONS, items)).count(None) != len(items):
+        return False
+    if len(items) <= INLINE_ITEMS:
+        return True
+    return (
+        name in INLINE_BATCH_REWARDS
+        and body_bytes <= INLINE_BATCH_BYTES
+        and max(map(len, filter(None, map(_BOXES, items))), default=0) <= 1
+    )
 
 
 @dataclass(frozen=True)

@@ -157,3 +157,34 @@ def test_the_collector_is_paused_for_a_batch_and_back_on_after(monkeypatch: pyte
         assert c.post("/v1/rewards/iou", json=batch | {"params": {"mode": "x"}}).status_code == 422
         assert gc.isenabled()
     assert seen == [True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("body", "on_the_loop"),
+    [
+        ({"items": [BOX]}, True),
+        ({"items": [BOX] * 256}, True),  # ~20 kB of one-box items
+        ({"items": [BOX] * 256, "params": {"metric": "giou"}}, True),
+        ({"items": [{**BOX, "boxes": [[10, 10, 50, 52], [1, 1, 5, 5]]}] * 20}, False),  # several boxes an item
+        ({"items": [BOX] * 1000}, False),  # over INLINE_BATCH_BYTES
+        ({"items": [{"completion": "[[0,0],[9,0],[0,9]]", "polygons": [[[0, 0], [9, 0], [0, 9]]]}]}, False),
+    ],
+)
+def test_which_box_batches_are_scored_on_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch, fallbacks: list[bytes], body: dict[str, Any], on_the_loop: bool
+) -> None:
+    hops: list[object] = []
+    original = fastpath.anyio.to_thread.run_sync
+
+    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(fn)
+        return await original(fn, *args, **kwargs)
+
+    monkeypatch.setattr(fastpath.anyio.to_thread, "run_sync", counting)
+    with make_client(max_items=1024) as c:
+        hops.clear()  # the lifespan's own
+        assert c.post("/v1/rewards/iou", json=body).status_code == 200
+        hopped = list(hops)
+    assert fallbacks == []
+    assert (hopped == []) is on_the_loop
+    assert (len(json.dumps(body)) <= fastpath.INLINE_BATCH_BYTES) or not on_the_loop
