@@ -160,6 +160,9 @@ def run_wrk(srv: Running, path: str, script: str, seconds: float, connections: i
         "p50 ms": res["p50_us"] / 1000,
         "p99 ms": res["p99_us"] / 1000,
         "server CPU µs/req": cpu * 1e6 / max(res["requests"], 1),
+        # How many cores' worth of CPU the server got: ~1 at one worker means it was CPU-bound;
+        # the same at two workers means the second found no free core (wrk and neighbours had it).
+        "server cores": cpu / (res["duration_us"] / 1e6),
         "requests": res["requests"],
         "errors": errors,
     }
@@ -206,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(
             f"  {traffic:<28} {server_name:<18} w={workers} {store:<7} {res['req/s']:>9,.0f} req/s "
             f"p50 {res['p50 ms']:.2f} ms p99 {res['p99 ms']:.2f} ms CPU {res['server CPU µs/req']:.0f} µs/req "
+            f"on {res['server cores']:.2f} cores "
             f"errors {res['errors']}",
             flush=True,
         )
