@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.insight.recorder import Recorder, ScoredBatch, read_steps
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.insight.recorder import Recorder, ScoredBatch, _newest_summaries, read_steps, step_name
 from app.insight.settings import InsightSettings
+from app.insight.stats import dead_group_warning, step_summary
 from schedulers.stores import open_store
 
 # Flushed by hand: the background thread never runs in these tests.
@@ -56,3 +60,22 @@ def test_statistics_of_a_deleted_run_are_dropped_at_flush() -> None:
     store.delete_run("t", "r")
     rec.flush()
     assert store.list_docs("t", "insight-steps:r") == {}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=30),
+    st.integers(1, 6),
+    st.integers(0, 35),
+)
+def test_the_warning_reads_only_the_newest_steps_it_needs(
+    counts: list[tuple[int, int]], span: int, before: int
+) -> None:
+    # Step i: `groups` groups of which `dead` dead (no groups: no rate, skipped by the warning).
+    docs = {step_name(i): {"groups": g, "dead": min(d, g)} for i, (g, d) in enumerate(counts)}
+    names = sorted(docs)
+    full = [step_summary(int(n), docs[n]) for n in names if int(n) < before]
+    tail = _newest_summaries(docs, names, before, span + 1)
+    for level in (0.0, 0.4, 0.9):
+        assert dead_group_warning(tail, level, span) == dead_group_warning(full, level, span)
+        assert dead_group_warning(tail[:-1], level, span) == dead_group_warning(full[:-1], level, span)
