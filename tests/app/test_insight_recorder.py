@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -79,3 +80,26 @@ def test_the_warning_reads_only_the_newest_steps_it_needs(
     for level in (0.0, 0.4, 0.9):
         assert dead_group_warning(tail, level, span) == dead_group_warning(full, level, span)
         assert dead_group_warning(tail[:-1], level, span) == dead_group_warning(full[:-1], level, span)
+
+
+def test_a_flush_that_begins_many_steps_keeps_the_newest_and_warns_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Per-sample traffic without ``step``: one step per closed group, many begun per flush."""
+    store = open_store(f"sqlite:///{tmp_path}/runs.db")
+    store.create_run("t", "r", "fixed", {})
+    rec = Recorder(store, InsightSettings(insight_flush_s=60.0, insight_steps=4, dead_group_warn_steps=2))
+    # A stale open group of step 1 (its other samples never came), then steps 2-9 of dead groups.
+    rec.add("t", "r", one("lost", 0.5, 1.0), SCHEDULE, 1, 4)
+    rec.flush()
+    with caplog.at_level("WARNING", logger="app.insight"):
+        for step in range(2, 10):
+            for _ in range(2):
+                rec.add("t", "r", one(f"g{step}", 1.0, 1.0), SCHEDULE, step, 2)
+        rec.flush()
+    steps = read_steps(store, "t", "r")
+    assert [s["step"] for s in steps] == [6, 7, 8, 9], "the newest insight_steps kept"
+    assert store.list_docs("t", "insight-open:r") == {}, "the stale group was judged"
+    warnings = [r for r in caplog.records if "dead-group rate" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].step == 4  # type: ignore[attr-defined]  # steps 2 and 3 dead
+    store.close()
