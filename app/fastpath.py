@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from operator import attrgetter
@@ -69,7 +69,8 @@ INLINE_BATCH_BYTES = 64 << 10
 INLINE_BATCH_REWARDS = frozenset({"iou"})
 _POLYGONS = attrgetter("polygons")
 _BOXES = attrgetter("boxes")
-# From this body size the cyclic collector is paused for the whole request (`scorers.gc_pause`):
+# From this body size the cyclic collector is paused while the request is validated and, on the
+# event loop, scored and answered (`scorers.gc_pause`):
 # validating a batch allocates a model, a dict, a set and the box lists per item, and scoring
 # and the response as many again; none of it forms a cycle and all of it is freed by reference
 # counting once the response is written, yet the collector ran several times per 256-item box
@@ -102,24 +103,33 @@ class FastPathMiddleware:
         body = await _read_body(receive)
         if body is None:  # the client went away
             return
-        with nullcontext() if len(body) < PAUSE_GC_BYTES else collector_paused():
-            try:
+        # Paused around work on this thread only, never across an await: other requests' work
+        # goes on meanwhile, and a long one must not keep the collector off for everybody.
+        pause: Callable[[], AbstractContextManager[None]] = (
+            nullcontext if len(body) < PAUSE_GC_BYTES else collector_paused
+        )
+        try:
+            with pause():
                 call = self._prepare(scope, kind, name, body)
-            except Exception:
-                call = None
-            if call is None:  # nothing has happened yet: the full stack answers as if we were not here
+        except Exception:
+            call = None
+        if call is None:  # nothing has happened yet: the full stack answers as if we were not here
+            await self.app(scope, replay_body(body, receive), send)
+            return
+        scope["route"] = call.route  # the label the request metrics and access log use
+        try:
+            if call.inline:
+                with pause():
+                    response = call.fn()
+            else:  # scorers.score pauses the collector in the worker as its rewards ask
+                response = await anyio.to_thread.run_sync(call.fn)
+        except Exception as exc:
+            if not call.once:
                 await self.app(scope, replay_body(body, receive), send)
                 return
-            scope["route"] = call.route  # the label the request metrics and access log use
-            try:
-                response = call.fn() if call.inline else await anyio.to_thread.run_sync(call.fn)
-            except Exception as exc:
-                if not call.once:
-                    await self.app(scope, replay_body(body, receive), send)
-                    return
-                # The call may have reported to the run: running it again through the full stack
-                # would report twice. Answered here as the full stack answers the same exception.
-                response = await _handled(scope, receive, exc)
+            # The call may have reported to the run: running it again through the full stack
+            # would report twice. Answered here as the full stack answers the same exception.
+            response = await _handled(scope, receive, exc)
         await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
         await send({"type": "http.response.body", "body": response.body})
 
