@@ -271,6 +271,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             by[("per-sample iou", "medreward", 2)]["req/s"] / by[("per-sample iou", "medreward", 1)]["req/s"]
         )
     print_table(f"medreward under wrk ({CONNECTIONS} keep-alive connections per-sample, {seconds:g} s per row)", rows)
+    if batch:  # its own columns, which the table (keyed by the first row) leaves out
+        print(
+            f"  batch 256: {batch['items/s']:,.0f} items/s over HTTP, {batch['in-process items/s']:,.0f} in-process; "
+            f"CPU {batch['server CPU µs/item']:.2f} µs/item in the server, {batch['in-process CPU µs/item']:.2f} "
+            "in-process"
+        )
     for name, value in ratios.items():
         print(f"  {name}: {value:.2f}x")
     # A partial run (--rows, --workers, --quick) must not overwrite the full table's results.
