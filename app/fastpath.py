@@ -13,23 +13,34 @@ route function:
   scoring and the response are the route function's;
 - the request goes on through the full stack instead, with its body replayed, whenever anything
   is unusual: a query string, an Authorization header that is not ``Bearer <key>``, a content
-  type other than JSON, a body the model refuses (lone surrogates included), a ``run_id`` (reports are side
-  effects that must happen once), an unknown name, or any exception. So every error response
-  (status, body, headers) is the one the full stack gives, unchanged.
+  type other than JSON, a body the model refuses (lone surrogates included), an unknown name,
+  or any exception. So every error response (status, body, headers) is the one the full stack
+  gives, unchanged;
+- a request with a ``run_id`` reports to the run (a side effect that must happen once), so once
+  its route function has started it is never handed over: an exception it raises is answered
+  by the app's own exception handler for it, as the full stack would answer the same exception
+  from the same function (or, with no handler, by the request-id middleware's 500, as there).
+  It is always called in the threadpool: the run store blocks.
 
 Small batches of cheap rewards are scored on the event loop (a threadpool hop costs more than
-scoring one box); ``semantic`` (which batches concurrent requests' texts, or calls a judge) and
-larger batches still go to the threadpool. This sits inside the request-id/logging and body-limit
+scoring one box), and so are box batches of up to 64 kB with one reference box per item (see
+`INLINE_BATCH_BYTES`); ``semantic`` (which batches concurrent requests' texts, or calls a
+judge), polygons and other batches still go to the threadpool. Batches from 4 kB on run with the
+cyclic collector paused (`PAUSE_GC_BYTES`). This sits inside the request-id/logging and body-limit
 middleware, which therefore apply to both paths.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import partial
+from operator import attrgetter
 
 import anyio.to_thread
-from fastapi import Response
+from fastapi import Request, Response
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -38,7 +49,8 @@ from app.api.routes.rewards import score_reward
 from app.api.routes.score import score as score_profile_route
 from app.middleware import replay_body
 from app.schemas import RewardRequest, ScoreRequest
-from scorers import REGISTRY
+from scorers import REGISTRY, Item
+from scorers.gc_pause import collector_paused
 
 REWARDS_PREFIX = "/v1/rewards/"
 SCORE_PATH = "/v1/score"
@@ -46,10 +58,24 @@ SCORE_PATH = "/v1/score"
 # semantic: about 20-100 µs of scoring each, less than the hop to a worker thread and back.
 INLINE_ITEMS = 8
 INLINE_EXCLUDED = frozenset({"semantic"})
-
-
-class _Fallback(Exception):
-    """Leave this request to the full stack."""
+# Box batches of up to this many body bytes are scored on the event loop too, when every item
+# holds at most one reference box and no polygon: their cost then grows with the bytes only (the
+# box syntax search; one box against a few predictions), ~1-2 ms for 64 kB, what validating the
+# body on the loop costs anyway. In a threadpool the batch held the GIL just the same (one
+# process runs Python on one core; the loop would get a slice every 5 ms switch interval), and
+# the hop there and back, with two threads taking turns on the GIL, cost ~0.8 µs per item of a
+# 256-item batch (measured under wrk, 2026-12-01), a quarter of the scorer's own time.
+INLINE_BATCH_BYTES = 64 << 10
+INLINE_BATCH_REWARDS = frozenset({"iou"})
+_POLYGONS = attrgetter("polygons")
+_BOXES = attrgetter("boxes")
+# From this body size the cyclic collector is paused while the request is validated and, on the
+# event loop, scored and answered (`scorers.gc_pause`):
+# validating a batch allocates a model, a dict, a set and the box lists per item, and scoring
+# and the response as many again; none of it forms a cycle and all of it is freed by reference
+# counting once the response is written, yet the collector ran several times per 256-item box
+# batch and walked it: ~1 µs per item, a quarter of the scorer's own time (2026-12-01).
+PAUSE_GC_BYTES = 4096
 
 
 class FastPathMiddleware:
@@ -77,16 +103,38 @@ class FastPathMiddleware:
         body = await _read_body(receive)
         if body is None:  # the client went away
             return
+        # Paused around work on this thread only, never across an await: other requests' work
+        # goes on meanwhile, and a long one must not keep the collector off for everybody.
+        pause: Callable[[], AbstractContextManager[None]] = (
+            nullcontext if len(body) < PAUSE_GC_BYTES else collector_paused
+        )
         try:
-            response, route = await self._handle(scope, kind, name, body)
+            with pause():
+                call = self._prepare(scope, kind, name, body)
         except Exception:
+            call = None
+        if call is None:  # nothing has happened yet: the full stack answers as if we were not here
             await self.app(scope, replay_body(body, receive), send)
             return
-        scope["route"] = route  # the label the request metrics and access log use
+        scope["route"] = call.route  # the label the request metrics and access log use
+        try:
+            if call.inline:
+                with pause():
+                    response = call.fn()
+            else:  # scorers.score pauses the collector in the worker as its rewards ask
+                response = await anyio.to_thread.run_sync(call.fn)
+        except Exception as exc:
+            if not call.once:
+                await self.app(scope, replay_body(body, receive), send)
+                return
+            # The call may have reported to the run: running it again through the full stack
+            # would report twice. Answered here as the full stack answers the same exception.
+            response = await _handled(scope, receive, exc)
         await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
         await send({"type": "http.response.body", "body": response.body})
 
-    async def _handle(self, scope: Scope, kind: str, name: str, body: bytes) -> tuple[Response, RouteLabel]:
+    def _prepare(self, scope: Scope, kind: str, name: str, body: bytes) -> _Call | None:
+        """The route call for this request, or None (or an exception) to leave it to the full stack."""
         authorization: str | None = None
         content_type: str | None = None
         for key, value in scope["headers"]:
@@ -95,33 +143,68 @@ class FastPathMiddleware:
             elif key == b"content-type":
                 content_type = value.decode("latin-1")
         if content_type is None or not content_type.lower().startswith("application/json"):
-            raise _Fallback
+            return None
         if authorization is not None and not authorization.startswith("Bearer "):
-            raise _Fallback
+            return None
         state = scope["app"].state
         tenant = state.keyring.authenticate(authorization)
         model: type[BaseModel] = RewardRequest if kind == "rewards" else ScoreRequest
         request = model.model_validate_json(body)
-        if getattr(request, "run_id", None) is not None:
-            raise _Fallback
+        # As the full stack's tenant dependency does: error handlers name this tenant's runs.
+        scope.setdefault("state", {})["tenant"] = tenant
         svc = Service(state.settings, state.store, state.profiles, state.group_buffer, tenant)
-        call: Callable[[], Response]
+        # A run's store work blocks (SQLite waits for its group commit): never on the event loop.
+        once = request.run_id is not None  # type: ignore[attr-defined]  # both request models have it
         if kind == "rewards":
             assert isinstance(request, RewardRequest)
-            call = lambda: score_reward(name, request, svc)  # noqa: E731
-            # Polygons go to the threadpool: even bounded, repairing outlines can take a while,
-            # and on the event loop it would stall every other tenant's requests.
-            inline = (
-                name not in INLINE_EXCLUDED
-                and len(request.items) <= INLINE_ITEMS
-                and all(it.polygons is None for it in request.items)
-            )
-        else:
-            assert isinstance(request, ScoreRequest)
-            call = lambda: score_profile_route(request, svc)  # noqa: E731
-            inline = False
-        response = call() if inline else await anyio.to_thread.run_sync(call)
-        return response, REWARDS_ROUTE if kind == "rewards" else SCORE_ROUTE
+            inline = not once and _inline(name, request.items, len(body))
+            return _Call(partial(score_reward, name, request, svc), REWARDS_ROUTE, inline, once)
+        assert isinstance(request, ScoreRequest)
+        return _Call(partial(score_profile_route, request, svc), SCORE_ROUTE, False, once)
+
+
+@dataclass(frozen=True)
+class _Call:
+    fn: Callable[[], Response]
+    route: RouteLabel
+    inline: bool
+    """On the event loop rather than in the threadpool."""
+    once: bool
+    """Reports to a run: once started, never handed to the full stack (see `_handled`)."""
+
+
+async def _handled(scope: Scope, receive: Receive, exc: Exception) -> Response:
+    """The response the app's exception handlers give ``exc``, as in the full stack; re-raises
+    what no handler takes (the request-id middleware answers it with its 500, as for the full stack)."""
+    handlers = scope["app"].exception_handlers
+    for cls in type(exc).__mro__:
+        if cls is Exception:
+            break
+        handler = handlers.get(cls)
+        if handler is not None:
+            response = handler(Request(scope, receive), exc)
+            if inspect.isawaitable(response):
+                response = await response
+            assert isinstance(response, Response)
+            return response
+    raise exc
+
+
+def _inline(name: str, items: list[Item], body_bytes: int) -> bool:
+    """Score this request on the event loop rather than in the threadpool (see `INLINE_ITEMS`)."""
+    if name in INLINE_EXCLUDED:
+        return False
+    # Polygons go to the threadpool: even bounded, repairing outlines can take a while, and on
+    # the event loop it would stall every other tenant's requests.
+    if list(map(_POLYGONS, items)).count(None) != len(items):
+        return False
+    if len(items) <= INLINE_ITEMS:
+        return True
+    return (
+        name in INLINE_BATCH_REWARDS
+        and body_bytes <= INLINE_BATCH_BYTES
+        and max(map(len, filter(None, map(_BOXES, items))), default=0) <= 1
+    )
 
 
 @dataclass(frozen=True)

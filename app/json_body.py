@@ -25,13 +25,20 @@ from typing import Any
 
 import numpy as np
 
-# Every byte but the four brackets, for bytes.translate (C speed, unlike a regular expression).
-_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+# Every byte but the quote and the four brackets, for bytes.translate (C speed, unlike a regular expression).
+_NOT_QUOTES_OR_BRACKETS = bytes(sorted(set(range(256)) - set(b'"[]{}')))
+_QUOTE = ord('"')
+# Per byte: +1 for an opening bracket, -1 for a closing one, 0 for anything else.
+_STEP = np.zeros(256, dtype=np.int32)
+_STEP[list(b"[{")] = 1
+_STEP[list(b"]}")] = -1
 # Any escaped surrogate, and the valid pairs (high then low) that are not a problem.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _PAIR_ESCAPE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 _LONE = re.compile("[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
+# Up to this size a body's brackets are counted before its depth is measured (see clean_json_body).
+_COUNT_FIRST_BYTES = 4096
 
 
 class BodyRejected(Exception):
@@ -51,15 +58,22 @@ def json_depth(body: bytes) -> int:
 
     >>> json_depth(b'{"a": [1, [2, "[[[["]], "b": {}}')
     3
+    >>> json_depth(rb'["a\\\\", ["\\"[\\""]]')
+    2
     """
-    # Drop escaped backslashes, then escaped quotes: the quotes left delimit the strings exactly,
-    # and every other piece between them is outside a string (where brackets nest).
-    unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    brackets = b"".join(unescaped.split(b'"')[::2]).translate(None, _NOT_BRACKETS)
-    if not brackets:
+    # Drop escaped backslashes, then escaped quotes: the quotes left delimit the strings exactly.
+    # (Each replace costs ~1 ns a byte even when nothing matches; most bodies have no backslash.)
+    unescaped = body
+    if b"\\" in body:
+        unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    # Only quotes and brackets matter: a 256-item box batch of 30 kB keeps ~3.6 kB.
+    kept = unescaped.translate(None, _NOT_QUOTES_OR_BRACKETS)
+    if not kept:
         return 0
-    codes = np.frombuffer(brackets, dtype=np.uint8)
-    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1).astype(np.int32)
+    codes = np.frombuffer(kept, dtype=np.uint8)
+    # Outside strings: an even number of quotes so far (an opening quote itself counts as inside).
+    outside = (np.cumsum(codes == _QUOTE, dtype=np.int32) & 1) == 0
+    steps = _STEP[codes] * outside
     return int(np.cumsum(steps, dtype=np.int32).max(initial=0))
 
 
@@ -96,8 +110,10 @@ def clean_json_body(body: bytes, max_depth: int) -> bytes:
     Raises `BodyRejected` (422) when the body nests deeper than ``max_depth``. A body that does
     not parse is returned unchanged: the route's own parser answers it with its 422.
     """
-    # Cheap bound first: nesting deeper than max_depth needs more brackets than that.
-    if body.count(b"[") + body.count(b"{") > max_depth and json_depth(body) > max_depth:
+    # Cheap bound first for small bodies: nesting deeper than max_depth needs more brackets than
+    # that. Large bodies nearly always have more, and counting costs half the scan itself.
+    few = len(body) <= _COUNT_FIRST_BYTES and body.count(b"[") + body.count(b"{") <= max_depth
+    if not few and json_depth(body) > max_depth:
         raise BodyRejected(
             422,
             "too_deeply_nested",

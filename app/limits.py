@@ -8,6 +8,7 @@ request that would cost other tenants seconds of CPU is refused before any scori
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
 from pydantic import BaseModel
 
@@ -26,6 +27,12 @@ def check_items(items: Sequence[Item], settings: Settings, field: str = "items")
     """413 naming the first item over a limit (422 for a num_tokens out of range)."""
     if len(items) > settings.max_items:
         raise ApiError(413, "too_many_items", f"{len(items)} items; at most {settings.max_items} per request", field)
+    if not plainly_within(items, settings):
+        check_each(items, settings, field)
+
+
+def check_each(items: Sequence[Item], settings: Settings, field: str = "items") -> None:
+    """`check_items`' limits item by item: the 413 (or 422) names the first field over one."""
     for i, item in enumerate(items):
         where = f"{field}[{i}]"
         check_text(item.completion, settings, f"{where}.completion")
@@ -66,6 +73,47 @@ def check_items(items: Sequence[Item], settings: Settings, field: str = "items")
                 "(MEDREWARD_MAX_NUM_TOKENS)",
                 f"{where}.num_tokens",
             )
+
+
+_COMPLETION = attrgetter("completion")
+_BOXES = attrgetter("boxes")
+_REFERENCE = attrgetter("reference")
+_GROUP = attrgetter("group")
+_NUM_TOKENS = attrgetter("num_tokens")
+_RARE = attrgetter("polygons", "options", "grades", "knowledge")
+_NO_RARE = (None, None, None, None)
+
+
+def plainly_within(items: Sequence[Item], settings: Settings) -> bool:
+    """True when no item can be over any limit of `check_items`; False when one may be (or is unusual).
+
+    The check item by item in Python cost ~1.6 µs per item of a 256-item box batch, a third of
+    the scorer's own time; this one reads each field across the batch with C-level ``map`` and
+    ``max`` (~0.3 µs per item). It is conservative: polygons, options, grades, knowledge or a
+    reference list, or anything at all near a limit, leave the verdict (and the exact 413
+    naming the first item over it) to the loop in `check_items`.
+    """
+    if max(map(len, map(_COMPLETION, items)), default=0) > settings.max_completion_chars:
+        return False
+    rare = list(map(_RARE, items))
+    if rare.count(_NO_RARE) != len(rare):
+        return False
+    # filter(None, ...) drops None (and empty values, which no limit can exceed).
+    if max(map(len, filter(None, map(_BOXES, items))), default=0) > settings.max_boxes:
+        return False
+    references = list(filter(None, map(_REFERENCE, items)))
+    if references and (
+        set(map(type, references)) != {str} or max(map(len, references)) > settings.max_reference_chars
+    ):
+        return False
+    groups = list(filter(None, map(_GROUP, items)))
+    kinds = set(map(type, groups))
+    if kinds == {str}:
+        if max(map(len, groups)) > MAX_GROUP_CHARS:
+            return False
+    elif groups and kinds != {int}:  # integer ids need no check; a mix goes to the loop
+        return False
+    return max(filter(None, map(_NUM_TOKENS, items)), default=0) <= settings.max_num_tokens
 
 
 def _check_reference_texts(item: Item, settings: Settings, where: str) -> None:

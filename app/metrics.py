@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterator, Sequence
+from operator import attrgetter
 from typing import Any
 
 from prometheus_client import (
@@ -47,10 +48,42 @@ RUN_TAU = Gauge(
 GROUPS = Counter("medreward_run_groups_total", "GRPO groups reported to run schedulers.", ["tenant"])
 
 
+_REWARD = attrgetter("reward")
+
+
+class Children:
+    """``metric.labels(*values)``, remembered: for the series every request touches.
+
+    ``labels`` takes ~2 µs (it checks and joins the values under the metric's lock); per-sample
+    requests touched four such series, ~8 µs of a ~60 µs request in the service's own code.
+    The children are the metric's own (``labels`` creates each once), so only metrics whose
+    series are never removed may go through this, and only with bounded label values (route
+    templates, methods, statuses, reward names).
+    """
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self.metric.labels(*values)
+        return child
+
+
+requests_child = Children(REQUESTS)
+latency_child = Children(LATENCY)
+_items_child = Children(ITEMS)
+_reward_latency_child = Children(REWARD_LATENCY)
+
+
 def observe_scores(reward: str, scores: Sequence[Score], seconds: float) -> None:
     """Count one scored batch."""
-    ITEMS.labels(reward=reward).inc(len(scores))
-    REWARD_LATENCY.labels(reward=reward).observe(seconds)
+    _items_child(reward).inc(len(scores))
+    _reward_latency_child(reward).observe(seconds)
+    if None not in map(_REWARD, scores):  # the usual batch: no abstention, no Python loop over it
+        return
     for s in scores:
         if s.reward is None:
             ABSTENTIONS.labels(reward=reward, status=s.status).inc()

@@ -88,8 +88,8 @@ class RequestContextMiddleware:
             route = scope.get("route")
             label = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
-            metrics.REQUESTS.labels(route=label, method=method, status=str(status)).inc()
-            metrics.LATENCY.labels(route=label, method=method).observe(elapsed)
+            metrics.requests_child(label, method, str(status)).inc()
+            metrics.latency_child(label, method).observe(elapsed)
             # The path only: query strings may carry an adapter's api_key.
             access_log.info(
                 "%s %s %d",

@@ -160,6 +160,9 @@ def run_wrk(srv: Running, path: str, script: str, seconds: float, connections: i
         "p50 ms": res["p50_us"] / 1000,
         "p99 ms": res["p99_us"] / 1000,
         "server CPU µs/req": cpu * 1e6 / max(res["requests"], 1),
+        # How many cores' worth of CPU the server got: ~1 at one worker means it was CPU-bound;
+        # the same at two workers means the second found no free core (wrk and neighbours had it).
+        "server cores": cpu / (res["duration_us"] / 1e6),
         "requests": res["requests"],
         "errors": errors,
     }
@@ -186,7 +189,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration per row")
     parser.add_argument("--workers", default="1,2", help="worker counts to measure")
     parser.add_argument("--quick", action="store_true", help="only per-sample and batch at 1 worker, 3 s rows")
+    parser.add_argument(
+        "--rows",
+        default="per-sample,grouped,batch",
+        help="which rows to run (comma-separated): per-sample, grouped (group_size 8), batch",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
+    which = set(args.rows.split(","))
+    if args.quick:
+        which.discard("grouped")
     seconds = 3.0 if args.quick else args.seconds
     worker_counts = [1] if args.quick else [int(w) for w in args.workers.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="medreward-load-"))
@@ -198,12 +209,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(
             f"  {traffic:<28} {server_name:<18} w={workers} {store:<7} {res['req/s']:>9,.0f} req/s "
             f"p50 {res['p50 ms']:.2f} ms p99 {res['p99 ms']:.2f} ms CPU {res['server CPU µs/req']:.0f} µs/req "
+            f"on {res['server cores']:.2f} cores "
             f"errors {res['errors']}",
             flush=True,
         )
 
     one = static_script({"items": [BOX_ITEM]})
-    for w in worker_counts:
+    for w in worker_counts if "per-sample" in which else []:
         db_env = env | {"MEDREWARD_STORE_URL": f"sqlite:///{workdir}/w{w}.db"}
         with server(medreward_cmd(w), db_env, workdir) as url:
             row(
@@ -222,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run_wrk(url, "/v1/rewards/iou", one, seconds, CONNECTIONS, workdir),
             )
 
-    if not args.quick:
+    if "grouped" in which:
         for store in ("sqlite", "redis"):
             for w in worker_counts:
                 with _store_url(store, workdir, w) as store_url:
@@ -235,7 +247,49 @@ def main(argv: Sequence[str] | None = None) -> None:
                         run = httpx.get(f"{srv.url}/v1/runs/load").json()
                     row("per-sample iou, group_size 8", "medreward", w, store, res, groups=run["groups"])
 
-    # Batch of 256 over HTTP against the same scorer in-process (one process each).
+    if "batch" in which:
+        res, extra = batch_row(env, seconds, workdir)
+        row("batch 256 iou", "medreward", 1, "-", res, **extra)
+
+    by = {(r["traffic"], r["server"], r["workers"]): r for r in rows}
+    ratios = {}
+    for w in worker_counts:
+        mine, base = by.get(("per-sample iou", "medreward", w)), by.get(("per-sample iou", "minimal FastAPI", w))
+        if mine and base:
+            ratios[f"per-sample vs minimal FastAPI, {w} worker(s)"] = mine["req/s"] / base["req/s"]
+            ratios[f"per-sample server CPU per request, minimal FastAPI / medreward, {w} worker(s)"] = (
+                base["server CPU µs/req"] / mine["server CPU µs/req"]
+            )
+    batch = by.get(("batch 256 iou", "medreward", 1))
+    if batch:
+        ratios["batch 256 http vs in-process"] = batch["items/s"] / batch["in-process items/s"]
+        ratios["batch 256 CPU per item, in-process / over HTTP"] = (
+            batch["in-process CPU µs/item"] / batch["server CPU µs/item"]
+        )
+    if ("per-sample iou", "medreward", 2) in by and ("per-sample iou", "medreward", 1) in by:
+        ratios["per-sample 2 workers / 1 worker"] = (
+            by[("per-sample iou", "medreward", 2)]["req/s"] / by[("per-sample iou", "medreward", 1)]["req/s"]
+        )
+    print_table(f"medreward under wrk ({CONNECTIONS} keep-alive connections per-sample, {seconds:g} s per row)", rows)
+    if batch:  # its own columns, which the table (keyed by the first row) leaves out
+        print(
+            f"  batch 256: {batch['items/s']:,.0f} items/s over HTTP, {batch['in-process items/s']:,.0f} in-process; "
+            f"CPU {batch['server CPU µs/item']:.2f} µs/item in the server, {batch['in-process CPU µs/item']:.2f} "
+            "in-process"
+        )
+    for name, value in ratios.items():
+        print(f"  {name}: {value:.2f}x")
+    # A partial run (--rows, --workers, --quick) must not overwrite the full table's results.
+    full = which == {"per-sample", "grouped", "batch"} and worker_counts == [1, 2]
+    write_json(
+        "load" if full else "load-partial",
+        {"seconds": seconds, "connections": CONNECTIONS, "rows": rows, "ratios": ratios},
+    )
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def batch_row(env: dict[str, str], seconds: float, workdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Batches of 256 over HTTP (one worker, 2 connections) and the same scorer in-process, in this process."""
     import scorers
 
     batch = [dict(BOX_ITEM, boxes=[[20 + i % 7, 20, 80, 90]]) for i in range(256)]
@@ -251,35 +305,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     inproc_cpu_us_item = (time.process_time() - cpu_start) * 1e6 / (calls * len(batch))
     with server(medreward_cmd(1), env | {"MEDREWARD_STORE_URL": f"sqlite:///{workdir}/b.db"}, workdir) as srv:
         res = run_wrk(srv, "/v1/rewards/iou", static_script({"items": batch}), seconds, 2, workdir)
-    http_items = res["req/s"] * len(batch)
-    extra = {
-        "items/s": http_items,
+    return res, {
+        "items/s": res["req/s"] * len(batch),
         "in-process items/s": inproc_items,
         "server CPU µs/item": res["server CPU µs/req"] / len(batch),
         "in-process CPU µs/item": inproc_cpu_us_item,
     }
-    row("batch 256 iou", "medreward", 1, "-", res, **extra)
-
-    by = {(r["traffic"], r["server"], r["workers"]): r for r in rows}
-    ratios = {}
-    for w in worker_counts:
-        mine, base = by.get(("per-sample iou", "medreward", w)), by.get(("per-sample iou", "minimal FastAPI", w))
-        if mine and base:
-            ratios[f"per-sample vs minimal FastAPI, {w} worker(s)"] = mine["req/s"] / base["req/s"]
-            ratios[f"per-sample server CPU per request, minimal FastAPI / medreward, {w} worker(s)"] = (
-                base["server CPU µs/req"] / mine["server CPU µs/req"]
-            )
-    ratios["batch 256 http vs in-process"] = http_items / inproc_items
-    ratios["batch 256 CPU per item, in-process / over HTTP"] = inproc_cpu_us_item / extra["server CPU µs/item"]
-    if 1 in worker_counts and 2 in worker_counts:
-        ratios["per-sample 2 workers / 1 worker"] = (
-            by[("per-sample iou", "medreward", 2)]["req/s"] / by[("per-sample iou", "medreward", 1)]["req/s"]
-        )
-    print_table(f"medreward under wrk ({CONNECTIONS} keep-alive connections per-sample, {seconds:g} s per row)", rows)
-    for name, value in ratios.items():
-        print(f"  {name}: {value:.2f}x")
-    write_json("load", {"seconds": seconds, "connections": CONNECTIONS, "rows": rows, "ratios": ratios})
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @contextmanager

@@ -129,8 +129,138 @@ def test_request_metrics_label_the_route_template(fallbacks: list[bytes]) -> Non
     assert 'route="/v1/rewards/{name}"' in metrics
 
 
-def test_reports_to_a_run_take_the_full_stack(fallbacks: list[bytes]) -> None:
+def _grouped(group: str, hit: bool = True) -> dict[str, Any]:
+    pred = "[10, 10, 50, 50]" if hit else "[60, 60, 90, 90]"
+    return {"completion": f"<think>t</think><answer>{pred}</answer>", "boxes": [[10, 10, 50, 50]], "group": group}
+
+
+# Requests into runs, in order: each changes the run, so the sequence goes to two apps, one through
+# the fast path and one through the full stack, and every answer must be the same bytes.
+RUN_SEQUENCE: list[tuple[str, Any]] = [
+    ("/v1/rewards/iou", {"items": [_grouped("p1")], "run_id": "r", "group_size": 2, "request_id": "a", "step": 1}),
+    ("/v1/rewards/iou", {"items": [_grouped("p1")], "run_id": "r", "group_size": 2, "request_id": "a", "step": 1}),
+    ("/v1/rewards/iou", {"items": [_grouped("p1", False)], "run_id": "r", "group_size": 2, "request_id": "b"}),
+    ("/v1/rewards/iou", {"items": [_grouped("p2"), _grouped("p2", False)], "run_id": "s", "request_id": "c"}),
+    ("/v1/rewards/iou", {"items": [_grouped("p2"), _grouped("p2", False)], "run_id": "s", "request_id": "c"}),
+    # The same request id with other IoUs: 409 from the store, after the route started.
+    ("/v1/rewards/iou", {"items": [_grouped("p2"), _grouped("p2")], "run_id": "s", "request_id": "c"}),
+    ("/v1/rewards/iou", {"items": [{**_grouped("p3"), "boxes": [[5, 5, 5, 9]]}], "run_id": "s", "request_id": "d"}),
+    ("/v1/rewards/format", {"items": [MCQ], "run_id": "s"}),
+    ("/v1/rewards/iou", {"items": [], "run_id": "t", "group_size": 4}),
+    ("/v1/score", {"profile": "grounding-medloc", "items": [_grouped("p4")], "run_id": "u", "request_id": "e"}),
+    ("/v1/score", {"profile": "vqa-mcq", "items": [MCQ], "run_id": "v"}),
+    ("/v1/score", {"profile": "grounding-medloc", "items": [_grouped("p5")], "run_id": "u", "group_size": 2}),
+]
+
+
+def test_reports_to_a_run_are_served_and_answer_as_the_full_stack(fallbacks: list[bytes]) -> None:
+    with make_client() as fast, make_client() as full:
+        for i, (path, body) in enumerate(RUN_SEQUENCE):
+            a = fast.post(path, json=body)
+            b = full.post(path + "?via=full-stack", json=body)
+            assert (a.status_code, a.headers["content-type"], a.content) == (
+                b.status_code,
+                b.headers["content-type"],
+                b.content,
+            ), (i, a.text, b.text)
+        statuses = [fast.post(p, json=b).status_code for p, b in RUN_SEQUENCE[:2]]
+        for run_id in ("r", "s", "u"):
+            assert fast.get(f"/v1/runs/{run_id}").json()["groups"] == full.get(f"/v1/runs/{run_id}").json()["groups"]
+        # Refused requests create no run (the run is created by the first store operation on it).
+        assert fast.get("/v1/runs/v").status_code == full.get("/v1/runs/v").status_code == 404
+    assert statuses == [200, 200]
+    assert fallbacks == [], "every request of the sequence was served by the fast path"
+
+
+@pytest.mark.parametrize("failure", ["store_down", "bug"])
+def test_a_run_request_that_fails_after_reporting_is_not_run_twice(
+    monkeypatch: pytest.MonkeyPatch, fallbacks: list[bytes], failure: str
+) -> None:
+    """The report is a side effect: a failure after it must not send the request through the full stack again."""
+    import sqlite3
+
+    import app.api.routes.rewards as rewards_route
+
+    def failing(*args: Any) -> None:
+        raise sqlite3.OperationalError("disk I/O error") if failure == "store_down" else RuntimeError("bug")
+
+    monkeypatch.setattr(rewards_route, "record_reward", failing)
+    body = {"items": [_grouped("p1"), _grouped("p1", False)], "run_id": "r"}
     with make_client() as c:
-        resp = c.post("/v1/rewards/iou", json={"items": [BOX], "run_id": "r", "request_id": "a"})
-        assert resp.status_code == 200 and resp.json()["schedule"]["run_id"] == "r"
-    assert len(fallbacks) == 1
+        fast = c.post("/v1/rewards/iou", json=body)
+        assert c.get("/v1/runs/r").json()["groups"] == 1, "reported once"
+        full = c.post("/v1/rewards/iou?via=full-stack", json=body)
+        assert c.get("/v1/runs/r").json()["groups"] == 2
+    assert fallbacks == []
+    assert (fast.status_code, fast.content) == (full.status_code, full.content)
+    assert fast.status_code == (503 if failure == "store_down" else 500)
+    assert fast.headers.get("x-request-id")
+
+
+def test_a_run_request_goes_to_the_threadpool(monkeypatch: pytest.MonkeyPatch) -> None:
+    hops: list[object] = []
+    original = fastpath.anyio.to_thread.run_sync
+
+    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(fn)
+        return await original(fn, *args, **kwargs)
+
+    monkeypatch.setattr(fastpath.anyio.to_thread, "run_sync", counting)
+    with make_client() as c:
+        hops.clear()
+        assert c.post("/v1/rewards/iou", json={"items": [_grouped("p")], "run_id": "r", "group_size": 8}).status_code
+        assert len(hops) == 1
+
+
+def test_the_collector_is_paused_for_a_batch_and_back_on_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    seen: list[bool] = []
+    original = fastpath.score_reward
+
+    def recording(*args: Any) -> Any:
+        seen.append(gc.isenabled())
+        return original(*args)
+
+    monkeypatch.setattr(fastpath, "score_reward", recording)
+    batch = {"items": [BOX] * 100}
+    assert len(json.dumps(batch)) >= fastpath.PAUSE_GC_BYTES
+    with make_client() as c:
+        assert c.post("/v1/rewards/iou", json={"items": [BOX]}).status_code == 200
+        assert c.post("/v1/rewards/iou", json=batch).status_code == 200
+        assert gc.isenabled()
+        # A batch the fast path hands to the full stack (a params error) leaves it on too.
+        assert c.post("/v1/rewards/iou", json=batch | {"params": {"mode": "x"}}).status_code == 422
+        assert gc.isenabled()
+    assert seen == [True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("body", "on_the_loop"),
+    [
+        ({"items": [BOX]}, True),
+        ({"items": [BOX] * 256}, True),  # ~20 kB of one-box items
+        ({"items": [BOX] * 256, "params": {"metric": "giou"}}, True),
+        ({"items": [{**BOX, "boxes": [[10, 10, 50, 52], [1, 1, 5, 5]]}] * 20}, False),  # several boxes an item
+        ({"items": [BOX] * 1000}, False),  # over INLINE_BATCH_BYTES
+        ({"items": [{"completion": "[[0,0],[9,0],[0,9]]", "polygons": [[[0, 0], [9, 0], [0, 9]]]}]}, False),
+    ],
+)
+def test_which_box_batches_are_scored_on_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch, fallbacks: list[bytes], body: dict[str, Any], on_the_loop: bool
+) -> None:
+    hops: list[object] = []
+    original = fastpath.anyio.to_thread.run_sync
+
+    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(fn)
+        return await original(fn, *args, **kwargs)
+
+    monkeypatch.setattr(fastpath.anyio.to_thread, "run_sync", counting)
+    with make_client(max_items=1024) as c:
+        hops.clear()  # the lifespan's own
+        assert c.post("/v1/rewards/iou", json=body).status_code == 200
+        hopped = list(hops)
+    assert fallbacks == []
+    assert (hopped == []) is on_the_loop
+    assert (len(json.dumps(body)) <= fastpath.INLINE_BATCH_BYTES) or not on_the_loop

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.insight.recorder import Recorder, ScoredBatch, read_steps
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.insight.recorder import Recorder, ScoredBatch, _newest_summaries, read_steps, step_name
 from app.insight.settings import InsightSettings
+from app.insight.stats import dead_group_warning, step_summary
 from schedulers.stores import open_store
 
 # Flushed by hand: the background thread never runs in these tests.
@@ -56,3 +61,45 @@ def test_statistics_of_a_deleted_run_are_dropped_at_flush() -> None:
     store.delete_run("t", "r")
     rec.flush()
     assert store.list_docs("t", "insight-steps:r") == {}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=30),
+    st.integers(1, 6),
+    st.integers(0, 35),
+)
+def test_the_warning_reads_only_the_newest_steps_it_needs(
+    counts: list[tuple[int, int]], span: int, before: int
+) -> None:
+    # Step i: `groups` groups of which `dead` dead (no groups: no rate, skipped by the warning).
+    docs = {step_name(i): {"groups": g, "dead": min(d, g)} for i, (g, d) in enumerate(counts)}
+    names = sorted(docs)
+    full = [step_summary(int(n), docs[n]) for n in names if int(n) < before]
+    tail = _newest_summaries(docs, names, before, span + 1)
+    for level in (0.0, 0.4, 0.9):
+        assert dead_group_warning(tail, level, span) == dead_group_warning(full, level, span)
+        assert dead_group_warning(tail[:-1], level, span) == dead_group_warning(full[:-1], level, span)
+
+
+def test_a_flush_that_begins_many_steps_keeps_the_newest_and_warns_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Per-sample traffic without ``step``: one step per closed group, many begun per flush."""
+    store = open_store(f"sqlite:///{tmp_path}/runs.db")
+    store.create_run("t", "r", "fixed", {})
+    rec = Recorder(store, InsightSettings(insight_flush_s=60.0, insight_steps=4, dead_group_warn_steps=2))
+    # A stale open group of step 1 (its other samples never came), then steps 2-9 of dead groups.
+    rec.add("t", "r", one("lost", 0.5, 1.0), SCHEDULE, 1, 4)
+    rec.flush()
+    with caplog.at_level("WARNING", logger="app.insight"):
+        for step in range(2, 10):
+            for _ in range(2):
+                rec.add("t", "r", one(f"g{step}", 1.0, 1.0), SCHEDULE, step, 2)
+        rec.flush()
+    steps = read_steps(store, "t", "r")
+    assert [s["step"] for s in steps] == [6, 7, 8, 9], "the newest insight_steps kept"
+    assert store.list_docs("t", "insight-open:r") == {}, "the stale group was judged"
+    warnings = [r for r in caplog.records if "dead-group rate" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].step == 4  # type: ignore[attr-defined]  # steps 2 and 3 dead
+    store.close()

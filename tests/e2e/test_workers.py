@@ -61,3 +61,47 @@ def test_32_prompts_x_8_per_sample_requests_make_32_whole_groups(tmp_path: Path)
     assert sorted(len(ious) for _, _, ious in window) == [G] * PROMPTS, "no group split between the workers"
     assert len({tuple(sorted(ious)) for _, _, ious in window}) == 1, "every group holds its 8 distinct samples"
     assert srv.logs().count("medreward ready") == 2, "two workers served"
+
+
+@pytest.mark.slow
+def test_per_sample_iou_into_a_new_run_with_retries_counts_each_group_once(tmp_path: Path) -> None:
+    """``POST /v1/rewards/iou`` with a run_id takes the fast path: run created on first use by
+    whichever worker gets there first, every sample retried once, each group reported once."""
+    srv = Server(tmp_path / "runs.db", server_env(MEDREWARD_LOAD_MODELS="false"), ["--workers", "2"]).start()
+    prompts = 16
+    samples = [(p, k, attempt) for p in range(prompts) for k in range(G) for attempt in range(2)]
+    random.Random(5).shuffle(samples)
+
+    def send(sample: tuple[int, int, int]) -> dict[str, object]:
+        p, k, _ = sample
+        item = {
+            "completion": f"<think>t</think><answer>[10, 10, 50, {20 + 4 * k}]</answer>",
+            "boxes": [[10, 10, 50, 50]],
+            "group": f"prompt-{p}",
+        }
+        body = {"items": [item], "run_id": "fresh", "group_size": G, "step": 1, "request_id": f"s1-p{p}-k{k}"}
+        resp = httpx.post(f"{srv.url}/v1/rewards/iou", json=body, headers=ALICE, timeout=60.0)
+        assert resp.status_code == 200, resp.text
+        return dict(resp.json())
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(send, samples))
+        with httpx.Client(base_url=srv.url, headers=ALICE, timeout=60.0) as c:
+            run = c.get("/v1/runs/fresh").json()
+    finally:
+        assert srv.stop() == 0, srv.logs()
+    assert run["groups"] == prompts and run["scheduler"] == "medloc", run
+    # Each sample's two attempts got the same reward; one of them was the retry.
+    by_sample: dict[tuple[int, int], list[object]] = {}
+    for (p, k, _), answer in zip(samples, answers, strict=True):
+        by_sample.setdefault((p, k), []).append(answer["rewards"])
+    assert all(len(set(map(str, r))) == 1 for r in by_sample.values())
+    assert sum(a["schedule"]["replayed"] for a in answers) == prompts * G  # type: ignore[index]
+    store = open_store(f"sqlite:///{tmp_path / 'runs.db'}")
+    try:
+        window = store.get_state("alice", "fresh")["state"]["window"]
+        assert store.pending_groups("alice", "fresh") == 0
+    finally:
+        store.close()
+    assert sorted(len(ious) for _, _, ious in window) == [G] * prompts, "no group split or doubled"

@@ -1,0 +1,104 @@
+"""`check_items`' batch-wide shortcut (`plainly_within`) never lets an item over a limit through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.api.errors import ApiError
+from app.limits import MAX_GROUP_CHARS, check_each, check_items, plainly_within
+from app.settings import Settings
+from scorers import Item
+
+# Small limits so that generated items reach them often.
+LIMITS = Settings(
+    max_completion_chars=8,
+    max_boxes=2,
+    max_references=2,
+    max_reference_chars=6,
+    max_polygon_vertices=5,
+    max_num_tokens=50,
+    load_models=False,
+)
+
+text = st.text(alphabet="ab\u00e9\U0001f600", max_size=10)
+box = st.lists(st.floats(0, 100), min_size=4, max_size=4)
+polygon = st.lists(st.lists(st.floats(0, 9), min_size=2, max_size=2), max_size=4)
+item_fields: dict[str, Any] = {
+    "completion": text,
+    "boxes": st.none() | st.lists(box, max_size=3),
+    "polygons": st.none() | st.lists(polygon, max_size=3),
+    "reference": st.none() | text | st.lists(text, max_size=3),
+    "options": st.none() | st.dictionaries(st.sampled_from("ABC"), text, max_size=3),
+    "grades": st.none() | st.lists(text, max_size=3),
+    "knowledge": st.none() | text,
+    "num_tokens": st.none() | st.integers(0, 100),
+    "group": st.none() | st.integers() | st.text(max_size=MAX_GROUP_CHARS + 2).filter(lambda g: len(g) != 1) | text,
+}
+
+
+@st.composite
+def items(draw: st.DrawFn) -> list[Item]:
+    n = draw(st.integers(0, 6))
+    out = []
+    for _ in range(n):
+        # Most items plain (completion and boxes), as in the batches the shortcut is for.
+        chosen = ["completion", "boxes"] + draw(st.lists(st.sampled_from(sorted(item_fields)), max_size=3))
+        out.append(Item(**{name: draw(item_fields[name]) for name in chosen}))
+    return out
+
+
+def _loop_verdict(batch: list[Item]) -> tuple[int, str, str, str | None] | None:
+    try:
+        check_each(batch, LIMITS)
+    except ApiError as exc:
+        return exc.status, exc.code, str(exc), exc.field
+    return None
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items())
+def test_the_shortcut_passes_only_batches_the_loop_passes(batch: list[Item]) -> None:
+    if plainly_within(batch, LIMITS):
+        assert _loop_verdict(batch) is None
+    # And check_items, shortcut or not, answers what the loop answers.
+    try:
+        check_items(batch, LIMITS)
+        got = None
+    except ApiError as exc:
+        got = (exc.status, exc.code, str(exc), exc.field)
+    assert got == _loop_verdict(batch)
+
+
+PLAIN = {"completion": "[1,2,3]", "boxes": [[1, 2, 3, 4]]}
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, True),
+        ({"group": "p-1"}, True),
+        ({"group": 7}, True),
+        ({"reference": "yes", "num_tokens": 40}, True),
+        ({"completion": "x" * 9}, False),
+        ({"boxes": [[1, 2, 3, 4]] * 3}, False),
+        ({"group": "g" * (MAX_GROUP_CHARS + 1)}, False),
+        ({"reference": "x" * 7}, False),
+        ({"reference": ["a"]}, False),
+        ({"num_tokens": 51}, False),
+        ({"options": {"A": "x"}}, False),
+        ({"knowledge": "k"}, False),
+    ],
+)
+def test_the_shortcut_sends_anything_near_a_limit_to_the_loop(extra: dict[str, Any], expected: bool) -> None:
+    batch = [Item(**PLAIN), Item(**(PLAIN | {"completion": "short"} | extra))]
+    assert plainly_within(batch, LIMITS) is expected
+
+
+def test_mixed_group_kinds_go_to_the_loop() -> None:
+    batch = [Item(completion="a", group=1), Item(completion="b", group="g")]
+    assert not plainly_within(batch, LIMITS)
+    check_items(batch, LIMITS)  # and pass it
