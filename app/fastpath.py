@@ -14,13 +14,14 @@ route function:
 - the request goes on through the full stack instead, with its body replayed, whenever anything
   is unusual: a query string, an Authorization header that is not ``Bearer <key>``, a content
   type other than JSON, a body the model refuses (lone surrogates included), an unknown name,
-  or any exception. So every error response (status, body, headers) is the one the full stack
-  gives, unchanged;
-- a request with a ``run_id`` reports to the run (a side effect that must happen once), so once
-  its route function has started it is never handed over: an exception it raises is answered
-  by the app's own exception handler for it, as the full stack would answer the same exception
-  from the same function (or, with no handler, by the request-id middleware's 500, as there).
-  It is always called in the threadpool: the run store blocks.
+  or an exception before the route function starts. So every error response (status, body,
+  headers) is the one the full stack gives, unchanged;
+- once its route function has started a request is never handed over (it may have reported to a
+  run, a side effect that must happen once, and it has counted its items in the metrics): an
+  exception it raises is answered by the app's own exception handler for it, as the full stack
+  would answer the same exception from the same function (or, with no handler, by the
+  request-id middleware's 500, as there). A request with a ``run_id`` is always called in the
+  threadpool: the run store blocks.
 
 Small batches of cheap rewards are scored on the event loop (a threadpool hop costs more than
 scoring one box), and so are box batches of up to 64 kB with one reference box per item (see
@@ -124,11 +125,9 @@ class FastPathMiddleware:
             else:  # scorers.score pauses the collector in the worker as its rewards ask
                 response = await anyio.to_thread.run_sync(call.fn)
         except Exception as exc:
-            if not call.once:
-                await self.app(scope, replay_body(body, receive), send)
-                return
-            # The call may have reported to the run: running it again through the full stack
-            # would report twice. Answered here as the full stack answers the same exception.
+            # The route function has run: it may have reported to a run and has counted its items
+            # in the metrics, so running it again through the full stack would do both twice.
+            # Answered here as the full stack answers the same exception from the same function.
             response = await _handled(scope, receive, exc)
         await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
         await send({"type": "http.response.body", "body": response.body})
@@ -154,13 +153,13 @@ class FastPathMiddleware:
         scope.setdefault("state", {})["tenant"] = tenant
         svc = Service(state.settings, state.store, state.profiles, state.group_buffer, tenant)
         # A run's store work blocks (SQLite waits for its group commit): never on the event loop.
-        once = request.run_id is not None  # type: ignore[attr-defined]  # both request models have it
+        into_run = request.run_id is not None  # type: ignore[attr-defined]  # both request models have it
         if kind == "rewards":
             assert isinstance(request, RewardRequest)
-            inline = not once and _inline(name, request.items, len(body))
-            return _Call(partial(score_reward, name, request, svc), REWARDS_ROUTE, inline, once)
+            inline = not into_run and _inline(name, request.items, len(body))
+            return _Call(partial(score_reward, name, request, svc), REWARDS_ROUTE, inline)
         assert isinstance(request, ScoreRequest)
-        return _Call(partial(score_profile_route, request, svc), SCORE_ROUTE, False, once)
+        return _Call(partial(score_profile_route, request, svc), SCORE_ROUTE, False)
 
 
 @dataclass(frozen=True)
@@ -168,9 +167,7 @@ class _Call:
     fn: Callable[[], Response]
     route: RouteLabel
     inline: bool
-    """On the event loop rather than in the threadpool."""
-    once: bool
-    """Reports to a run: once started, never handed to the full stack (see `_handled`)."""
+    """On the event loop rather than in the threadpool (never for a run: its store blocks)."""
 
 
 async def _handled(scope: Scope, receive: Receive, exc: Exception) -> Response:

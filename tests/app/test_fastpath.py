@@ -264,3 +264,26 @@ def test_which_box_batches_are_scored_on_the_event_loop(
     assert fallbacks == []
     assert (hopped == []) is on_the_loop
     assert (len(json.dumps(body)) <= fastpath.INLINE_BATCH_BYTES) or not on_the_loop
+
+
+def _items_scored(metrics: str) -> float:
+    """The process-wide iou item counter (it accumulates over the tests of this process)."""
+    lines = [x for x in metrics.splitlines() if x.startswith('medreward_items_scored_total{reward="iou"}')]
+    return float(lines[0].split()[-1]) if lines else 0.0
+
+
+def test_an_item_refused_after_scoring_is_counted_once_and_answered_as_the_full_stack(
+    fallbacks: list[bytes],
+) -> None:
+    """A reference box with no area is found by the scorer (422 after scoring): not scored again."""
+    body = {"items": [BOX, {**BOX, "boxes": [[5, 5, 5, 9]]}]}
+    with make_client() as c:
+        before = _items_scored(c.get("/metrics").text)
+        fast = c.post("/v1/rewards/iou", json=body)
+        after_fast = _items_scored(c.get("/metrics").text)
+        full = c.post("/v1/rewards/iou?via=full-stack", json=body)
+        after_full = _items_scored(c.get("/metrics").text)
+    assert fast.status_code == 422 and "items[1].boxes" in fast.text
+    assert (fast.status_code, fast.content) == (full.status_code, full.content)
+    assert fallbacks == [], "answered without replaying the body"
+    assert (after_fast - before, after_full - after_fast) == (2, 2), "each request's two items counted once"
