@@ -17,13 +17,12 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from scorers.medical.normalise import normalised_tokens
 from scorers.medical.surface import surface
+from scorers.medical.trie import PhraseTrie
 from scorers.medical.vocabulary import hpo_graph
 
-_END = "\x00"
 # The root and the top of "Phenotypic abnormality": every finding is one of their kind, so naming
 # them says nothing about which finding it is.
 _TOP = frozenset({"HP:0000001", "HP:0000118"})
@@ -38,10 +37,15 @@ _GENERAL_DEPTH = 3
 
 @dataclass(frozen=True)
 class ConceptIndex:
-    """Label trie (normalised tokens → HPO id), every id's ancestors, and its depth."""
+    """Label trie (normalised tokens → HPO id), every id's ancestors, and its depth.
 
-    trie: Mapping[str, Any]
-    ancestors: Mapping[str, frozenset[str]]
+    Built of strings, ints and tuples only (`scorers.medical.trie`), so that the cyclic collector
+    never walks it: ancestors are sorted tuples rather than frozensets (a set is always tracked;
+    a term has a dozen ancestors or so, and a look-up in them is rare).
+    """
+
+    trie: PhraseTrie[str]
+    ancestors: Mapping[str, tuple[str, ...]]
     depth: Mapping[str, int]
 
 
@@ -93,15 +97,9 @@ def _build() -> ConceptIndex:
         key = norm(label)
         if key:
             owners.setdefault(key, set()).add(tid)
-    trie: dict[str, Any] = {}
-    for key, ids in owners.items():
-        if len(ids) != 1:
-            continue  # one label for two terms: not an identification
-        node = trie
-        for word in key.split():
-            node = node.setdefault(word, {})
-        node[_END] = next(iter(ids))
-    return ConceptIndex(trie=trie, ancestors=ancestors, depth=depth)
+    # one label for two terms is not an identification
+    trie = PhraseTrie((tuple(key.split()), next(iter(ids))) for key, ids in owners.items() if len(ids) == 1)
+    return ConceptIndex(trie=trie, ancestors={t: tuple(sorted(a)) for t, a in ancestors.items()}, depth=depth)
 
 
 @lru_cache(maxsize=65536)
@@ -111,28 +109,7 @@ def concepts(tokens: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
     >>> [c[0] for c in concepts(("small", "pleural", "effusion"))]
     ['HP:0002202']
     """
-    trie = concept_index().trie
-    out: list[tuple[str, int, int]] = []
-    n = len(tokens)
-    i = 0
-    while i < n:
-        node = trie.get(tokens[i])
-        match: tuple[str, int] | None = None
-        j = i + 1
-        while node is not None:
-            hit = node.get(_END)
-            if hit is not None:
-                match = (hit, j)
-            if j >= n:
-                break
-            node = node.get(tokens[j])
-            j += 1
-        if match is None:
-            i += 1
-        else:
-            out.append((match[0], i, match[1]))
-            i = match[1]
-    return tuple(out)
+    return tuple((tid, start, end) for start, end, tid in concept_index().trie.matches(tokens))
 
 
 def related(a: str, b: str) -> bool:
@@ -168,7 +145,7 @@ def concept_conflict(a: Iterable[str], b: Iterable[str]) -> bool:
 class MentionIndex:
     """Every HPO name and EXACT synonym (surface-normalised) → the ids it names; id → label."""
 
-    trie: Mapping[str, Any]
+    trie: PhraseTrie[tuple[str, ...]]
     label: Mapping[str, str]
 
 
@@ -198,40 +175,13 @@ def _build_mentions() -> MentionIndex:
             key = norm(phrase)
             if key and len(key.split()) <= 8:
                 owners.setdefault(key, set()).add(tid)
-    trie: dict[str, Any] = {}
-    for key, ids in owners.items():
-        node = trie
-        for word in key.split():
-            node = node.setdefault(word, {})
-        # sorted ids as a tuple of strings: the cyclic collector stops tracking it (a frozenset it
-        # walks at every full collection, ~100k of them)
-        node[_END] = tuple(sorted(ids))
+    # sorted ids as a tuple of strings, which the cyclic collector stops tracking
+    trie = PhraseTrie((tuple(key.split()), tuple(sorted(ids))) for key, ids in owners.items())
     return MentionIndex(trie=trie, label=label)
 
 
 def _mentions(words: Sequence[str]) -> list[tuple[int, int, tuple[str, ...]]]:
-    trie = mention_index().trie
-    out: list[tuple[int, int, tuple[str, ...]]] = []
-    n = len(words)
-    i = 0
-    while i < n:
-        node = trie.get(words[i])
-        match: tuple[int, tuple[str, ...]] | None = None
-        j = i + 1
-        while node is not None:
-            hit = node.get(_END)
-            if hit is not None:
-                match = (j, hit)
-            if j >= n:
-                break
-            node = node.get(words[j])
-            j += 1
-        if match is None:
-            i += 1
-        else:
-            out.append((i, match[0], match[1]))
-            i = match[0]
-    return out
+    return mention_index().trie.matches(words if isinstance(words, tuple) else tuple(words))
 
 
 @lru_cache(maxsize=65536)
@@ -271,9 +221,9 @@ def _text_mentions(
 ) -> tuple[tuple[str, ...], tuple[tuple[int, int, tuple[str, ...]], ...], tuple[str, ...]]:
     # cached per text (a reference is aligned against every completion of its group), as tuples
     # of strings and ints, which the cyclic collector stops tracking
-    words = _words(text)
+    words = tuple(_words(text))
     found = tuple(_mentions(words))
-    return tuple(words), found, tuple(sorted({x for _, _, ids in found for x in ids}))
+    return words, found, tuple(sorted({x for _, _, ids in found for x in ids}))
 
 
 def _words(text: str) -> list[str]:
