@@ -209,6 +209,14 @@ def polarity(tokens: Iterable[str]) -> frozenset[str]:
     >>> sorted(polarity(["t2", "hyperintense", "benign", "lesion"]))
     ['benign', 'hyper', 't2']
     """
+    if not isinstance(tokens, (tuple, list)):
+        tokens = tuple(tokens)
+    if POLARITY_WORDS.isdisjoint(tokens):
+        # the usual answer names no group member; a hyper-/hypo-/iso- word is then the only way
+        # to name a polarity, and one C-level substring test rules it out
+        joined = " ".join(tokens)
+        if "hyp" not in joined and "iso" not in joined:
+            return _NONE
     out = [hit[1] for hit in map(polarity_marker, tokens) if hit is not None]
     return frozenset(out) if out else _NONE
 

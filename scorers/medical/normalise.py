@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from scorers.medical.clinical import laterality, laterality_conflict, polarity, polarity_conflict
 from scorers.medical.negation import CUE_WORDS, scan
@@ -38,6 +37,7 @@ __all__ = [
     "expand_in_context",
     "negated_mentions",
     "normalise",
+    "normalised_token_tuple",
     "normalised_tokens",
     "partial_negation_conflict",
 ]
@@ -71,6 +71,11 @@ def normalised_tokens(text: str) -> list[str]:
     return list(_tokenised(text)[0])
 
 
+def normalised_token_tuple(text: str) -> tuple[str, ...]:
+    """`normalised_tokens` as the cached tuple itself (no copy): for callers that only read it."""
+    return _tokenised(text)[0]
+
+
 # `normalise` and `analyse` both start from a text's tokens, and a reference is both analysed
 # and normalised (as context for the answer's abbreviations): tokenise each text once, noting
 # on the way the abbreviations left as written (for `expand_in_context`).
@@ -81,28 +86,43 @@ def _tokenised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     # Capitals mean "abbreviation" only where the writer also used lower case ("US" in "US
     # shows ..."), or when the answer is that single word; in an all-caps answer they mean nothing.
     mixed_case = text.upper() != text or len(raw) == 1
+    plain, capitals = _READINGS
     out: list[str] = []
     unexpanded: list[str] = []
     for tok in raw:
         if tok[0] in _DIGITS and _PLAIN_NUMBER.fullmatch(tok) is not None and tok not in abbreviation_keys():
             # a number ("12", "1.5", "1,200"): its own normalised form and no abbreviation; every
-            # measurement of a new answer is a new token, which the caches below would only churn
+            # measurement of a new answer is a new token, which the tables below would only churn
             out.append(tok)
             continue
-        forms, as_written = _token_reading(tok, mixed_case and tok.isupper())
+        caps_intended = mixed_case and tok.isupper()
+        reading = (capitals if caps_intended else plain).get(tok)
+        if reading is None:
+            reading = _read_token(tok, caps_intended)
+        forms, as_written = reading
         if len(forms) == 1:
             out.append(forms[0])
         else:
             out.extend(forms)
         if as_written:
             unexpanded.append(tok)
-    return tuple(join_and_filter(out)), tuple(dict.fromkeys(unexpanded))
+    return tuple(join_and_filter(out)), (tuple(dict.fromkeys(unexpanded)) if unexpanded else ())
 
 
-@lru_cache(maxsize=65536)
-def _token_reading(tok: str, caps_intended: bool) -> tuple[tuple[str, ...], bool]:
-    # (`_token_forms`, `_left_as_written`) in one cache look-up per token
-    return _token_forms(tok, caps_intended), _left_as_written(tok, caps_intended)
+# Each raw token's reading, (`_token_forms`, `_left_as_written`), in two plain dicts (capitals
+# meant or not) rather than an lru_cache keyed on (token, flag): one look-up by the string per
+# token of every new answer. Words recur, so the tables stay small; past _READINGS_MAX entries a
+# table starts afresh (a bound, not an eviction policy).
+_READINGS: tuple[dict[str, tuple[tuple[str, ...], bool]], dict[str, tuple[tuple[str, ...], bool]]] = ({}, {})
+_READINGS_MAX = 65536
+
+
+def _read_token(tok: str, caps_intended: bool) -> tuple[tuple[str, ...], bool]:
+    table = _READINGS[caps_intended]
+    if len(table) >= _READINGS_MAX:
+        table.clear()
+    reading = table[tok] = (_token_forms(tok, caps_intended), _left_as_written(tok, caps_intended))
+    return reading
 
 
 @lru_cache(maxsize=65536)
@@ -140,9 +160,12 @@ _ABNORMALITY_WORDS = frozenset(
 _STUDY_WORDS = frozenset({"study", "image", "film", "exam", "examination", "view", "chest", "xray", "radiograph"})
 
 
-@dataclass(frozen=True, slots=True)
-class Analysis:
+class Analysis(NamedTuple):
     """What an answer says clinically, beyond its words.
+
+    A named tuple rather than a frozen dataclass: as immutable, and built in a third of the time
+    (a frozen dataclass sets each field through ``object.__setattr__``), which counts once per
+    never-seen answer.
 
     Attributes:
         text: the input.
@@ -187,7 +210,7 @@ def analyse(text: str) -> Analysis:
     >>> analyse("Possible T2 hyperintense lesion").uncertain
     True
     """
-    cues = scan(list(_tokenised(text)[0]))
+    cues = scan(_tokenised(text)[0])
     content, mask = cues.content, cues.negated_mask
     negated = cues.has_negation and all(mask)
     if negated or not any(mask):
@@ -247,12 +270,14 @@ def _states_normal(negated: bool, words: tuple[str, ...], partly_negated: bool) 
     """Whether a text calls the whole study normal (see `_NORMAL_WORDS`); ``words`` are what it
     denies when ``negated``, else what it asserts. A bare "no" or "none" is not such a
     statement: it answers whatever was asked."""
+    if not negated and (partly_negated or _NORMAL_WORDS.isdisjoint(words)):
+        return False  # the usual answer: it names no normality word
     found = set(words) - _NEUTRAL
     if not found:
         return False
     if negated:
         return found <= _ABNORMALITY_WORDS | _STUDY_WORDS and not found <= _STUDY_WORDS
-    return not partly_negated and bool(found & _NORMAL_WORDS) and found <= _NORMAL_WORDS | _STUDY_WORDS
+    return found <= _NORMAL_WORDS | _STUDY_WORDS
 
 
 def _scoped_words(content: tuple[str, ...], mask: tuple[bool, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -329,6 +329,8 @@ def canonical_phrases(tokens: list[str]) -> list[str]:
     if not trie:
         return tokens
     first = trie.first_words
+    if first.keys().isdisjoint(tokens):
+        return tokens  # no synonym starts anywhere here (one C-level pass)
     out: list[str] = []
     n = len(tokens)
     i = 0
