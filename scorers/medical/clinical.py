@@ -162,6 +162,7 @@ _HYPER_HYPO = "hyper/hypo"
 # Anatomical "hypo" words (hypothalamus, hypophysis, hypoglossal ...) are not polarity.
 _HYPER_RE = re.compile(r"^hyper[a-z]{3,}$")
 _HYPO_RE = re.compile(r"^hypo(?!thalam|phys|gloss|chondr|pharyn|gastr|thenar|thes|tympan|dermi)[a-z]{3,}$")
+_PREFIXES = ("hyper", "hypo", "iso")
 _ISO_RE = re.compile(r"^iso(?:intense|intensity|dense|density|echoic|attenuating|attenuation)$")
 
 _MEMBER_OF: dict[str, tuple[str, str]] = {tok: (group, m) for group, members in _GROUPS for tok, m in members.items()}
@@ -209,15 +210,15 @@ def polarity(tokens: Iterable[str]) -> frozenset[str]:
     >>> sorted(polarity(["t2", "hyperintense", "benign", "lesion"]))
     ['benign', 'hyper', 't2']
     """
-    if not isinstance(tokens, (tuple, list)):
-        tokens = tuple(tokens)
-    if POLARITY_WORDS.isdisjoint(tokens):
-        # the usual answer names no group member; a hyper-/hypo-/iso- word is then the only way
-        # to name a polarity, and one C-level substring test rules it out
-        joined = " ".join(tokens)
-        if "hyp" not in joined and "iso" not in joined:
-            return _NONE
-    out = [hit[1] for hit in map(polarity_marker, tokens) if hit is not None]
+    out: list[str] = []
+    for tok in tokens:
+        hit = _MEMBER_OF.get(tok)
+        # only a hyper-/hypo-/iso- word goes to the (cached) pattern test, so that the cache
+        # holds those words and not every token of every answer (numbers, findings)
+        if hit is None and tok.startswith(_PREFIXES):
+            hit = polarity_marker(tok)
+        if hit is not None:
+            out.append(hit[1])
     return frozenset(out) if out else _NONE
 
 

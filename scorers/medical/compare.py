@@ -166,12 +166,6 @@ def _alpha_words(text: str) -> tuple[str, ...]:
     return tuple(sorted(set(_ALPHA.findall(text.lower())) - FRAMING_WORDS))
 
 
-def _values_written(text: str) -> bool:
-    """Whether ``text`` gives a level or a measurement (what `_same_values` needs on both sides)."""
-    m = read_modifiers(text)
-    return bool(m.levels or m.measures)
-
-
 def _same_values(a: Modifiers, b: Modifiers) -> bool:
     """Both texts give levels or measurements, and the same ones (perhaps written differently)."""
     if not (a.levels or a.measures) or a.levels != b.levels or a.counts != b.counts:
@@ -209,7 +203,6 @@ def compare_texts(text: str, other: str, reasons: bool = True) -> tuple[Analysis
         return a, b, c
     if (
         c.conflict is None
-        and _values_written(other)  # the reference's (cached): without values, no notation to compare
         and _alpha_words(text) == _alpha_words(other)
         and _same_values(read_modifiers(text), read_modifiers(other))
     ):
