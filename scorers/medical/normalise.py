@@ -99,29 +99,33 @@ def _tokenised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         reading = (capitals if caps_intended else plain).get(tok)
         if reading is None:
             reading = _read_token(tok, caps_intended)
+        if type(reading) is str:  # the usual word: one form, not an abbreviation left as written
+            out.append(reading)
+            continue
         forms, as_written = reading
-        if len(forms) == 1:
-            out.append(forms[0])
-        else:
-            out.extend(forms)
+        out.extend(forms)
         if as_written:
             unexpanded.append(tok)
     return tuple(join_and_filter(out)), (tuple(dict.fromkeys(unexpanded)) if unexpanded else ())
 
 
-# Each raw token's reading, (`_token_forms`, `_left_as_written`), in two plain dicts (capitals
-# meant or not) rather than an lru_cache keyed on (token, flag): one look-up by the string per
-# token of every new answer. Words recur, so the tables stay small; past _READINGS_MAX entries a
-# table starts afresh (a bound, not an eviction policy).
-_READINGS: tuple[dict[str, tuple[tuple[str, ...], bool]], dict[str, tuple[tuple[str, ...], bool]]] = ({}, {})
+# Each raw token's reading, (`_token_forms`, `_left_as_written`) or, for the usual word (one
+# form, not an abbreviation left as written), that form alone, in two plain dicts (capitals meant
+# or not) rather than an lru_cache keyed on (token, flag): one look-up by the string per token of
+# every new answer. Words recur, so the tables stay small; past _READINGS_MAX entries a table
+# starts afresh (a bound, not an eviction policy).
+_Reading = str | tuple[tuple[str, ...], bool]
+_READINGS: tuple[dict[str, _Reading], dict[str, _Reading]] = ({}, {})
 _READINGS_MAX = 65536
 
 
-def _read_token(tok: str, caps_intended: bool) -> tuple[tuple[str, ...], bool]:
+def _read_token(tok: str, caps_intended: bool) -> _Reading:
     table = _READINGS[caps_intended]
     if len(table) >= _READINGS_MAX:
         table.clear()
-    reading = table[tok] = (_token_forms(tok, caps_intended), _left_as_written(tok, caps_intended))
+    forms, as_written = _token_forms(tok, caps_intended), _left_as_written(tok, caps_intended)
+    reading: _Reading = forms[0] if len(forms) == 1 and not as_written else (forms, as_written)
+    table[tok] = reading
     return reading
 
 
@@ -212,8 +216,10 @@ def analyse(text: str) -> Analysis:
     """
     cues = scan(_tokenised(text)[0])
     content, mask = cues.content, cues.negated_mask
-    negated = cues.has_negation and all(mask)
-    if negated or not any(mask):
+    # a word is in a negation's scope only where there is a negation cue: the usual answer has none
+    partly = cues.has_negation and any(mask)
+    negated = cues.has_negation and all(mask)  # a bare "no" too: nothing left, all of it denied
+    if negated or not partly:
         words = list(content)
     else:
         words = []
@@ -226,11 +232,11 @@ def analyse(text: str) -> Analysis:
     asserted: tuple[str, ...]
     if negated:
         denied, asserted = tokens, ()
-    elif not any(mask):
+    elif not partly:
         denied, asserted = (), tokens
     else:
         denied, asserted = _scoped_words(content, mask)
-    normal = not cues.uncertain and _states_normal(negated, denied if negated else asserted, any(mask))
+    normal = not cues.uncertain and _states_normal(negated, denied if negated else asserted, partly)
     return Analysis(
         text=text,
         canonical="normal" if normal else " ".join(tokens),

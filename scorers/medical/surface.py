@@ -199,6 +199,11 @@ _JOIN_PREFIXES = frozenset(
 )
 
 
+# Every token `join_and_filter` acts on: an article, a prefix or a compound's first word, "%",
+# and the words that make a Roman numeral after them a number.
+_JOIN_STOPS = ARTICLES | _JOIN_PREFIXES | _ROMAN_CONTEXT | {a for a, _ in _COMPOUNDS} | {"%"}
+
+
 @lru_cache(maxsize=65536)
 def normalise_token(token: str) -> str:
     """One lower-cased word in its canonical spelling: American, singular, digits for number words.
@@ -262,6 +267,8 @@ def join_and_filter(tokens: list[str]) -> list[str]:
     >>> join_and_filter(["the", "non", "enhancing", "x", "ray", "grade", "ii"])
     ['nonenhancing', 'xray', 'grade', '2']
     """
+    if _JOIN_STOPS.isdisjoint(tokens):
+        return tokens  # the usual answer: nothing to drop, join or read (one C-level pass)
     out: list[str] = []
     n = len(tokens)
     i = 0
