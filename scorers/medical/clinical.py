@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
+from scorers.medical.lexicon import IN_POSITION, MALPOSITIONED
+
 LEFT, RIGHT, BILATERAL = "left", "right", "bilateral"
 
 _LATERALITY = {
@@ -169,7 +171,8 @@ _MEMBER_OF: dict[str, tuple[str, str]] = {tok: (group, m) for group, members in 
 # the words themselves, not the lobe abbreviations (RLL expands to "right lower lobe")
 LATERALITY_WORDS = frozenset(w for w in _LATERALITY if w not in {"lll", "lul", "rll", "rul", "rml"})
 POLARITY_WORDS = frozenset(_MEMBER_OF)
-GROUP_NAMES = (_HYPER_HYPO, *(g for g, _ in _GROUPS))
+_DEVICE_POSITION = "device position"
+GROUP_NAMES = (_HYPER_HYPO, *(g for g, _ in _GROUPS), _DEVICE_POSITION)
 
 
 @lru_cache(maxsize=65536)
@@ -240,6 +243,8 @@ def laterality_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
 _GROUP_MEMBERS: dict[str, frozenset[str]] = {
     _HYPER_HYPO: frozenset({"hyper", "hypo", "iso"}),
     **{g: frozenset(m.values()) for g, m in _GROUPS},
+    # read from phrases, not words (`scorers.medical.lexicon.device_position`)
+    _DEVICE_POSITION: frozenset({IN_POSITION, MALPOSITIONED}),
 }
 
 

@@ -24,8 +24,18 @@ from functools import lru_cache
 from typing import NamedTuple, TypeVar
 
 from scorers.medical.clinical import laterality, laterality_conflict, polarity, polarity_conflict
+from scorers.medical.lexicon import device_position, normal_restatements
 from scorers.medical.negation import CUE_WORDS, scan
-from scorers.medical.surface import PUNCTUATION_TOKENS, join_and_filter, normalise_token, raw_tokens
+from scorers.medical.spelling import MIN_LENGTH as MIN_SPELLING_LENGTH
+from scorers.medical.spelling import corrected
+from scorers.medical.surface import (
+    PUNCTUATION_TOKENS,
+    TERMINATOR_TOKENS,
+    join_and_filter,
+    normalise_token,
+    raw_tokens,
+)
+from scorers.medical.trie import PhraseTrie
 from scorers.medical.vocabulary import abbreviation_keys, canonical_phrases, expand_abbreviation, expansions
 
 K = TypeVar("K")
@@ -59,6 +69,8 @@ def _token_forms(tok: str, caps_intended: bool) -> tuple[str, ...]:
         if expanded is not None:
             return tuple(expanded.split())
     norm = normalise_token(tok)
+    if len(norm) >= MIN_SPELLING_LENGTH and norm.isalpha():
+        norm = corrected(norm) or norm  # a long word that is no word here, one edit from a term
     return _SPLIT_TOKENS.get(norm, (norm,))
 
 
@@ -214,7 +226,7 @@ def analyse(text: str) -> Analysis:
     >>> analyse("Possible T2 hyperintense lesion").uncertain
     True
     """
-    cues = scan(_tokenised(text)[0])
+    cues = scan(_restated(_tokenised(text)[0]))
     content, mask = cues.content, cues.negated_mask
     # a word is in a negation's scope only where there is a negation cue: the usual answer has none
     partly = cues.has_negation and any(mask)
@@ -246,11 +258,44 @@ def analyse(text: str) -> Analysis:
         # Polarity from the words as written and from the HPO labels they map to: "low blood
         # pressure" is both decreased and (as hypotension) hypo.
         laterality=_shared(laterality(content)),
-        polarity=_shared(polarity(content) if tokens == content else polarity(content) | polarity(tokens)),
+        polarity=_shared(_polarity(content, tokens, mask, partly)),
         denied=denied,
         asserted=asserted,
         normal=normal,
     )
+
+
+def _polarity(
+    content: tuple[str, ...], tokens: tuple[str, ...], mask: tuple[bool, ...], partly: bool
+) -> frozenset[str]:
+    # polarity of the words as written and of the labels they map to; a device's position from
+    # the words outside any negation's scope ("not in good position" says nothing is right)
+    found = polarity(content) if tokens == content else polarity(content) | polarity(tokens)
+    words = tuple(w for w, m in zip(content, mask, strict=True) if not m) if partly else content
+    position = device_position(words)
+    return found | position if position else found
+
+
+# Normal findings stated as normality, written as the absence they equal ("normal heart size" →
+# "no cardiomegaly"), before the negation scan reads them (`scorers.medical.lexicon`).
+_RESTATEMENTS: PhraseTrie[tuple[str, ...]] = PhraseTrie(
+    (tuple(normal.split()), tuple(absent.split())) for normal, absent in normal_restatements()
+)
+
+
+def _restated(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    if _RESTATEMENTS.first_words.keys().isdisjoint(tokens):
+        return tokens
+    out: list[str] = []
+    at = 0
+    for start, end, absent in _RESTATEMENTS.matches(tokens):
+        out.extend(tokens[at:start])
+        out.extend(absent)
+        if end < len(tokens) and tokens[end] not in TERMINATOR_TOKENS:
+            out.append(";")  # the restated absence ends here: its "no" must not reach what follows
+        at = end
+    out.extend(tokens[at:])
+    return tuple(out)
 
 
 # One object per distinct side or polarity set among cached analyses: a frozenset is always

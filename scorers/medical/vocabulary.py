@@ -31,6 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from scorers.medical.clinical import LATERALITY_WORDS, POLARITY_WORDS, laterality, polarity
+from scorers.medical.lexicon import lay_phrases
 from scorers.medical.negation import CUE_WORDS
 from scorers.medical.surface import raw_tokens, surface
 from scorers.medical.trie import PhraseTrie
@@ -287,6 +288,11 @@ def _hpo_index() -> SynonymIndex:
             candidates.setdefault(key, set()).add(target)
     # A phrase that HPO gives to two different terms is ambiguous: left alone.
     phrases = {k: next(iter(v)) for k, v in candidates.items() if len(v) == 1}
+    # The curated lay terms HPO lacks ("brain bleed", "broken rib"), where HPO says nothing else
+    for lay, clinical in lay_phrases():
+        key, target = norm(lay), norm(clinical)
+        if key and key != target and key not in labels and key not in candidates:
+            phrases[key] = labels.get(target, target)
     return SynonymIndex(
         phrases=phrases,
         abbreviations={k: next(iter(v)) for k, v in abbrevs.items() if len(v) == 1},
