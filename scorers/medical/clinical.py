@@ -10,7 +10,7 @@ makes an open answer wrong however similar the strings are").
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from functools import lru_cache
 
 from scorers.medical.lexicon import IN_POSITION, MALPOSITIONED
@@ -225,12 +225,12 @@ def polarity(tokens: Iterable[str]) -> frozenset[str]:
     return frozenset(out) if out else _NONE
 
 
-def _sides(lat: frozenset[str]) -> frozenset[str]:
+def _sides(lat: Collection[str]) -> frozenset[str]:
     # "bilateral" and "left and right" say the same thing.
-    return frozenset({LEFT, RIGHT}) if BILATERAL in lat else lat
+    return frozenset({LEFT, RIGHT}) if BILATERAL in lat else frozenset(lat)
 
 
-def laterality_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
+def laterality_conflict(a: Collection[str], b: Collection[str]) -> bool:
     """Both answers name a side and the sides differ ("bilateral" ≠ "left"; unnamed is no conflict).
 
     >>> left, right = frozenset({"left"}), frozenset({"right"})
@@ -248,7 +248,7 @@ _GROUP_MEMBERS: dict[str, frozenset[str]] = {
 }
 
 
-def polarity_conflict(a: frozenset[str], b: frozenset[str]) -> str | None:
+def polarity_conflict(a: Collection[str], b: Collection[str]) -> str | None:
     """The first group in which ``a`` and ``b`` name only different members, e.g. "hyper/hypo".
 
     An answer naming both members of a pair ("acute on chronic") conflicts with neither.
@@ -262,7 +262,7 @@ def polarity_conflict(a: frozenset[str], b: frozenset[str]) -> str | None:
         return None
     for group in GROUP_NAMES:
         members = _GROUP_MEMBERS[group]
-        in_a, in_b = a & members, b & members
+        in_a, in_b = members.intersection(a), members.intersection(b)
         if in_a and in_b and not (in_a & in_b):
             return group
     return None

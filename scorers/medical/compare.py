@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from scorers.medical.clinical import polarity_conflict
-from scorers.medical.concepts import align_in_context, concept_conflict, concepts
+from scorers.medical.concepts import DERIVED_CACHE, align_in_context, concept_conflict, concepts
 from scorers.medical.modifiers import (
     Modifiers,
     modifier_conflict,
@@ -74,7 +74,7 @@ def core_words(a: Analysis) -> tuple[str, ...]:
     return tuple(sorted(t for t in a.tokens if t not in FRAMING_WORDS))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=DERIVED_CACHE)
 def _concepts_and_rest(tokens: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     # (sorted concept ids, sorted words outside them): tuples of strings, untracked by the collector
     found = concepts(tokens)
@@ -93,13 +93,15 @@ def _finding_conflict(a: Analysis, b: Analysis, texts: tuple[str, str] | None) -
     # levels, counts, measurements and HPO concepts: what `clinical_conflict` does not read
     ta, tb = texts if texts is not None else (a.text, b.text)
     mb = read_modifiers(tb)  # the reference's, cached across a GRPO group
-    if mb.levels or mb.counts or mb.measures or not b.polarity.isdisjoint(_NUMBER_MEMBERS):
+    if mb.levels or mb.counts or mb.measures or not _NUMBER_MEMBERS.isdisjoint(b.polarity):
         ma = read_modifiers(ta)
         conflict = modifier_conflict(ma, mb)
         if conflict is not None:
             return conflict
         if ma.counts or mb.counts:  # "one nodule" against "multiple nodules"
-            group = polarity_conflict(a.polarity | number_members(ma.counts), b.polarity | number_members(mb.counts))
+            group = polarity_conflict(
+                number_members(ma.counts).union(a.polarity), number_members(mb.counts).union(b.polarity)
+            )
             if group is not None:
                 return f"polarity:{group}"
     if not (a.normal or b.normal):
@@ -158,7 +160,7 @@ def compare(a: Analysis, b: Analysis, texts: tuple[str, str] | None = None, reas
 _ALPHA = re.compile(r"[a-z]{3,}")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=DERIVED_CACHE)
 def _alpha_words(text: str) -> tuple[str, ...]:
     # the words of a text as written, less framing: two texts that differ only in how they write
     # a level or a measurement have the same ones (a cheap test before reading the numbers); a

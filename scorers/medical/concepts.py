@@ -30,6 +30,12 @@ _TOP = frozenset({"HP:0000001", "HP:0000118"})
 # too, but only general ones: they never conflict, see `_GENERAL`). HPO's inheritance and
 # frequency subtrees are not findings at all.
 _NOT_FINDINGS = frozenset({"HP:0000005", "HP:0040279", "HP:0012823", "HP:0031797", "HP:0032443"})
+# Caches of what is derived from a text after its analysis (concepts, mentions, alignments, word
+# sets) hold 8,192 entries, not 65,536: they serve mostly a reference across its GRPO group (one
+# batch) and answers that recur often enough to stay in an LRU. Each entry costs the cyclic
+# collector a visit at every full collection, and a never-seen answer adds one to each; at 65,536
+# these caches were about a quarter of a full collection's time (measured 2026-12-01).
+DERIVED_CACHE = 8192
 # Concepts this many is-a steps or fewer below the root are too general to contradict a specific
 # finding ("Abnormality of the cardiovascular system" is depth 2).
 _GENERAL_DEPTH = 3
@@ -102,7 +108,7 @@ def _build() -> ConceptIndex:
     return ConceptIndex(trie=trie, ancestors={t: tuple(sorted(a)) for t, a in ancestors.items()}, depth=depth)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=DERIVED_CACHE)
 def concepts(tokens: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
     """(HPO id, start, end) of every label in ``tokens``, longest match first, left to right.
 
@@ -180,7 +186,7 @@ def _build_mentions() -> MentionIndex:
     return MentionIndex(trie=trie, label=label)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=DERIVED_CACHE)
 def align_in_context(text: str, other: str) -> tuple[str, str] | None:
     """Both texts with every phrase that names an HPO concept the other text names too written
     as that concept's label (surface-normalised); None when they share none.
@@ -211,7 +217,7 @@ def align_in_context(text: str, other: str) -> tuple[str, str] | None:
     return ra, rb
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=DERIVED_CACHE)
 def _text_mentions(
     text: str,
 ) -> tuple[tuple[str, ...], tuple[tuple[int, int, tuple[str, ...]], ...], tuple[str, ...]]:

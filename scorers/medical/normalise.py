@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar, cast
 
 from scorers.medical.clinical import laterality, laterality_conflict, polarity, polarity_conflict
 from scorers.medical.lexicon import device_position, normal_restatements
@@ -192,8 +192,8 @@ class Analysis(NamedTuple):
         tokens: ``canonical`` split into tokens.
         negated: the finding is negated ("no pneumothorax", "pneumothorax ruled out").
         uncertain: the finding is hedged ("possible X", "X cannot be excluded").
-        laterality: subset of {"left", "right", "bilateral"}.
-        polarity: polarity markers present, e.g. {"hyper"}, {"t1"}, {"malignant"}, {"increased"}.
+        laterality: sides named, sorted: a subset of ("bilateral", "left", "right").
+        polarity: polarity markers present, sorted, e.g. ("hyper",), ("t1",), ("malignant",).
         denied: canonical tokens inside a negation's scope ("effusion" in "no effusion but
             pneumothorax"); ``tokens`` itself when ``negated``, () when nothing is.
         normal: the text calls the whole study normal ("no acute cardiopulmonary abnormality",
@@ -209,14 +209,15 @@ class Analysis(NamedTuple):
     tokens: tuple[str, ...]
     negated: bool
     uncertain: bool
-    laterality: frozenset[str]
-    polarity: frozenset[str]
+    # sorted tuples rather than frozensets: with only strings and tuples in it, a cached analysis
+    # stops being tracked by the cyclic collector (a set always is), so full collections skip it
+    laterality: tuple[str, ...]
+    polarity: tuple[str, ...]
     denied: tuple[str, ...]
     asserted: tuple[str, ...]
     normal: bool = False
 
 
-@lru_cache(maxsize=65536)
 def analyse(text: str) -> Analysis:
     """Normalise ``text`` and read its negation, uncertainty, laterality and polarity.
 
@@ -226,6 +227,21 @@ def analyse(text: str) -> Analysis:
     >>> analyse("Possible T2 hyperintense lesion").uncertain
     True
     """
+    return cast(Analysis, _new_tuple(Analysis, _analysed(text)))
+
+
+# An analysis is cached as a plain tuple of its fields, built into an `Analysis` on the way out
+# (~0.1 µs): the collector stops tracking a plain tuple of strings and tuples at its first
+# collection, never a tuple subclass, and 65,536 cached analyses walked at every full collection
+# were a fifth of its time on never-seen answers.
+_new_tuple = tuple.__new__
+_Fields = tuple[
+    str, str, tuple[str, ...], bool, bool, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
+]
+
+
+@lru_cache(maxsize=65536)
+def _analysed(text: str) -> _Fields:
     cues = scan(_restated(_tokenised(text)[0]))
     content, mask = cues.content, cues.negated_mask
     # a word is in a negation's scope only where there is a negation cue: the usual answer has none
@@ -249,19 +265,19 @@ def analyse(text: str) -> Analysis:
     else:
         denied, asserted = _scoped_words(content, mask)
     normal = not cues.uncertain and _states_normal(negated, denied if negated else asserted, partly)
-    return Analysis(
-        text=text,
-        canonical="normal" if normal else " ".join(tokens),
-        tokens=("normal",) if normal else tokens,
-        negated=negated,
-        uncertain=cues.uncertain,
-        # Polarity from the words as written and from the HPO labels they map to: "low blood
-        # pressure" is both decreased and (as hypotension) hypo.
-        laterality=_shared(laterality(content)),
-        polarity=_shared(_polarity(content, tokens, mask, partly)),
-        denied=denied,
-        asserted=asserted,
-        normal=normal,
+    # in `Analysis` field order; polarity from the words as written and from the HPO labels they
+    # map to: "low blood pressure" is both decreased and (as hypotension) hypo
+    return (
+        text,
+        "normal" if normal else " ".join(tokens),
+        ("normal",) if normal else tokens,
+        negated,
+        cues.uncertain,
+        _sorted(laterality(content)),
+        _sorted(_polarity(content, tokens, mask, partly)),
+        denied,
+        asserted,
+        normal,
     )
 
 
@@ -298,23 +314,8 @@ def _restated(tokens: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-# One object per distinct side or polarity set among cached analyses: a frozenset is always
-# tracked by the cyclic collector, and one per cached analysis made every full collection walk
-# tens of thousands of them. Few sets recur (sides, a modifier or two), so the table stays small;
-# past its bound a set is kept as it is.
-_SHARED_SETS: dict[frozenset[str], frozenset[str]] = {}
-_SHARED_MAX = 4096
-
-
-def _shared(found: frozenset[str]) -> frozenset[str]:
-    if not found:
-        return found
-    known = _SHARED_SETS.get(found)
-    if known is not None:
-        return known
-    if len(_SHARED_SETS) < _SHARED_MAX:
-        _SHARED_SETS[found] = found
-    return found
+def _sorted(found: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(found)) if found else ()
 
 
 def _states_normal(negated: bool, words: tuple[str, ...], partly_negated: bool) -> bool:
