@@ -19,9 +19,9 @@ mismatch before any fuzzy score is computed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import NamedTuple, TypeVar, cast
+from typing import NamedTuple, TypeVar
 
 from scorers.medical.clinical import laterality, laterality_conflict, polarity, polarity_conflict
 from scorers.medical.lexicon import device_position, normal_restatements
@@ -111,7 +111,7 @@ def _tokenised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         reading = (capitals if caps_intended else plain).get(tok)
         if reading is None:
             reading = _read_token(tok, caps_intended)
-        if type(reading) is str:  # the usual word: one form, not an abbreviation left as written
+        if isinstance(reading, str):  # the usual word: one form, not an abbreviation left as written
             out.append(reading)
             continue
         forms, as_written = reading
@@ -227,17 +227,17 @@ def analyse(text: str) -> Analysis:
     >>> analyse("Possible T2 hyperintense lesion").uncertain
     True
     """
-    return cast(Analysis, _new_tuple(Analysis, _analysed(text)))
+    return _as_analysis(Analysis, _analysed(text))
 
 
 # An analysis is cached as a plain tuple of its fields, built into an `Analysis` on the way out
 # (~0.1 µs): the collector stops tracking a plain tuple of strings and tuples at its first
 # collection, never a tuple subclass, and 65,536 cached analyses walked at every full collection
 # were a fifth of its time on never-seen answers.
-_new_tuple = tuple.__new__
 _Fields = tuple[
     str, str, tuple[str, ...], bool, bool, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
 ]
+_as_analysis: Callable[[type[Analysis], _Fields], Analysis] = tuple.__new__
 
 
 @lru_cache(maxsize=65536)
