@@ -168,6 +168,16 @@ def _alpha_words(text: str) -> tuple[str, ...]:
     return tuple(sorted(set(_ALPHA.findall(text.lower())) - FRAMING_WORDS))
 
 
+def _has_words(text: str, words: tuple[str, ...]) -> bool:
+    """Whether ``text`` contains each of ``words`` (as substrings: a cheap test before
+    `_alpha_words`, which the notation check needs equal on both sides)."""
+    low = text.lower()
+    for w in words:
+        if w not in low:
+            return False
+    return True
+
+
 def _same_values(a: Modifiers, b: Modifiers) -> bool:
     """Both texts give levels or measurements, and the same ones (perhaps written differently)."""
     if not (a.levels or a.measures) or a.levels != b.levels or a.counts != b.counts:
@@ -205,6 +215,7 @@ def compare_texts(text: str, other: str, reasons: bool = True) -> tuple[Analysis
         return a, b, c
     if (
         c.conflict is None
+        and _has_words(text, _alpha_words(other))
         and _alpha_words(text) == _alpha_words(other)
         and _same_values(read_modifiers(text), read_modifiers(other))
     ):

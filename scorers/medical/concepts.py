@@ -149,10 +149,12 @@ def concept_conflict(a: Iterable[str], b: Iterable[str]) -> bool:
 
 @dataclass(frozen=True)
 class MentionIndex:
-    """Every HPO name and EXACT synonym (surface-normalised) → the ids it names; id → label."""
+    """Every HPO name and EXACT synonym (surface-normalised) → the ids it names; id → label; id →
+    the words its names and synonyms start with (a text naming the id contains one of them)."""
 
     trie: PhraseTrie[tuple[str, ...]]
     label: Mapping[str, str]
+    starts: Mapping[str, tuple[str, ...]]
 
 
 _mention_lock = threading.Lock()
@@ -181,9 +183,13 @@ def _build_mentions() -> MentionIndex:
             key = norm(phrase)
             if key and len(key.split()) <= 8:
                 owners.setdefault(key, set()).add(tid)
+    starts: dict[str, set[str]] = {}
+    for key, ids in owners.items():
+        for tid in ids:
+            starts.setdefault(tid, set()).add(key.split()[0])
     # sorted ids as a tuple of strings, which the cyclic collector stops tracking
     trie = PhraseTrie((tuple(key.split()), tuple(sorted(ids))) for key, ids in owners.items())
-    return MentionIndex(trie=trie, label=label)
+    return MentionIndex(trie=trie, label=label, starts={t: tuple(sorted(w)) for t, w in starts.items()})
 
 
 @lru_cache(maxsize=DERIVED_CACHE)
@@ -202,8 +208,8 @@ def align_in_context(text: str, other: str) -> tuple[str, str] | None:
     # the other text (a reference, shared by a GRPO group) first: with no mention there, the
     # answer's mentions are never looked for
     b, mb, ids_b = _text_mentions(other)
-    if not ids_b:
-        return None
+    if not ids_b or _mention_starts(other).isdisjoint(normalised_token_tuple(text)):
+        return None  # the text has no word that any name of the other's concepts starts with
     a, ma, ids_a = _text_mentions(text)
     if not ids_a or set(ids_a).isdisjoint(ids_b):
         return None
@@ -215,6 +221,13 @@ def align_in_context(text: str, other: str) -> tuple[str, str] | None:
     if ra == " ".join(a) and rb == " ".join(b):
         return None
     return ra, rb
+
+
+@lru_cache(maxsize=DERIVED_CACHE)
+def _mention_starts(text: str) -> frozenset[str]:
+    # the first words of every name of every concept ``text`` mentions (cached: a reference's)
+    starts = mention_index().starts
+    return frozenset(w for tid in _text_mentions(text)[2] for w in starts.get(tid, ()))
 
 
 @lru_cache(maxsize=DERIVED_CACHE)

@@ -110,8 +110,9 @@ def lay_phrases() -> Iterator[tuple[str, str]]:
     of saying that a device sits where it should, as one."""
     yield from LAY_TERMS.items()
     for words in GOOD_POSITION:
-        if words not in (("good", "position"), ("in", "position")):
-            yield " ".join(words), "good position"
+        if words != ("in", "position"):
+            yield " ".join(words), "position good"
+            yield "in " + " ".join(words), "position good"
     for bone, anatomical in _BONES.items():
         target = f"{anatomical} fracture"
         for word in _BROKEN:

