@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from scorers.medical.surface import surface
+
 # lay phrase → the finding in clinical words (an HPO label where HPO has one)
 LAY_TERMS: dict[str, str] = {
     # bleeding and fluid
@@ -157,8 +159,10 @@ def normal_restatements() -> Iterator[tuple[str, str]]:
 DEVICE_WORDS = frozenset(
     {"tube", "catheter", "line", "picc", "cvc", "ett", "ngt", "drain", "stent", "lead", "wire", "port", "cannula"}
 )
+# In the normaliser's token form: "well positioned" is read as one word, "wellpositioned"
+# (`scorers.medical.surface.join_and_filter` joins "well-" to the next word).
 GOOD_POSITION: tuple[tuple[str, ...], ...] = tuple(
-    tuple(p.split())
+    tuple(surface(p).split())
     for p in (
         "good position",
         "satisfactory position",
@@ -179,7 +183,7 @@ GOOD_POSITION: tuple[tuple[str, ...], ...] = tuple(
     )
 )
 BAD_POSITION: tuple[tuple[str, ...], ...] = tuple(
-    tuple(p.split())
+    tuple(surface(p).split())
     for p in (
         "malpositioned",
         "malposition",
