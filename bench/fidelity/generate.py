@@ -479,27 +479,27 @@ def _misspellings(t: Term, words: set[str]) -> Iterator[tuple[str, dict[str, Any
 
 
 def _lay_cases() -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(split, kind, case): lay terms against their clinical names (and against another finding),
-    normal findings said two ways, and device positions; split by a hash of the wording."""
+    """(key, kind, case): lay terms against their clinical names (and against another finding),
+    normal findings said two ways, and device positions; the key (the wording) splits them."""
     for i, (lay, clinical) in enumerate(LAY_TERMS):
         key = "lay:" + lay
         split = split_of(key)
         frames, negations, _ = _wording(split)
         said = _pick(key + ":f", ("{}", *frames)).format(lay)
         other = next(c for _, c in LAY_TERMS[i + 1 :] + LAY_TERMS[:i] if c != clinical)
-        yield split, "semantic", {"reference": clinical, "answer": said, "label": 1, "category": "lay term"}
+        yield key, "semantic", {"reference": clinical, "answer": said, "label": 1, "category": "lay term"}
         yield (
-            split,
+            key,
             "semantic",
             {"reference": other, "answer": said, "label": 0, "category": "lay term, other finding"},
         )
         yield (
-            split,
+            key,
             "answer",
             {"kind": "open", "reference": clinical, "answer": said, "full": True, "category": "open lay term"},
         )
         yield (
-            split,
+            key,
             "answer",
             {
                 "kind": "open",
@@ -510,7 +510,7 @@ def _lay_cases() -> Iterator[tuple[str, str, dict[str, Any]]]:
             },
         )
         yield (
-            split,
+            key,
             "answer",
             {
                 "kind": "open",
@@ -523,10 +523,14 @@ def _lay_cases() -> Iterator[tuple[str, str, dict[str, Any]]]:
     for pairs, label in ((NORMAL_PAIRS, 1), (NORMAL_NON_PAIRS, 0)):
         category = "normal statement" if label else "normal statement, not equivalent"
         for absent, stated in pairs:
-            split = split_of(f"normal:{absent}|{stated}")
-            yield split, "semantic", {"reference": absent, "answer": stated, "label": label, "category": category}
+            key = f"normal:{absent}|{stated}"
             yield (
-                split,
+                key,
+                "semantic",
+                {"reference": absent, "answer": stated, "label": label, "category": category},
+            )
+            yield (
+                key,
                 "answer",
                 {
                     "kind": "open",
@@ -537,19 +541,19 @@ def _lay_cases() -> Iterator[tuple[str, str, dict[str, Any]]]:
                 },
             )
     for device in DEVICES:
-        split = split_of("device:" + device)
+        key = "device:" + device
         for i, good in enumerate(GOOD_POSITION):
             ref = good.format(device)
             same = GOOD_POSITION[(i + 1) % len(GOOD_POSITION)].format(device)
             for bad in BAD_POSITION:
                 wrong = bad.format(device)
                 yield (
-                    split,
+                    key,
                     "semantic",
                     {"reference": ref, "answer": wrong, "label": 0, "category": "device malposition"},
                 )
                 yield (
-                    split,
+                    key,
                     "answer",
                     {
                         "kind": "open",
@@ -559,9 +563,13 @@ def _lay_cases() -> Iterator[tuple[str, str, dict[str, Any]]]:
                         "category": "open device malposition",
                     },
                 )
-            yield split, "semantic", {"reference": ref, "answer": same, "label": 1, "category": "device in position"}
             yield (
-                split,
+                key,
+                "semantic",
+                {"reference": ref, "answer": same, "label": 1, "category": "device in position"},
+            )
+            yield (
+                key,
                 "answer",
                 {
                     "kind": "open",
@@ -611,8 +619,8 @@ def build() -> dict[str, dict[str, list[dict[str, Any]]]]:
                     out[split]["answer"].append({**case, "id": t.id})
         for kind, case in _misspellings(t, words):
             out[split][kind].append({**case, "id": t.id})
-    for split, kind, case in _lay_cases():
-        out[split][kind].append({**case, "id": case["answer"]})
+    for key, kind, case in _lay_cases():
+        out[split_of(key)][kind].append({**case, "id": key})
     for split in SPLITS:
         for kind in ("semantic", "answer"):
             seen: set[str] = set()
