@@ -15,9 +15,18 @@ itself and never imports `scorers`):
   two grades, another grade), numeric (the same length in other units; another dimension,
   another value).
 
+- wording the ontology does not hold (`bench.fidelity.lay_terms`): lay terms against their
+  clinical names (and against another finding, and denied), normal findings said two ways (and
+  pairs that sound alike but are not equivalent), device positions (right against right, right
+  against a misplaced tip); and misspellings: the term's longest word (8 letters or more) with
+  one seeded random typing error that is no word of the ontology.
+
 Split: every case belongs to ``dev`` or ``test`` by a hash of the HPO id that defines it (the
-parent for sibling pairs), so the two splits share no concept. Rules may be written while
-looking at ``dev`` only; ``test`` is scored, never printed (`bench.bench_fidelity`).
+parent for sibling pairs; the lay phrase, the normal pair, the device for the wording cases), so
+the two splits share no concept. The framings, negations and hedges around a finding differ too:
+test uses only wording dev never uses (`_wording`), so no rule was written looking at it. Rules
+may be written while looking at ``dev`` only; ``test`` is scored, never printed
+(`bench.bench_fidelity`).
 
 Run ``python -m bench.fidelity.generate`` to write ``bench/fidelity/data/{dev,test}_{semantic,answer}.jsonl``
 (generated, not committed: the bench regenerates them deterministically).
@@ -27,11 +36,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.fidelity.lay_terms import BAD_POSITION, DEVICES, GOOD_POSITION, LAY_TERMS, NORMAL_NON_PAIRS, NORMAL_PAIRS
 from bench.fidelity.ontology import PHENOTYPIC_ABNORMALITY, Term, ancestors, children, terms
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -114,6 +125,27 @@ _FRAMES = (
 )
 _NEGATIONS = ("no {}", "there is no {}", "{} is absent", "no evidence of {}", "{} is ruled out", "without {}")
 _HEDGES = ("possible {}", "{} cannot be excluded", "suspected {}", "probable {}", "questionable {}")
+# Wording for the test split only: dev cases never use it, so no rule was written looking at it.
+_HELD_OUT_FRAMES = (
+    "{} is noted",
+    "there appears to be {}",
+    "imaging demonstrates {}",
+    "{} can be seen",
+    "{} is evident",
+    "the scan reveals {}",
+    "features of {}",
+    "this is {}",
+)
+_HELD_OUT_NEGATIONS = ("no sign of {}", "{} is not seen", "negative for {}", "{} is excluded", "free of {}")
+_HELD_OUT_HEDGES = ("{} is likely", "may represent {}", "cannot rule out {}", "{} is suspected", "likely {}")
+
+
+def _wording(split: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(framings, negations, hedges) for a split: test's are held out from dev."""
+    if split == "test":
+        return _HELD_OUT_FRAMES, _HELD_OUT_NEGATIONS, _HELD_OUT_HEDGES
+    return _FRAMES[1:], _NEGATIONS, _HEDGES
+
 
 # Modifier dimensions: pairs of values that contradict each other, and paraphrases of each value
 # (a value's forms agree with each other). "{}" is the finding.
@@ -161,10 +193,11 @@ _DIMENSIONS: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
 def _semantic(t: Term, syns: list[str]) -> Iterator[dict[str, Any]]:
     name = _text(t.name)
     key = t.id
+    frames, negations, hedges = _wording(split_of(key))
     for i, s in enumerate(syns[:3]):
-        frame = _pick(f"{key}:{i}", _FRAMES)
+        frame = _pick(f"{key}:{i}", ("{}", *frames))
         yield {"reference": name, "answer": frame.format(_text(s)), "label": 1, "category": "synonym", "id": key}
-        neg = _pick(f"{key}:neg:{i}", _NEGATIONS)
+        neg = _pick(f"{key}:neg:{i}", negations)
         yield {
             "reference": "no " + name,
             "answer": neg.format(_text(s)),
@@ -175,14 +208,14 @@ def _semantic(t: Term, syns: list[str]) -> Iterator[dict[str, Any]]:
     other = _text(syns[0]) if syns else name
     yield {
         "reference": name,
-        "answer": _pick(key + ":n", _NEGATIONS).format(other),
+        "answer": _pick(key + ":n", negations).format(other),
         "label": 0,
         "category": "negation",
         "id": key,
     }
     yield {
         "reference": name,
-        "answer": _pick(key + ":h", _HEDGES).format(other),
+        "answer": _pick(key + ":h", hedges).format(other),
         "label": 0,
         "category": "uncertainty",
         "id": key,
@@ -222,6 +255,7 @@ def _answer_cases(t: Term, syns: list[str], sibs: list[Term], owners: dict[str, 
     key = t.id
     name = _text(t.name)
     s = _text(syns[0]) if syns else None
+    frames, negations, _ = _wording(split_of(key))
     tag = "<answer>{}</answer>"
     # open
     if s is not None:
@@ -229,14 +263,14 @@ def _answer_cases(t: Term, syns: list[str], sibs: list[Term], owners: dict[str, 
         yield {
             "kind": "open",
             "reference": name,
-            "answer": _pick(key + ":f", _FRAMES[1:]).format(s),
+            "answer": _pick(key + ":f", frames).format(s),
             "full": True,
             "category": "open synonym in a sentence",
         }
     yield {
         "kind": "open",
         "reference": name,
-        "answer": _pick(key + ":on", _NEGATIONS).format(s or name),
+        "answer": _pick(key + ":on", negations).format(s or name),
         "full": False,
         "category": "open negation",
     }
@@ -386,9 +420,171 @@ def _numeric_cases(key: str) -> Iterator[dict[str, Any]]:
     yield {**base, "answer": f"{mm * 2} mm", "full": False, "category": "numeric another value"}
 
 
+def _term_words() -> set[str]:
+    """Every word of every HPO name and synonym (lower case): a misspelling must be none of them."""
+    words: set[str] = set()
+    for t in terms().values():
+        for phrase in (t.name, *(s for s, _ in t.synonyms)):
+            words.update(re.findall(r"[a-z]+", phrase.lower()))
+    return words
+
+
+def _misspelt(word: str, key: str, words: set[str]) -> str | None:
+    """One seeded random typing error in ``word``: a letter deleted, two neighbours swapped, a
+    letter replaced or one inserted (Damerau's four), anywhere in the word; never a real word."""
+    rng = random.Random(key)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for _ in range(20):
+        i = rng.randrange(len(word))
+        op = rng.choice("dtri")
+        if op == "d":
+            cand = word[:i] + word[i + 1 :]
+        elif op == "t" and i < len(word) - 1:
+            cand = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+        elif op == "r":
+            cand = word[:i] + rng.choice(letters) + word[i + 1 :]
+        else:
+            cand = word[:i] + rng.choice(letters) + word[i:]
+        if cand != word and cand not in words:
+            return cand
+    return None
+
+
+def _misspellings(t: Term, words: set[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(kind, case) pairs: the term with its longest word (8 letters or more) misspelt."""
+    name = _text(t.name)
+    longest = max(re.findall(r"[A-Za-z]+", name), key=len, default="")
+    if len(longest) < 8 or longest.lower() != longest:
+        return
+    typo = _misspelt(longest, "typo:" + t.id, words)
+    if typo is None:
+        return
+    wrong = name.replace(longest, typo, 1)
+    frames, negations, _ = _wording(split_of(t.id))
+    said = _pick(t.id + ":tf", ("{}", *frames)).format(wrong)
+    denied = _pick(t.id + ":tn", negations).format(wrong)
+    yield "semantic", {"reference": name, "answer": said, "label": 1, "category": "misspelling", "id": t.id}
+    yield "semantic", {"reference": name, "answer": denied, "label": 0, "category": "misspelling denied", "id": t.id}
+    yield "answer", {"kind": "open", "reference": name, "answer": said, "full": True, "category": "open misspelling"}
+    yield (
+        "answer",
+        {
+            "kind": "open",
+            "reference": name,
+            "answer": denied,
+            "full": False,
+            "category": "open misspelling denied",
+        },
+    )
+
+
+def _lay_cases() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(key, kind, case): lay terms against their clinical names (and against another finding),
+    normal findings said two ways, and device positions; the key (the wording) splits them."""
+    for i, (lay, clinical) in enumerate(LAY_TERMS):
+        key = "lay:" + lay
+        split = split_of(key)
+        frames, negations, _ = _wording(split)
+        said = _pick(key + ":f", ("{}", *frames)).format(lay)
+        other = next(c for _, c in LAY_TERMS[i + 1 :] + LAY_TERMS[:i] if c != clinical)
+        yield key, "semantic", {"reference": clinical, "answer": said, "label": 1, "category": "lay term"}
+        yield (
+            key,
+            "semantic",
+            {"reference": other, "answer": said, "label": 0, "category": "lay term, other finding"},
+        )
+        yield (
+            key,
+            "answer",
+            {"kind": "open", "reference": clinical, "answer": said, "full": True, "category": "open lay term"},
+        )
+        yield (
+            key,
+            "answer",
+            {
+                "kind": "open",
+                "reference": clinical,
+                "answer": _pick(key + ":n", negations).format(lay),
+                "full": False,
+                "category": "open lay term denied",
+            },
+        )
+        yield (
+            key,
+            "answer",
+            {
+                "kind": "open",
+                "reference": other,
+                "answer": said,
+                "full": False,
+                "category": "open lay term, other finding",
+            },
+        )
+    for pairs, label in ((NORMAL_PAIRS, 1), (NORMAL_NON_PAIRS, 0)):
+        category = "normal statement" if label else "normal statement, not equivalent"
+        for absent, stated in pairs:
+            key = f"normal:{absent}|{stated}"
+            yield (
+                key,
+                "semantic",
+                {"reference": absent, "answer": stated, "label": label, "category": category},
+            )
+            yield (
+                key,
+                "answer",
+                {
+                    "kind": "open",
+                    "reference": absent,
+                    "answer": stated,
+                    "full": bool(label),
+                    "category": "open " + category,
+                },
+            )
+    for device in DEVICES:
+        key = "device:" + device
+        for i, good in enumerate(GOOD_POSITION):
+            ref = good.format(device)
+            same = GOOD_POSITION[(i + 1) % len(GOOD_POSITION)].format(device)
+            for bad in BAD_POSITION:
+                wrong = bad.format(device)
+                yield (
+                    key,
+                    "semantic",
+                    {"reference": ref, "answer": wrong, "label": 0, "category": "device malposition"},
+                )
+                yield (
+                    key,
+                    "answer",
+                    {
+                        "kind": "open",
+                        "reference": ref,
+                        "answer": wrong,
+                        "full": False,
+                        "category": "open device malposition",
+                    },
+                )
+            yield (
+                key,
+                "semantic",
+                {"reference": ref, "answer": same, "label": 1, "category": "device in position"},
+            )
+            yield (
+                key,
+                "answer",
+                {
+                    "kind": "open",
+                    "reference": ref,
+                    "answer": same,
+                    "full": True,
+                    "category": "open device in position",
+                },
+            )
+
+
 def build() -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Both splits' semantic pairs and answer cases."""
     owners = _synonym_owners()
+    words = _term_words()
     cands = _candidates()
     eligible = {t.id: t for t in cands}
     out: dict[str, dict[str, list[dict[str, Any]]]] = {s: {"semantic": [], "answer": []} for s in SPLITS}
@@ -421,6 +617,10 @@ def build() -> dict[str, dict[str, list[dict[str, Any]]]]:
             if _rank(t.id) % 4 == 0:
                 for case in _numeric_cases(t.id):
                     out[split]["answer"].append({**case, "id": t.id})
+        for kind, case in _misspellings(t, words):
+            out[split][kind].append({**case, "id": t.id})
+    for key, kind, case in _lay_cases():
+        out[split_of(key)][kind].append({**case, "id": key})
     for split in SPLITS:
         for kind in ("semantic", "answer"):
             seen: set[str] = set()

@@ -10,8 +10,10 @@ makes an open answer wrong however similar the strings are").
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from functools import lru_cache
+
+from scorers.medical.lexicon import IN_POSITION, MALPOSITIONED
 
 LEFT, RIGHT, BILATERAL = "left", "right", "bilateral"
 
@@ -162,13 +164,15 @@ _HYPER_HYPO = "hyper/hypo"
 # Anatomical "hypo" words (hypothalamus, hypophysis, hypoglossal ...) are not polarity.
 _HYPER_RE = re.compile(r"^hyper[a-z]{3,}$")
 _HYPO_RE = re.compile(r"^hypo(?!thalam|phys|gloss|chondr|pharyn|gastr|thenar|thes|tympan|dermi)[a-z]{3,}$")
+_PREFIXES = ("hyper", "hypo", "iso")
 _ISO_RE = re.compile(r"^iso(?:intense|intensity|dense|density|echoic|attenuating|attenuation)$")
 
 _MEMBER_OF: dict[str, tuple[str, str]] = {tok: (group, m) for group, members in _GROUPS for tok, m in members.items()}
 # the words themselves, not the lobe abbreviations (RLL expands to "right lower lobe")
 LATERALITY_WORDS = frozenset(w for w in _LATERALITY if w not in {"lll", "lul", "rll", "rul", "rml"})
 POLARITY_WORDS = frozenset(_MEMBER_OF)
-GROUP_NAMES = (_HYPER_HYPO, *(g for g, _ in _GROUPS))
+_DEVICE_POSITION = "device position"
+GROUP_NAMES = (_HYPER_HYPO, *(g for g, _ in _GROUPS), _DEVICE_POSITION)
 
 
 @lru_cache(maxsize=65536)
@@ -209,16 +213,24 @@ def polarity(tokens: Iterable[str]) -> frozenset[str]:
     >>> sorted(polarity(["t2", "hyperintense", "benign", "lesion"]))
     ['benign', 'hyper', 't2']
     """
-    out = [hit[1] for hit in map(polarity_marker, tokens) if hit is not None]
+    out: list[str] = []
+    for tok in tokens:
+        hit = _MEMBER_OF.get(tok)
+        # only a hyper-/hypo-/iso- word goes to the (cached) pattern test, so that the cache
+        # holds those words and not every token of every answer (numbers, findings)
+        if hit is None and tok.startswith(_PREFIXES):
+            hit = polarity_marker(tok)
+        if hit is not None:
+            out.append(hit[1])
     return frozenset(out) if out else _NONE
 
 
-def _sides(lat: frozenset[str]) -> frozenset[str]:
+def _sides(lat: Collection[str]) -> frozenset[str]:
     # "bilateral" and "left and right" say the same thing.
-    return frozenset({LEFT, RIGHT}) if BILATERAL in lat else lat
+    return frozenset({LEFT, RIGHT}) if BILATERAL in lat else frozenset(lat)
 
 
-def laterality_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
+def laterality_conflict(a: Collection[str], b: Collection[str]) -> bool:
     """Both answers name a side and the sides differ ("bilateral" ≠ "left"; unnamed is no conflict).
 
     >>> left, right = frozenset({"left"}), frozenset({"right"})
@@ -231,10 +243,12 @@ def laterality_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
 _GROUP_MEMBERS: dict[str, frozenset[str]] = {
     _HYPER_HYPO: frozenset({"hyper", "hypo", "iso"}),
     **{g: frozenset(m.values()) for g, m in _GROUPS},
+    # read from phrases, not words (`scorers.medical.lexicon.device_position`)
+    _DEVICE_POSITION: frozenset({IN_POSITION, MALPOSITIONED}),
 }
 
 
-def polarity_conflict(a: frozenset[str], b: frozenset[str]) -> str | None:
+def polarity_conflict(a: Collection[str], b: Collection[str]) -> str | None:
     """The first group in which ``a`` and ``b`` name only different members, e.g. "hyper/hypo".
 
     An answer naming both members of a pair ("acute on chronic") conflicts with neither.
@@ -248,7 +262,7 @@ def polarity_conflict(a: frozenset[str], b: frozenset[str]) -> str | None:
         return None
     for group in GROUP_NAMES:
         members = _GROUP_MEMBERS[group]
-        in_a, in_b = a & members, b & members
+        in_a, in_b = members.intersection(a), members.intersection(b)
         if in_a and in_b and not (in_a & in_b):
             return group
     return None

@@ -17,11 +17,11 @@ as HPO concepts (`scorers.medical.concepts`). Then, in this order:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from scorers.medical.clinical import polarity_conflict
-from scorers.medical.concepts import align_in_context, concept_conflict, concepts
+from scorers.medical.concepts import DERIVED_CACHE, align_in_context, concept_conflict, concepts
 from scorers.medical.modifiers import (
     Modifiers,
     modifier_conflict,
@@ -61,8 +61,7 @@ _NUMBER_MEMBERS = frozenset({"single", "multiple"})
 _SETTLED = ("laterality", "level", "count", "measure", "uncertainty")
 
 
-@dataclass(frozen=True, slots=True)
-class Comparison:
+class Comparison(NamedTuple):
     """How two texts compare clinically: the same finding, a decisive conflict, or open."""
 
     same: bool
@@ -75,7 +74,7 @@ def core_words(a: Analysis) -> tuple[str, ...]:
     return tuple(sorted(t for t in a.tokens if t not in FRAMING_WORDS))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=DERIVED_CACHE)
 def _concepts_and_rest(tokens: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     # (sorted concept ids, sorted words outside them): tuples of strings, untracked by the collector
     found = concepts(tokens)
@@ -94,13 +93,15 @@ def _finding_conflict(a: Analysis, b: Analysis, texts: tuple[str, str] | None) -
     # levels, counts, measurements and HPO concepts: what `clinical_conflict` does not read
     ta, tb = texts if texts is not None else (a.text, b.text)
     mb = read_modifiers(tb)  # the reference's, cached across a GRPO group
-    if mb.levels or mb.counts or mb.measures or not b.polarity.isdisjoint(_NUMBER_MEMBERS):
+    if mb.levels or mb.counts or mb.measures or not _NUMBER_MEMBERS.isdisjoint(b.polarity):
         ma = read_modifiers(ta)
         conflict = modifier_conflict(ma, mb)
         if conflict is not None:
             return conflict
         if ma.counts or mb.counts:  # "one nodule" against "multiple nodules"
-            group = polarity_conflict(a.polarity | number_members(ma.counts), b.polarity | number_members(mb.counts))
+            group = polarity_conflict(
+                number_members(ma.counts).union(a.polarity), number_members(mb.counts).union(b.polarity)
+            )
             if group is not None:
                 return f"polarity:{group}"
     if not (a.normal or b.normal):
@@ -159,12 +160,22 @@ def compare(a: Analysis, b: Analysis, texts: tuple[str, str] | None = None, reas
 _ALPHA = re.compile(r"[a-z]{3,}")
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=DERIVED_CACHE)
 def _alpha_words(text: str) -> tuple[str, ...]:
     # the words of a text as written, less framing: two texts that differ only in how they write
     # a level or a measurement have the same ones (a cheap test before reading the numbers); a
     # sorted tuple of strings, which the cyclic collector stops tracking in the cache
     return tuple(sorted(set(_ALPHA.findall(text.lower())) - FRAMING_WORDS))
+
+
+def _has_words(text: str, words: tuple[str, ...]) -> bool:
+    """Whether ``text`` contains each of ``words`` (as substrings: a cheap test before
+    `_alpha_words`, which the notation check needs equal on both sides)."""
+    low = text.lower()
+    for w in words:
+        if w not in low:
+            return False
+    return True
 
 
 def _same_values(a: Modifiers, b: Modifiers) -> bool:
@@ -204,6 +215,7 @@ def compare_texts(text: str, other: str, reasons: bool = True) -> tuple[Analysis
         return a, b, c
     if (
         c.conflict is None
+        and _has_words(text, _alpha_words(other))
         and _alpha_words(text) == _alpha_words(other)
         and _same_values(read_modifiers(text), read_modifiers(other))
     ):

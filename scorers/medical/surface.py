@@ -17,6 +17,9 @@ from functools import lru_cache
 # Numbers first so that "1.5" stays one token; then words (letters/digits, with an inner
 # apostrophe for "patient's"); then the punctuation that ends a negation scope; then "%".
 TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:['’][^\W_]+)?|[.;!?\n,]|%")
+# The same tokens for ASCII text (most answers), with ASCII classes, which the regex engine
+# matches faster than the Unicode ones.
+_ASCII_TOKEN_RE = re.compile(r"[0-9]+(?:[.,][0-9]+)+|[A-Za-z0-9]+(?:'[A-Za-z0-9]+)?|[.;!?\n,]|%")
 TERMINATOR_TOKENS = frozenset({".", ";", "!", "?", "\n"})
 # A comma does not end a negation scope ("no effusion, consolidation or pneumothorax") but
 # the negation scan needs to see it; like the terminators it never reaches normalised text.
@@ -196,6 +199,11 @@ _JOIN_PREFIXES = frozenset(
 )
 
 
+# Every token `join_and_filter` acts on: an article, a prefix or a compound's first word, "%",
+# and the words that make a Roman numeral after them a number.
+_JOIN_STOPS = ARTICLES | _JOIN_PREFIXES | _ROMAN_CONTEXT | {a for a, _ in _COMPOUNDS} | {"%"}
+
+
 @lru_cache(maxsize=65536)
 def normalise_token(token: str) -> str:
     """One lower-cased word in its canonical spelling: American, singular, digits for number words.
@@ -245,9 +253,10 @@ def raw_tokens(text: str) -> list[str]:
     >>> raw_tokens("No T2-weighted signal; 1.5 cm.")
     ['No', 'T2', 'weighted', 'signal', ';', '1.5', 'cm', '.']
     """
-    if not text.isascii():  # NFKC folds full-width letters, ligatures, non-breaking spaces
-        text = unicodedata.normalize("NFKC", text)
-    return TOKEN_RE.findall(text)
+    if text.isascii():
+        return _ASCII_TOKEN_RE.findall(text)
+    # NFKC folds full-width letters, ligatures, non-breaking spaces
+    return TOKEN_RE.findall(unicodedata.normalize("NFKC", text))
 
 
 def join_and_filter(tokens: list[str]) -> list[str]:
@@ -258,6 +267,8 @@ def join_and_filter(tokens: list[str]) -> list[str]:
     >>> join_and_filter(["the", "non", "enhancing", "x", "ray", "grade", "ii"])
     ['nonenhancing', 'xray', 'grade', '2']
     """
+    if _JOIN_STOPS.isdisjoint(tokens):
+        return tokens  # the usual answer: nothing to drop, join or read (one C-level pass)
     out: list[str] = []
     n = len(tokens)
     i = 0

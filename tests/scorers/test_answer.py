@@ -139,7 +139,12 @@ OPEN_GRADED_TOKEN_F1_CASES = [
     ("pleural effusion", "pleural effusion", 1.0, "exact is still 1"),
     ("pneumonia", "pleural effusion", 0.0, "no shared word"),
     ("no effusion but pneumothorax", "pneumothorax", 0.5, "asserted after 'but': F1 over the canonical words"),
-    ("No pneumothorax. Heart size normal.", "no pneumothorax", 1 / 3, "denies what the reference denies"),
+    (
+        "No pneumothorax. Heart size normal.",
+        "no pneumothorax",
+        2 / 3,
+        "denies what the reference denies and one more finding (a normal heart size is no cardiomegaly)",
+    ),
     ("no effusion but pneumothorax", "effusion", 0.0, "denies the reference's finding: 0, not F1 0.5"),
 ]
 
