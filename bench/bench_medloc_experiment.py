@@ -354,10 +354,14 @@ def mlae(args: argparse.Namespace) -> int:
         base = vqa_eval(base_policy, client, task, args.lm_eval_n)
         print(f"base: held-out {base}", file=sys.stderr, flush=True)
         for seed in args.seeds:
-            for kind in ("mlae", "lora"):
+            for kind in args.lm_arms:
                 policy = copy.deepcopy(base_policy)
                 torch.manual_seed(seed)  # adapter initialisation
-                names = inject_adapters(policy.model, ["q_proj", "v_proj"], kind=kind, r=args.rank, p=0.1)
+                alpha = float(args.rank) if kind == "lora-alpha-r" else None  # LoRA at MLAE's initial scale 1
+                adapter = "mlae" if kind == "mlae" else "lora"
+                names = inject_adapters(
+                    policy.model, ["q_proj", "v_proj"], kind=adapter, r=args.rank, alpha=alpha, p=0.1
+                )
                 params = sum(p.numel() for p in policy.model.parameters() if p.requires_grad)
                 cfg = GRPOConfig(
                     steps=args.lm_steps, prompts_per_step=args.lm_prompts, group_size=args.lm_group,
@@ -386,12 +390,22 @@ def mlae(args: argparse.Namespace) -> int:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.with_suffix(".partial.json").write_text(json.dumps({"base": base, "runs": runs}, indent=1))
 
+    arms = list(args.lm_arms)
+    if args.lm_add_to:  # runs of other arms from an earlier invocation with the same settings
+        earlier = json.loads(Path(args.lm_add_to).read_text())
+        mine = {k: v for k, v in vars(args).items() if k.startswith("lm_") and k not in ("lm_arms", "lm_add_to")}
+        theirs = {k: v for k, v in earlier["setup"].items() if k in mine}
+        if theirs != mine or earlier["setup"]["rank"] != args.rank or earlier["setup"]["seeds"] != args.seeds:
+            raise SystemExit(f"--lm-add-to: {args.lm_add_to} was run with other settings: {theirs}")
+        runs = [r for r in earlier["runs"] if r["kind"] not in arms] + runs
+        arms = [k for k in earlier["table"] if k not in arms] + arms
+
     def spread(xs: list[float]) -> dict[str, float]:
         return {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0}
 
     k = max(1, args.lm_steps // 4)  # the reward over the last quarter of the steps
     table = {}
-    for kind in ("mlae", "lora"):
+    for kind in arms:
         rs = [r for r in runs if r["kind"] == kind]
         table[kind] = {
             "heldout_accuracy": spread([r["heldout_accuracy"] for r in rs]),
@@ -410,6 +424,7 @@ def mlae(args: argparse.Namespace) -> int:
         "table": table,
         "runs": runs,
     }  # fmt: skip
+    result["setup"]["lm_arms"] = arms
     out.write_text(json.dumps(result, indent=1))
     out.with_suffix(".partial.json").unlink(missing_ok=True)
 
@@ -419,9 +434,10 @@ def mlae(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for kind, color in (("mlae", "tab:purple"), ("lora", "tab:green")):
+    colors = {"mlae": "tab:purple", "lora": "tab:green", "lora-alpha-r": "tab:olive"}
+    for kind in arms:
         for i, r in enumerate(x for x in runs if x["kind"] == kind):
-            ax.plot(r["reward"], color=color, alpha=0.7, label=kind if i == 0 else None)
+            ax.plot(r["reward"], color=colors[kind], alpha=0.7, label=kind if i == 0 else None)
     ax.set_xlabel("GRPO step")
     ax.set_ylabel("mean reward")
     ax.set_title(f"SmolLM2-135M VQA: MLAE vs LoRA, rank {args.rank}, {len(args.seeds)} seeds")
@@ -572,6 +588,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lm-temperature", type=float, default=0.7)
     p.add_argument("--lm-sft-steps", type=int, default=0)
     p.add_argument("--lm-kinds", nargs="+", default=["closed"])
+    p.add_argument(
+        "--lm-arms",
+        nargs="+",
+        default=["mlae", "lora", "lora-alpha-r"],
+        choices=["mlae", "lora", "lora-alpha-r"],
+        help="lora: α = 2r; lora-alpha-r: α = r (scale 1)",
+    )
+    p.add_argument("--lm-add-to", default="", help="add these arms' runs to an earlier results JSON's")
     p.add_argument("--lm-eval-n", type=int, default=16)
     p.add_argument("--mlae-out", default=str(ROOT / "bench/results/mlae_vs_lora.json"))
     p.add_argument("--mlae-png", default=str(ROOT / "docs/mlae_vs_lora.png"))
