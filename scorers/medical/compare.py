@@ -30,17 +30,24 @@ from scorers.medical.modifiers import (
     read_modifiers,
 )
 from scorers.medical.normalise import Analysis, analyse, clinical_conflict, expand_in_context
+from scorers.medical.surface import normalise_token
 
 # Words that frame an answer without adding clinical content: "there is X", "X is seen", "the
-# image shows X", "findings consistent with X", "the patient has X" all state X.
-FRAMING_WORDS = frozenset(
+# image shows X", "findings consistent with X", "the patient has X", "I can see X", "X can be
+# seen" all state X. Modality names are not framing: "CT" against "MRI" is an answer.
+_FRAMING_SURFACE = (
     {"there", "is", "are", "was", "were", "be", "been", "it", "this", "that", "which", "of", "with", "and", "the"}
     | {"image", "images", "imaging", "shows", "show", "showing", "shown", "demonstrates", "demonstrate", "reveals"}
+    | {"demonstrated", "revealed", "depicts", "depict", "depicted"}
     | {"seen", "noted", "visible", "present", "identified", "observed", "appears", "appearance", "appearances"}
     | {"finding", "findings", "consistent", "compatible", "keeping", "in", "patient", "has", "have", "had"}
     | {"answer", "diagnosis", "picture", "study", "scan", "feature", "features", "evidence", "sign", "signs"}
     | {"on", "at", "a", "an", "as", "to", "suggest", "suggests", "suggestive", "representing", "represents", "its"}
+    | {"i", "we", "can", "could", "see"}
 )
+# Both as written (`_content_words` reads raw text) and as the normaliser leaves them (analysed
+# tokens are singular: "appears" is read as "appear", which the written forms alone missed).
+FRAMING_WORDS = frozenset(_FRAMING_SURFACE | {normalise_token(w) for w in _FRAMING_SURFACE})
 
 
 # "The answer is X", "Answer: X": the lead-in frames the answer (and would otherwise be the word

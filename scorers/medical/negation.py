@@ -245,7 +245,20 @@ _AFFIRM = (
 # Report openers ("the image demonstrates no pneumothorax"): the study that shows a finding is
 # not a finding, so without these the sentence would count as only partly negated. Nouns and
 # verbs in normalised form (articles dropped, singular, as `scorers.medical.surface` leaves them).
-_STUDY_NOUNS = ("image", "scan", "film", "radiograph", "study", "picture", "view", "exam", "examination")
+_STUDY_NOUNS = (
+    "image",
+    "scan",
+    "film",
+    "radiograph",
+    "study",
+    "picture",
+    "view",
+    "exam",
+    "examination",
+    "xray",
+    "ct",
+    "mri",
+)
 _SHOW_VERBS = ("show", "demonstrate", "reveal", "depict", "display")
 _FILLER += tuple(f"{noun} {verb}" for noun in _STUDY_NOUNS for verb in _SHOW_VERBS)
 

@@ -38,6 +38,10 @@ SAME = [
     ("the heart is not enlarged", "no cardiomegaly", "not enlarged is no cardiomegaly"),
     ("costophrenic angles are clear", "no pleural effusion", "clear angles exclude an effusion"),
     ("endotracheal tube in good position", "endotracheal tube is appropriately positioned", "two ways of 'right'"),
+    ("I can see a left pleural effusion", "left pleural effusion", "the speaker frames the finding"),
+    ("A left pleural effusion can be seen.", "left pleural effusion", "a modal frame"),
+    ("There appears to be a left pleural effusion.", "left pleural effusion", "an inflected frame verb"),
+    ("The x-ray demonstrates a left pleural effusion.", "left pleural effusion", "the study as the subject"),
 ]
 
 # (answer, reference, note): clinically different, however alike the words
@@ -52,6 +56,9 @@ DIFFERENT = [
     ("endotracheal tube in good position", "endotracheal tube in the right main bronchus", "malpositioned tip"),
     ("nasogastric tube coiled in the esophagus", "nasogastric tube in satisfactory position", "coiled is wrong"),
     ("chest tube is not in good position", "chest tube in good position", "position denied"),
+    ("CT", "MRI", "a modality is an answer, not a frame"),
+    ("I cannot see a pneumothorax", "pneumothorax", "the framed finding denied"),
+    ("We see no pleural effusion", "pleural effusion", "denied after a framing verb"),
 ]
 
 
