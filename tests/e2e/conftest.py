@@ -73,7 +73,8 @@ class Server:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            raise
+            self.proc.wait()
+            raise AssertionError(f"server did not stop within {timeout}s of SIGTERM:\n{self.logs()}") from None
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
