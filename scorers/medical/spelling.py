@@ -18,10 +18,10 @@ word's reading is cached by the normaliser, so each distinct misspelling is look
 from __future__ import annotations
 
 import re
-import threading
 from collections import Counter
 from functools import lru_cache
 
+from scorers.medical.build_once import BuiltOnce
 from scorers.medical.lexicon import lay_phrases
 from scorers.medical.surface import normalise_token
 from scorers.medical.vocabulary import _package_dir, abbreviation_table, hpo_graph
@@ -29,22 +29,10 @@ from scorers.medical.vocabulary import _package_dir, abbreviation_table, hpo_gra
 MIN_LENGTH = 7
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _WORD = re.compile(r"[a-z]+")
-_lock = threading.Lock()
 # Word sets as dicts of str → None: a dict holding only strings is never tracked by the cyclic
 # collector, a frozenset always is (and would be walked, 50,000 entries, at every full collection).
 _Words = dict[str, None]
 _Counts = dict[str, int]
-_built: list[tuple[_Words, _Counts]] = []
-
-
-def _vocabularies() -> tuple[_Words, _Counts]:
-    """(known words, term words), both normalised as the normaliser writes words."""
-    if _built:
-        return _built[0]
-    with _lock:
-        if not _built:
-            _built.append(_build())
-        return _built[0]
 
 
 def _build() -> tuple[_Words, _Counts]:
@@ -72,6 +60,10 @@ def _build() -> tuple[_Words, _Counts]:
     term_norm = dict.fromkeys(n for n in (norm(w) for w in terms) if len(n) >= MIN_LENGTH - 1)
     counts = Counter(norm(w) for w in text_words)
     return known_norm, {w: counts.get(w, 0) for w in term_norm}
+
+
+# (known words, term words), both normalised as the normaliser writes words
+_vocabularies = BuiltOnce(_build)
 
 
 def warm() -> None:

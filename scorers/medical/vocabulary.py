@@ -24,12 +24,12 @@ import gzip
 import importlib.util
 import json
 import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from scorers.medical.build_once import BuiltOnce
 from scorers.medical.clinical import LATERALITY_WORDS, POLARITY_WORDS, laterality, polarity
 from scorers.medical.lexicon import lay_phrases
 from scorers.medical.negation import CUE_WORDS
@@ -181,22 +181,13 @@ class SynonymIndex:
     version: str
 
 
-_build_lock = threading.Lock()
-_built: list[SynonymIndex] = []  # the index once built: read without the lock afterwards
-
-
 def hpo_synonyms() -> SynonymIndex:
     """The HPO synonym index, built once per process from the installed ``hp.obo``.
 
     >>> hpo_synonyms().phrases["enlarged heart"]
     'cardiomegaly'
     """
-    if _built:
-        return _built[0]
-    with _build_lock:  # two request threads must not both spend a second building it
-        if not _built:
-            _built.append(_hpo_index())
-        return _built[0]
+    return _synonym_index()
 
 
 @lru_cache(maxsize=1)
@@ -302,6 +293,10 @@ def _hpo_index() -> SynonymIndex:
         trie=PhraseTrie((tuple(key.split()), tuple(label.split())) for key, label in phrases.items()),
         version=version,
     )
+
+
+# the index once built: read without the lock afterwards
+_synonym_index = BuiltOnce(_hpo_index)
 
 
 # Single words HPO lists as EXACT synonyms that mean something else in an image report

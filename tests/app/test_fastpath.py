@@ -197,15 +197,21 @@ def test_a_run_request_that_fails_after_reporting_is_not_run_twice(
     assert fast.headers.get("x-request-id")
 
 
-def test_a_run_request_goes_to_the_threadpool(monkeypatch: pytest.MonkeyPatch) -> None:
-    hops: list[object] = []
+@pytest.fixture
+def hops(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The functions the fast path sends to the threadpool (clear it after the lifespan's own)."""
+    seen: list[object] = []
     original = fastpath.anyio.to_thread.run_sync
 
     async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        hops.append(fn)
+        seen.append(fn)
         return await original(fn, *args, **kwargs)
 
     monkeypatch.setattr(fastpath.anyio.to_thread, "run_sync", counting)
+    return seen
+
+
+def test_a_run_request_goes_to_the_threadpool(hops: list[object]) -> None:
     with make_client() as c:
         hops.clear()
         assert c.post("/v1/rewards/iou", json={"items": [_grouped("p")], "run_id": "r", "group_size": 8}).status_code
@@ -247,16 +253,8 @@ def test_the_collector_is_paused_for_a_batch_and_back_on_after(monkeypatch: pyte
     ],
 )
 def test_which_box_batches_are_scored_on_the_event_loop(
-    monkeypatch: pytest.MonkeyPatch, fallbacks: list[bytes], body: dict[str, Any], on_the_loop: bool
+    hops: list[object], fallbacks: list[bytes], body: dict[str, Any], on_the_loop: bool
 ) -> None:
-    hops: list[object] = []
-    original = fastpath.anyio.to_thread.run_sync
-
-    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        hops.append(fn)
-        return await original(fn, *args, **kwargs)
-
-    monkeypatch.setattr(fastpath.anyio.to_thread, "run_sync", counting)
     with make_client(max_items=1024) as c:
         hops.clear()  # the lifespan's own
         assert c.post("/v1/rewards/iou", json=body).status_code == 200
