@@ -304,6 +304,50 @@ def grounding(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------
 # Part 2: MLAE against plain LoRA at equal rank, SmolLM2-135M on the VQA task
 # ------------------------------------------------------------------------------------------------
+ADAPTER_ARMS = ("mlae", "lora", "lora-alpha-r")
+ADAPTER_COLORS = {"mlae": "tab:purple", "lora": "tab:green", "lora-alpha-r": "tab:olive"}
+
+
+def spread(xs: list[float]) -> dict[str, float]:
+    """Mean and sample std over seeds (std 0 for one seed)."""
+    return {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0}
+
+
+def inject_arm(model: Any, targets: list[str], arm: str, rank: int) -> tuple[list[str], int]:
+    """One adapter arm's adapters of rank ``rank`` on ``targets``; the adapted layers and trainable parameters.
+
+    ``mlae``: MLAE with initial λ = 1 per expert and expert drop 0.1; ``lora``: LoRA with its default
+    α = 2r (BA scaled by 2); ``lora-alpha-r``: LoRA with α = r, MLAE's initial scale of 1.
+    """
+    from trainer.mlae import inject_adapters
+
+    alpha = float(rank) if arm == "lora-alpha-r" else None
+    adapter = "mlae" if arm == "mlae" else "lora"
+    names = inject_adapters(model, targets, kind=adapter, r=rank, alpha=alpha, p=0.1)
+    return names, sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def plot_adapter_rewards(runs: list[dict[str, Any]], arms: list[str], title: str, png: str, smooth: int = 1) -> None:
+    """Each run's reward per step, one colour per arm (a moving average over ``smooth`` steps)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for arm in arms:
+        for i, r in enumerate(x for x in runs if x["kind"] == arm):
+            curve = r["reward"] if smooth == 1 else np.convolve(r["reward"], np.ones(smooth) / smooth, mode="valid")
+            alpha = 0.7 if smooth == 1 else 0.8
+            ax.plot(curve, color=ADAPTER_COLORS[arm], alpha=alpha, label=arm if i == 0 else None)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("mean reward" if smooth == 1 else f"mean reward ({smooth}-step average)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+
+
 LM_PROFILE: dict[str, Any] = {
     "description": "SmolLM2 VQA: format 0.2 + answer 0.8, the answer read without tags too.",
     "components": [
@@ -338,7 +382,6 @@ def mlae(args: argparse.Namespace) -> int:
 
     from trainer.client import MedRewardClient
     from trainer.grpo import GRPOConfig, sft_warm_start, train
-    from trainer.mlae import inject_adapters
     from trainer.policies.hf_lm import HFCausalLM
     from trainer.service import EmbeddedService
     from trainer.tasks.vqa import VQATask
@@ -357,12 +400,7 @@ def mlae(args: argparse.Namespace) -> int:
             for kind in args.lm_arms:
                 policy = copy.deepcopy(base_policy)
                 torch.manual_seed(seed)  # adapter initialisation
-                alpha = float(args.rank) if kind == "lora-alpha-r" else None  # LoRA at MLAE's initial scale 1
-                adapter = "mlae" if kind == "mlae" else "lora"
-                names = inject_adapters(
-                    policy.model, ["q_proj", "v_proj"], kind=adapter, r=args.rank, alpha=alpha, p=0.1
-                )
-                params = sum(p.numel() for p in policy.model.parameters() if p.requires_grad)
+                names, params = inject_arm(policy.model, ["q_proj", "v_proj"], kind, args.rank)
                 cfg = GRPOConfig(
                     steps=args.lm_steps, prompts_per_step=args.lm_prompts, group_size=args.lm_group,
                     max_tokens=args.lm_tokens, lr=args.lm_lr, seed=seed, kl_beta=0.0,
@@ -400,9 +438,6 @@ def mlae(args: argparse.Namespace) -> int:
         runs = [r for r in earlier["runs"] if r["kind"] not in arms] + runs
         arms = [k for k in earlier["table"] if k not in arms] + arms
 
-    def spread(xs: list[float]) -> dict[str, float]:
-        return {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0}
-
     k = max(1, args.lm_steps // 4)  # the reward over the last quarter of the steps
     table = {}
     for kind in arms:
@@ -427,23 +462,8 @@ def mlae(args: argparse.Namespace) -> int:
     result["setup"]["lm_arms"] = arms
     out.write_text(json.dumps(result, indent=1))
     out.with_suffix(".partial.json").unlink(missing_ok=True)
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    colors = {"mlae": "tab:purple", "lora": "tab:green", "lora-alpha-r": "tab:olive"}
-    for kind in arms:
-        for i, r in enumerate(x for x in runs if x["kind"] == kind):
-            ax.plot(r["reward"], color=colors[kind], alpha=0.7, label=kind if i == 0 else None)
-    ax.set_xlabel("GRPO step")
-    ax.set_ylabel("mean reward")
-    ax.set_title(f"SmolLM2-135M VQA: MLAE vs LoRA, rank {args.rank}, {len(args.seeds)} seeds")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(args.mlae_png, dpi=90)
+    title = f"SmolLM2-135M VQA: MLAE vs LoRA, rank {args.rank}, {len(args.seeds)} seeds"
+    plot_adapter_rewards(runs, arms, title, args.mlae_png)
     print(json.dumps({"base": base, **table}, indent=1))
     return 0
 
@@ -477,7 +497,6 @@ def mlae_tiny(args: argparse.Namespace) -> int:
 
     from trainer.client import MedRewardClient
     from trainer.grpo import GRPOConfig, train
-    from trainer.mlae import inject_adapters
     from trainer.policies.tiny_vlm import TinyVLM
     from trainer.service import EmbeddedService
     from trainer.tasks.grounding import GroundingTask
@@ -490,16 +509,11 @@ def mlae_tiny(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with EmbeddedService(work) as service, MedRewardClient(service.url) as client:
         for seed in args.seeds:
-            for kind in ("mlae", "lora", "lora-alpha-r"):
+            for kind in ADAPTER_ARMS:
                 policy: Any = TinyVLM(size=args.image_size, seed=args.warm_seed)
                 policy.model.load_state_dict(torch.load(args.warm_from))
                 torch.manual_seed(seed)
-                # LoRA's default α = 2r scales BA by 2; α = r matches MLAE's initial λ = 1 per expert
-                alpha = float(args.rank) if kind == "lora-alpha-r" else None
-                adapter = "mlae" if kind == "mlae" else "lora"
-                targets = [r"re:^query\.(0|2)$"]
-                names = inject_adapters(policy.model, targets, kind=adapter, r=args.rank, alpha=alpha, p=0.1)
-                params = sum(p.numel() for p in policy.model.parameters() if p.requires_grad)
+                names, params = inject_arm(policy.model, [r"re:^query\.(0|2)$"], kind, args.rank)
                 cfg = GRPOConfig(
                     steps=args.tiny_steps, prompts_per_step=args.prompts, group_size=args.group_size,
                     lr=args.tiny_lr, seed=seed, out_dir=str(work / f"{kind}-s{seed}"), save_every=10**9,
@@ -517,14 +531,12 @@ def mlae_tiny(args: argparse.Namespace) -> int:
                       f"IoU {final['mean_iou']:.3f} params {params} ({runs[-1]['seconds']} s)",
                       file=sys.stderr, flush=True)  # fmt: skip
     table: dict[str, Any] = {}
-    for kind in ("mlae", "lora", "lora-alpha-r"):
+    for kind in ADAPTER_ARMS:
         rs = [r for r in runs if r["kind"] == kind]
         table[kind] = {"trainable_params": rs[0]["trainable_params"]}
         for key in ("A@0.5", "A@0.8", "mA", "mean_iou"):
-            v = [r["final"][key] for r in rs]
-            table[kind][key] = {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
-        last = [statistics.fmean(r["reward"][-10:]) for r in rs]
-        table[kind]["reward_last10"] = {"mean": statistics.fmean(last), "std": statistics.stdev(last)}
+            table[kind][key] = spread([r["final"][key] for r in rs])
+        table[kind]["reward_last10"] = spread([statistics.fmean(r["reward"][-10:]) for r in rs])
     result = {
         "setup": {"policy": "tiny-vlm", "targets": "query.0, query.2", "rank": args.rank, "steps": args.tiny_steps,
                   "lr": args.tiny_lr, "prompts": args.prompts, "group_size": args.group_size, "seeds": args.seeds,
@@ -535,24 +547,8 @@ def mlae_tiny(args: argparse.Namespace) -> int:
     out = Path(args.mlae_out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for kind, color in (("mlae", "tab:purple"), ("lora", "tab:green"), ("lora-alpha-r", "tab:olive")):
-        for i, r in enumerate(x for x in runs if x["kind"] == kind):
-            k = 5
-            ax.plot(np.convolve(r["reward"], np.ones(k) / k, mode="valid"), color=color, alpha=0.8,
-                    label=kind if i == 0 else None)  # fmt: skip
-    ax.set_xlabel("GRPO step")
-    ax.set_ylabel("mean reward (5-step average)")
-    ax.set_title(f"Tiny VLM grounding: MLAE vs LoRA, rank {args.rank}, {len(args.seeds)} seeds")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(args.mlae_png, dpi=90)
+    title = f"Tiny VLM grounding: MLAE vs LoRA, rank {args.rank}, {len(args.seeds)} seeds"
+    plot_adapter_rewards(runs, list(ADAPTER_ARMS), title, args.mlae_png, smooth=5)
     print(json.dumps(table, indent=1))
     return 0
 
@@ -591,8 +587,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--lm-arms",
         nargs="+",
-        default=["mlae", "lora", "lora-alpha-r"],
-        choices=["mlae", "lora", "lora-alpha-r"],
+        default=list(ADAPTER_ARMS),
+        choices=ADAPTER_ARMS,
         help="lora: α = 2r; lora-alpha-r: α = r (scale 1)",
     )
     p.add_argument("--lm-add-to", default="", help="add these arms' runs to an earlier results JSON's")
