@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,16 @@ PROMPT = "<|im_start|>user\n<|image_pad|>Box the lesion ({p}).<|im_end|>\n<|im_s
 def _query(p: int, k: int) -> str:
     # Each sample's IoU against [10, 10, 50, 50] differs, so a group's samples can be told apart.
     return PROMPT.format(p=p) + f"<think>t</think><answer>[10, 10, 50, {20 + 4 * k}]</answer>"
+
+
+def closed_window(db: Path, run_id: str) -> list[Any]:
+    """Alice's run's MedLoc-R1 window, read from the store after the server stopped, with no group left open."""
+    store = open_store(f"sqlite:///{db}")
+    try:
+        assert store.pending_groups("alice", run_id) == 0
+        return list(store.get_state("alice", run_id)["state"]["window"])
+    finally:
+        store.close()
 
 
 @pytest.mark.slow
@@ -51,12 +62,7 @@ def test_32_prompts_x_8_per_sample_requests_make_32_whole_groups(tmp_path: Path)
         assert run["groups"] == PROMPTS, run
     finally:
         assert srv.stop() == 0, srv.logs()
-    store = open_store(f"sqlite:///{tmp_path / 'runs.db'}")
-    try:
-        window = store.get_state("alice", "ps")["state"]["window"]
-        assert store.pending_groups("alice", "ps") == 0
-    finally:
-        store.close()
+    window = closed_window(tmp_path / "runs.db", "ps")
     assert len(window) == PROMPTS
     assert sorted(len(ious) for _, _, ious in window) == [G] * PROMPTS, "no group split between the workers"
     assert len({tuple(sorted(ious)) for _, _, ious in window}) == 1, "every group holds its 8 distinct samples"
@@ -98,10 +104,5 @@ def test_per_sample_iou_into_a_new_run_with_retries_counts_each_group_once(tmp_p
         by_sample.setdefault((p, k), []).append(answer["rewards"])
     assert all(len(set(map(str, r))) == 1 for r in by_sample.values())
     assert sum(a["schedule"]["replayed"] for a in answers) == prompts * G  # type: ignore[index]
-    store = open_store(f"sqlite:///{tmp_path / 'runs.db'}")
-    try:
-        window = store.get_state("alice", "fresh")["state"]["window"]
-        assert store.pending_groups("alice", "fresh") == 0
-    finally:
-        store.close()
+    window = closed_window(tmp_path / "runs.db", "fresh")
     assert sorted(len(ious) for _, _, ious in window) == [G] * prompts, "no group split or doubled"

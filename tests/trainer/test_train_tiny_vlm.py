@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -128,19 +130,21 @@ def test_box_statistics_come_from_the_shipped_annotations() -> None:
         box_statistics("chexpert")
 
 
-def test_medreward_train_starts_its_own_service_and_writes_metrics_and_plot(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    out = tmp_path / "cli"
+def _medreward_train(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``medreward train`` of 2 tiny steps into ``out``, in a process of its own."""
     args = ["--steps", "2", "--prompts-per-step", "2", "--group-size", "2", "--image-size", "32", "--sft-steps", "1"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "app.cli", "train", *args, "--out-dir", str(out), "--no-progress", "--save-every", "1"],
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "train", *args, "--out-dir", str(out), "--no-progress", *extra],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=Path(__file__).resolve().parents[2],
     )
+
+
+def test_medreward_train_starts_its_own_service_and_writes_metrics_and_plot(tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    proc = _medreward_train(out, "--save-every", "1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
     assert (out / "train.png").read_bytes()[:4] == b"\x89PNG" and (out / "service.db").exists()
@@ -149,12 +153,6 @@ def test_medreward_train_starts_its_own_service_and_writes_metrics_and_plot(tmp_
     assert "groups = 4" in proc.stderr, "the embedded service counted both steps' groups"
 
     # --resume auto picks the latest checkpoint and the same run id; with steps already done it only re-plots
-    again = subprocess.run(
-        [sys.executable, "-m", "app.cli", "train", *args, "--out-dir", str(out), "--no-progress", "--resume", "auto"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=Path(__file__).resolve().parents[2],
-    )
+    again = _medreward_train(out, "--resume", "auto")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resumed from" in again.stdout and "step-2.pt" in again.stdout and "groups = 4" in again.stderr
