@@ -232,6 +232,12 @@ def _text_mentions(
     return words, found, tuple(sorted({x for _, _, ids in found for x in ids}))
 
 
+def _sole_shared(shared: set[str], ids: tuple[str, ...]) -> str | None:
+    """The one concept of a mention that the other text names too; None for none or several (ambiguous)."""
+    common = shared.intersection(ids)
+    return next(iter(common)) if len(common) == 1 else None
+
+
 def _unchanged(
     words: tuple[str, ...],
     mentions: tuple[tuple[int, int, tuple[str, ...]], ...],
@@ -240,8 +246,8 @@ def _unchanged(
 ) -> bool:
     # whether `_rewrite` would give the words back as they are: no mention it rewrites differs from its label
     for start, end, ids in mentions:
-        common = shared.intersection(ids)
-        if len(common) == 1 and labels[next(iter(common))] != " ".join(words[start:end]):
+        sole = _sole_shared(shared, ids)
+        if sole is not None and labels[sole] != " ".join(words[start:end]):
             return False
     return True
 
@@ -255,11 +261,11 @@ def _rewrite(
     out: list[str] = []
     at = 0
     for start, end, ids in mentions:
-        common = sorted(shared.intersection(ids))
-        if len(common) != 1:
+        sole = _sole_shared(shared, ids)
+        if sole is None:
             continue
         out.extend(words[at:start])
-        out.append(labels[common[0]])
+        out.append(labels[sole])
         at = end
     out.extend(words[at:])
     return " ".join(out)
