@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterator, Sequence
-from operator import attrgetter
 from typing import Any
 
 from prometheus_client import (
@@ -25,6 +24,7 @@ from prometheus_client import (
 from prometheus_client.metrics_core import Metric
 
 from scorers import Score
+from scorers.types import none_abstained
 
 # Per-sample scoring is milliseconds; batches of hundreds and embedding loads take seconds.
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -46,9 +46,6 @@ RUN_TAU = Gauge(
     "medreward_run_tau", "IoU threshold τ in force, per run.", ["tenant", "run_id"], multiprocess_mode="mostrecent"
 )
 GROUPS = Counter("medreward_run_groups_total", "GRPO groups reported to run schedulers.", ["tenant"])
-
-
-_REWARD = attrgetter("reward")
 
 
 class Children:
@@ -82,7 +79,7 @@ def observe_scores(reward: str, scores: Sequence[Score], seconds: float) -> None
     """Count one scored batch."""
     _items_child(reward).inc(len(scores))
     _reward_latency_child(reward).observe(seconds)
-    if None not in map(_REWARD, scores):  # the usual batch: no abstention, no Python loop over it
+    if none_abstained(scores):  # the usual batch: nothing to count per item
         return
     for s in scores:
         if s.reward is None:

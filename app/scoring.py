@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from operator import attrgetter
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -25,10 +24,10 @@ from app.profiles import ResolvedComponent, ResolvedProfile
 from schedulers.base import BufferResult, GroupReport, RunExistsError, RunNotFoundError, RunStore
 from schedulers.registry import make_scheduler
 from scorers import Item, Score, get_reward, score
+from scorers.types import none_abstained
 
 # The reward whose raw values the schedulers threshold.
 SCHEDULED_REWARD = "iou"
-_REWARD = attrgetter("reward")
 # A run created on first use without a profile scheduler (a bare `iou` call) gets MedLoc-R1's.
 DEFAULT_SCHEDULER = "medloc"
 
@@ -133,7 +132,7 @@ def refuse_invalid(scores: Sequence[Score], item_field: str = "items[{i}]") -> N
     quietly fall back to the other components and the trainer would never see it.
     ``item_field`` says where item ``i`` sits in the request (adapters pass their own).
     """
-    if None not in map(_REWARD, scores):  # nothing abstained: no Python loop over the batch
+    if none_abstained(scores):
         return
     for i, s in enumerate(scores):
         if s.reward is None and "invalid" in s.details:

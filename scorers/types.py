@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -88,3 +90,16 @@ class Score:
     @classmethod
     def error(cls, reason: str, **details: Any) -> Score:
         return cls(None, "error", {"reason": reason, **details})
+
+
+_REWARD = attrgetter("reward")
+
+
+def rewards_of(scores: Sequence[Score]) -> list[float | None]:
+    """Each score's reward, read in C (`map` with an attrgetter): no Python loop over a batch."""
+    return list(map(_REWARD, scores))
+
+
+def none_abstained(scores: Sequence[Score]) -> bool:
+    """True when every score has a reward: the usual batch, checked without a Python loop over it."""
+    return None not in map(_REWARD, scores)

@@ -16,6 +16,7 @@ from app.limits import check_items, check_outbound
 from app.schemas import RewardInfo, RewardList, RewardRequest, RewardResponse
 from app.scoring import SCHEDULED_REWARD, build_params, open_run, record_reward, score_one_reward
 from scorers import REGISTRY, Score
+from scorers.types import rewards_of
 
 router = APIRouter(prefix="/v1/rewards", tags=["rewards"])
 
@@ -67,7 +68,6 @@ def score_reward(
     return reward_response(scores, schedule)
 
 
-_REWARD = attrgetter("reward")
 _STATUS = attrgetter("status")
 _DETAILS = attrgetter("details")
 _PLAIN_REWARDS = frozenset({float, type(None)})
@@ -83,7 +83,7 @@ def reward_response(scores: Sequence[Score], schedule: dict[str, Any] | None) ->
     as it is (`fast_json_response`: the same bytes); anything else (an int or numpy reward, a
     non-finite one) goes through the model's validation as before.
     """
-    rewards = list(map(_REWARD, scores))
+    rewards = rewards_of(scores)
     status = list(map(_STATUS, scores))
     details = list(map(_DETAILS, scores))
 
