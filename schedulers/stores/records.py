@@ -82,29 +82,23 @@ def import_state(record: Record, state: Any, now: float) -> Record:
 
 def public_run(record: Record, scheduler: Scheduler | None = None) -> dict[str, Any]:
     """The dict ``RunStore.get_run`` returns."""
-    sched = scheduler or load_scheduler(record)
-    return (
-        {"run_id": record["run_id"], "scheduler": record["scheduler"], "config": record["config"]}
-        | sched.public()
-        | {"created_at": record["created_at"], "updated_at": record["updated_at"]}
-    )
+    return _framed(record, (scheduler or load_scheduler(record)).public())
 
 
 def run_summary(record: Record) -> dict[str, Any]:
     """The part of `public_run` the per-sample buffer returns for every sample: no window
     statistics, so the scheduler is not rebuilt from its state (a third of a millisecond a sample)."""
     state = record["state"]
-    return {
-        "run_id": record["run_id"],
-        "scheduler": record["scheduler"],
-        "config": record["config"],
-        "tau": state["tau"],
-        "step": state["step"],
-        "groups": state["groups"],
-        "reports": state["reports"],
-        "created_at": record["created_at"],
-        "updated_at": record["updated_at"],
-    }
+    return _framed(record, {k: state[k] for k in ("tau", "step", "groups", "reports")})
+
+
+def _framed(record: Record, schedule: dict[str, Any]) -> dict[str, Any]:
+    # a run's identity first and its timestamps last, around what its schedule says
+    return (
+        {"run_id": record["run_id"], "scheduler": record["scheduler"], "config": record["config"]}
+        | schedule
+        | {"created_at": record["created_at"], "updated_at": record["updated_at"]}
+    )
 
 
 def check_report(groups: Sequence[GroupReport], step: int | None, request_id: str | None) -> None:
