@@ -24,6 +24,7 @@ from app.profiles import ResolvedComponent, ResolvedProfile
 from schedulers.base import BufferResult, GroupReport, RunExistsError, RunNotFoundError, RunStore
 from schedulers.registry import make_scheduler
 from scorers import Item, Score, get_reward, score
+from scorers.item_records import with_fields
 from scorers.types import none_abstained
 
 # The reward whose raw values the schedulers threshold.
@@ -270,7 +271,7 @@ def apply_answer_kind(items: Sequence[Item], kind: str | None) -> list[Item]:
     """The profile's answer kind for items that set none."""
     if kind is None:
         return list(items)
-    return [it if it.kind is not None else it.model_copy(update={"kind": kind}) for it in items]
+    return [it if it.kind is not None else with_fields(it, kind=kind) for it in items]
 
 
 def score_profile(

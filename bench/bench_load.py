@@ -8,7 +8,8 @@ connections (per-sample traffic), or 256 items per POST (batch traffic). Rows:
   the same scorer, at 1 and 2 workers;
 - per-sample with a run and ``group_size`` 8 (the group buffer in the store): SQLite and Redis,
   1 and 2 workers;
-- batch of 256 over HTTP vs ``scorers.score`` in-process on the same items.
+- batch of 256 over HTTP vs ``scorers.score`` in-process: on item dicts, as a trainer calls it (the
+  items are decoded on each call), and on the same items decoded beforehand (records, `Item` models).
 
 Prints the table and writes ``bench/results/load.json``. Needs ``wrk`` (apt-get install wrk) and,
 for the Redis rows, ``redis-server``. Run: ``.venv/bin/python -m bench.bench_load [--seconds 10]``.
@@ -261,10 +262,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 base["server CPU µs/req"] / mine["server CPU µs/req"]
             )
     batch = by.get(("batch 256 iou", "medreward", 1))
-    if batch:
-        ratios["batch 256 http vs in-process"] = batch["items/s"] / batch["in-process items/s"]
-        ratios["batch 256 CPU per item, in-process / over HTTP"] = (
-            batch["in-process CPU µs/item"] / batch["server CPU µs/item"]
+    for label in IN_PROCESS if batch else ():
+        assert batch is not None
+        ratios[f"batch 256 http vs in-process ({label})"] = batch["items/s"] / batch[f"in-process {label} items/s"]
+        ratios[f"batch 256 CPU per item, in-process ({label}) / over HTTP"] = (
+            batch[f"in-process {label} CPU µs/item"] / batch["server CPU µs/item"]
         )
     if ("per-sample iou", "medreward", 2) in by and ("per-sample iou", "medreward", 1) in by:
         ratios["per-sample 2 workers / 1 worker"] = (
@@ -272,11 +274,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     print_table(f"medreward under wrk ({CONNECTIONS} keep-alive connections per-sample, {seconds:g} s per row)", rows)
     if batch:  # its own columns, which the table (keyed by the first row) leaves out
-        print(
-            f"  batch 256: {batch['items/s']:,.0f} items/s over HTTP, {batch['in-process items/s']:,.0f} in-process; "
-            f"CPU {batch['server CPU µs/item']:.2f} µs/item in the server, {batch['in-process CPU µs/item']:.2f} "
-            "in-process"
-        )
+        print(f"  batch 256: {batch['items/s']:,.0f} items/s over HTTP, {batch['server CPU µs/item']:.2f} µs CPU/item")
+        for label in IN_PROCESS:
+            print(
+                f"  in-process ({label}): {batch[f'in-process {label} items/s']:,.0f} items/s, "
+                f"{batch[f'in-process {label} CPU µs/item']:.2f} µs CPU/item"
+            )
     for name, value in ratios.items():
         print(f"  {name}: {value:.2f}x")
     # A partial run (--rows, --workers, --quick) must not overwrite the full table's results.
@@ -288,29 +291,39 @@ def main(argv: Sequence[str] | None = None) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+# The in-process baselines of the batch row: what a trainer scoring in its own process calls
+# (item dicts, decoded and validated by `scorers.score` on each call: completions are new every
+# step), and the scorer alone on items decoded beforehand, as records and as `Item` models.
+IN_PROCESS = ("dicts", "records", "Item models")
+
+
 def batch_row(env: dict[str, str], seconds: float, workdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Batches of 256 over HTTP (one worker, 2 connections) and the same scorer in-process, in this process."""
     import scorers
 
     batch = [dict(BOX_ITEM, boxes=[[20 + i % 7, 20, 80, 90]]) for i in range(256)]
-    parsed = scorers.registry.as_items(batch)
+    inputs: dict[str, Any] = {
+        "dicts": batch,
+        "records": scorers.registry.as_items(batch),
+        "Item models": [scorers.Item.model_validate(d) for d in batch],
+    }
     params = scorers.get_reward("iou").params()
-    per_batch = time_per_call(lambda: scorers.score("iou", parsed, params), repeat=5)
-    inproc_items = len(batch) / per_batch
-    # CPU seconds too: comparable with the server's CPU per item whatever share of the cores each got.
-    cpu_start, calls = time.process_time(), 0
-    while time.process_time() - cpu_start < 1.0:
-        scorers.score("iou", parsed, params)
-        calls += 1
-    inproc_cpu_us_item = (time.process_time() - cpu_start) * 1e6 / (calls * len(batch))
+    extra: dict[str, Any] = {}
+    for label in IN_PROCESS:
+        items = inputs[label]
+        per_batch = time_per_call(lambda items=items: scorers.score("iou", items, params), repeat=5)
+        # CPU seconds too: comparable with the server's CPU per item whatever share of the cores each got.
+        cpu_start, calls = time.process_time(), 0
+        while time.process_time() - cpu_start < 1.0:
+            scorers.score("iou", items, params)
+            calls += 1
+        extra[f"in-process {label} items/s"] = len(batch) / per_batch
+        extra[f"in-process {label} CPU µs/item"] = (time.process_time() - cpu_start) * 1e6 / (calls * len(batch))
     with server(medreward_cmd(1), env | {"MEDREWARD_STORE_URL": f"sqlite:///{workdir}/b.db"}, workdir) as srv:
         res = run_wrk(srv, "/v1/rewards/iou", static_script({"items": batch}), seconds, 2, workdir)
-    return res, {
-        "items/s": res["req/s"] * len(batch),
-        "in-process items/s": inproc_items,
-        "server CPU µs/item": res["server CPU µs/req"] / len(batch),
-        "in-process CPU µs/item": inproc_cpu_us_item,
-    }
+    extra["items/s"] = res["req/s"] * len(batch)
+    extra["server CPU µs/item"] = res["server CPU µs/req"] / len(batch)
+    return res, extra
 
 
 @contextmanager

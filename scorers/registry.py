@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from scorers.gc_pause import MIN_ITEMS as GC_PAUSE_MIN_ITEMS
 from scorers.gc_pause import collector_paused
+from scorers.item_records import ItemRecord, records_from_python
 from scorers.types import Item, Score
 
 log = logging.getLogger(__name__)
@@ -135,14 +136,31 @@ def get_reward(name: str) -> RewardSpec[Any]:
 
 
 def as_items(items: Sequence[Item | Mapping[str, Any]]) -> Sequence[Item]:
-    """Accept `Item` objects or plain dicts with the Item fields (validated).
+    """Accept `Item` objects, `ItemRecord` structs or plain dicts with the Item fields (validated).
 
-    A list or tuple of nothing but Items is returned as it is (the rewards only read it), checked
-    by type in C rather than item by item in Python.
+    A list or tuple of nothing but Items (or records) is returned as it is (the rewards only read
+    it), checked by type in C rather than item by item in Python. A list of dicts is decoded into
+    records by msgspec (`scorers.item_records`, ~5x faster than a model each); whatever msgspec
+    refuses is validated by the `Item` model, which converts it or raises the usual error.
     """
-    if type(items) in (list, tuple) and set(map(type, items)) == {Item}:
-        return items  # type: ignore[return-value]  # every element is an Item: checked just above
-    return [it if isinstance(it, Item) else Item.model_validate(it) for it in items]
+    if type(items) in (list, tuple):
+        kinds = set(map(type, items))
+        if kinds <= _ITEM_TYPES:
+            return items  # type: ignore[return-value]  # every element is an Item or a record: checked just above
+        if kinds == {dict}:
+            records = records_from_python(items)
+            if records is not None:
+                return records
+    return [_as_item(it) for it in items]
+
+
+_ITEM_TYPES = frozenset({Item, ItemRecord})
+
+
+def _as_item(item: Item | Mapping[str, Any]) -> Item:
+    if isinstance(item, (Item, ItemRecord)):
+        return item  # a record reads as an Item (`scorers.item_records`)
+    return Item.model_validate(item)
 
 
 def score(
@@ -167,23 +185,16 @@ def score(
     n = len(items)
     if not n:
         return []
-    batch: Sequence[Item]
-    if n == 1:  # per-sample traffic
-        first = items[0]
-        if not isinstance(first, Item):
-            first = Item.model_validate(first)
-        one = spec.one
-        if one is not None:
-            try:
-                s = one(first, p)
-            except Exception:  # the batch function scores the item, and explains any failure
-                log.exception("reward %s: the one-item shortcut failed; using the batch function", name)
-                s = None
-            if s is not None:
-                return [s]
-        batch = [first]
-    else:
-        batch = as_items(items)
+    batch = as_items(items)
+    one = spec.one
+    if n == 1 and one is not None:  # per-sample traffic
+        try:
+            s = one(batch[0], p)
+        except Exception:  # the batch function scores the item, and explains any failure
+            log.exception("reward %s: the one-item shortcut failed; using the batch function", name)
+            s = None
+        if s is not None:
+            return [s]
     try:
         if n < spec.gc_pause_items:  # per-sample traffic and small batches: skip even entering the pause
             out = spec.fn(batch, p)

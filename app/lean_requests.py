@@ -1,0 +1,38 @@
+"""``POST /v1/rewards/{name}`` bodies decoded by msgspec when they are plainly valid.
+
+Validating a 256-item box batch into `RewardRequest` (a pydantic `Item` model per item) took
+~0.30 ms of a ~1.5 ms request; msgspec decodes the same body into `ItemRecord` structs in
+~0.07 ms (`scorers.item_records`). Anything msgspec refuses, a run's fields included, gets
+None here and is validated by the model as before, so every error message is unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import msgspec
+
+from app.schemas import RewardRequest
+from scorers import Item
+from scorers.item_records import ItemRecord
+
+
+class _PlainRewardRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A `RewardRequest` without a run: its items and params only."""
+
+    items: list[ItemRecord]
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+_decode = msgspec.json.Decoder(_PlainRewardRequest).decode
+
+
+def plain_reward_request(body: bytes) -> RewardRequest | None:
+    """The request in ``body`` with its items as records, or None: validate it with the model."""
+    try:
+        plain = _decode(body)
+    except msgspec.MsgspecError:
+        return None
+    # The model's other fields keep their defaults (no run): the decoder refused any of them. The
+    # records stand in for Items: they have the same fields, and the route only reads fields.
+    return RewardRequest.model_construct(items=cast("list[Item]", plain.items), params=plain.params)
