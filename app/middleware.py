@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import metrics
 from app.api.errors import error_body
 from app.json_body import BodyRejected, clean_json_body
-from app.logging import request_id_var
+from app.logging import log_quickly, request_id_var
 
 access_log = logging.getLogger("app.access")
 log = logging.getLogger("app.errors")
@@ -91,7 +91,9 @@ class RequestContextMiddleware:
             metrics.requests_child(label, method, str(status)).inc()
             metrics.latency_child(label, method).observe(elapsed)
             # The path only: query strings may carry an adapter's api_key.
-            access_log.info(
+            log_quickly(
+                access_log,
+                logging.INFO,
                 "%s %s %d",
                 method,
                 scope.get("path", ""),

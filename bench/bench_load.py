@@ -308,6 +308,7 @@ def batch_row(env: dict[str, str], seconds: float, workdir: Path) -> tuple[dict[
         "Item models": [scorers.Item.model_validate(d) for d in batch],
     }
     params = scorers.get_reward("iou").params()
+    scorers.freeze_heap()  # as README advises a trainer scoring in its own process, and as the server does
     extra: dict[str, Any] = {}
     for label in IN_PROCESS:
         items = inputs[label]
