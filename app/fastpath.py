@@ -7,9 +7,10 @@ time, the scorer a few percent. For ``POST /v1/rewards/{name}`` and ``POST /v1/s
 middleware does what that machinery would, for the common case only, and calls the very same
 route function:
 
-- the body is parsed and validated in one pass by the route's own pydantic model
-  (``model_validate_json``: for 256 items 0.5 ms instead of 1.9 ms for ``json.loads`` then
-  validation, as FastAPI does); the caller is authenticated by the same key ring; limits,
+- the body is decoded by msgspec into item records when it is plainly valid and has no run
+  (`app.lean_requests`: for 256 box items 0.07 ms), else parsed and validated in one pass by the
+  route's own pydantic model (``model_validate_json``: 0.3 ms, against 1.9 ms for ``json.loads``
+  then validation, as FastAPI does); the caller is authenticated by the same key ring; limits,
   scoring and the response are the route function's;
 - the request goes on through the full stack instead, with its body replayed, whenever anything
   is unusual: a query string, an Authorization header that is not ``Bearer <key>``, a content
@@ -48,7 +49,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.api.deps import Service
 from app.api.routes.rewards import score_reward
 from app.api.routes.score import score as score_profile_route
-from app.lean_requests import plain_reward_request
+from app.lean_requests import plain_reward_request, plain_score_request
 from app.middleware import replay_body
 from app.schemas import RewardRequest, ScoreRequest
 from scorers import REGISTRY, Item
@@ -162,7 +163,8 @@ class FastPathMiddleware:
             return None
         state = scope["app"].state
         tenant = state.keyring.authenticate(authorization)
-        request: BaseModel | None = plain_reward_request(body) if kind == "rewards" else None
+        # Plainly valid bodies are decoded without a model per item (`app.lean_requests`).
+        request: BaseModel | None = plain_reward_request(body) if kind == "rewards" else plain_score_request(body)
         if request is None:
             model: type[BaseModel] = RewardRequest if kind == "rewards" else ScoreRequest
             request = model.model_validate_json(body)

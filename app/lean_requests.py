@@ -1,4 +1,4 @@
-"""``POST /v1/rewards/{name}`` bodies decoded by msgspec when they are plainly valid.
+"""``POST /v1/rewards/{name}`` and ``POST /v1/score`` bodies decoded by msgspec when they are plainly valid.
 
 Validating a 256-item box batch into `RewardRequest` (a pydantic `Item` model per item) took
 ~0.30 ms of a ~1.5 ms request; msgspec decodes the same body into `ItemRecord` structs in
@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import msgspec
 
-from app.schemas import RewardRequest
+from app.schemas import RewardRequest, ScoreRequest
 from scorers import Item
 from scorers.item_records import ItemRecord
 
@@ -36,3 +36,22 @@ def plain_reward_request(body: bytes) -> RewardRequest | None:
     # The model's other fields keep their defaults (no run): the decoder refused any of them. The
     # records stand in for Items: they have the same fields, and the route only reads fields.
     return RewardRequest.model_construct(items=cast("list[Item]", plain.items), params=plain.params)
+
+
+class _PlainScoreRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A `ScoreRequest` by profile name without a run: an inline profile goes to the model."""
+
+    profile: str
+    items: list[ItemRecord]
+
+
+_decode_score = msgspec.json.Decoder(_PlainScoreRequest).decode
+
+
+def plain_score_request(body: bytes) -> ScoreRequest | None:
+    """`plain_reward_request` for ``POST /v1/score``."""
+    try:
+        plain = _decode_score(body)
+    except msgspec.MsgspecError:
+        return None
+    return ScoreRequest.model_construct(profile=plain.profile, items=cast("list[Item]", plain.items))

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from app.lean_requests import plain_reward_request
-from app.schemas import RewardRequest
+from app.lean_requests import plain_reward_request, plain_score_request
+from app.schemas import RewardRequest, ScoreRequest
 from scorers import REGISTRY, Item, score
 from scorers.item_records import ItemRecord, records_from_python, with_fields
 from scorers.registry import as_items
@@ -124,6 +124,21 @@ def test_from_json_what_msgspec_accepts_the_model_accepts_alike(fields: dict[str
     if plain is not None:
         assert _values(plain.items[0]) == _values(model.items[0])
         assert plain.params == model.params
+
+
+@settings(max_examples=300, deadline=None)
+@given(_fields, st.sampled_from(["vqa-closed", "grounding-medloc"]) | _value)
+def test_score_requests_too(fields: dict[str, Any], profile: Any) -> None:
+    body = json.dumps({"profile": profile, "items": [fields]}, allow_nan=True).encode()
+    plain = plain_score_request(body)
+    try:
+        model = ScoreRequest.model_validate_json(body)
+    except ValidationError:
+        assert plain is None, f"msgspec accepted what the model refuses: {body!r}"
+        return
+    if plain is not None:
+        assert plain.profile == model.profile
+        assert _values(plain.items[0]) == _values(model.items[0])
 
 
 @pytest.mark.parametrize(
