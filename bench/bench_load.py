@@ -8,8 +8,9 @@ connections (per-sample traffic), or 256 items per POST (batch traffic). Rows:
   the same scorer, at 1 and 2 workers;
 - per-sample with a run and ``group_size`` 8 (the group buffer in the store): SQLite and Redis,
   1 and 2 workers;
-- batch of 256 over HTTP vs ``scorers.score`` in-process: on item dicts, as a trainer calls it (the
-  items are decoded on each call), and on the same items decoded beforehand (records, `Item` models).
+- batch of 256 over HTTP (two connections per worker, at 1 and 2 workers) vs ``scorers.score``
+  in-process on one core: on item dicts, as a trainer calls it (the items are decoded on each call),
+  and on the same items decoded beforehand (records, `Item` models).
 
 Prints the table and writes ``bench/results/load.json``. Needs ``wrk`` (apt-get install wrk) and,
 for the Redis rows, ``redis-server``. Run: ``.venv/bin/python -m bench.bench_load [--seconds 10]``.
@@ -249,8 +250,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                     row("per-sample iou, group_size 8", "medreward", w, store, res, groups=run["groups"])
 
     if "batch" in which:
-        res, extra = batch_row(env, seconds, workdir)
-        row("batch 256 iou", "medreward", 1, "-", res, **extra)
+        in_process = in_process_batch()
+        for w in worker_counts:
+            res, extra = batch_row(env, seconds, workdir, w)
+            row("batch 256 iou", "medreward", w, "-", res, **extra, **in_process)
 
     by = {(r["traffic"], r["server"], r["workers"]): r for r in rows}
     ratios = {}
@@ -261,20 +264,31 @@ def main(argv: Sequence[str] | None = None) -> None:
             ratios[f"per-sample server CPU per request, minimal FastAPI / medreward, {w} worker(s)"] = (
                 base["server CPU µs/req"] / mine["server CPU µs/req"]
             )
-    batch = by.get(("batch 256 iou", "medreward", 1))
-    for label in IN_PROCESS if batch else ():
-        assert batch is not None
-        ratios[f"batch 256 http vs in-process ({label})"] = batch["items/s"] / batch[f"in-process {label} items/s"]
-        ratios[f"batch 256 CPU per item, in-process ({label}) / over HTTP"] = (
-            batch[f"in-process {label} CPU µs/item"] / batch["server CPU µs/item"]
-        )
+    for w in worker_counts:
+        batch_w = by.get(("batch 256 iou", "medreward", w))
+        for label in IN_PROCESS if batch_w else ():
+            assert batch_w is not None
+            # One in-process core against w server workers: the target is the one-worker ratio.
+            ratios[f"batch 256 http ({w} worker(s)) vs in-process ({label})"] = (
+                batch_w["items/s"] / batch_w[f"in-process {label} items/s"]
+            )
+            if w == 1:
+                ratios[f"batch 256 CPU per item, in-process ({label}) / over HTTP"] = (
+                    batch_w[f"in-process {label} CPU µs/item"] / batch_w["server CPU µs/item"]
+                )
+    batch = by.get(("batch 256 iou", "medreward", worker_counts[0]))
     if ("per-sample iou", "medreward", 2) in by and ("per-sample iou", "medreward", 1) in by:
         ratios["per-sample 2 workers / 1 worker"] = (
             by[("per-sample iou", "medreward", 2)]["req/s"] / by[("per-sample iou", "medreward", 1)]["req/s"]
         )
     print_table(f"medreward under wrk ({CONNECTIONS} keep-alive connections per-sample, {seconds:g} s per row)", rows)
     if batch:  # its own columns, which the table (keyed by the first row) leaves out
-        print(f"  batch 256: {batch['items/s']:,.0f} items/s over HTTP, {batch['server CPU µs/item']:.2f} µs CPU/item")
+        for w in worker_counts:
+            b = by[("batch 256 iou", "medreward", w)]
+            print(
+                f"  batch 256, {w} worker(s): {b['items/s']:,.0f} items/s over HTTP, "
+                f"{b['server CPU µs/item']:.2f} µs CPU/item"
+            )
         for label in IN_PROCESS:
             print(
                 f"  in-process ({label}): {batch[f'in-process {label} items/s']:,.0f} items/s, "
@@ -297,11 +311,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 IN_PROCESS = ("dicts", "records", "Item models")
 
 
-def batch_row(env: dict[str, str], seconds: float, workdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Batches of 256 over HTTP (one worker, 2 connections) and the same scorer in-process, in this process."""
+def in_process_batch() -> dict[str, float]:
+    """The 256-item box batch scored by `scorers.score` in this process, each way of `IN_PROCESS`."""
     import scorers
 
-    batch = [dict(BOX_ITEM, boxes=[[20 + i % 7, 20, 80, 90]]) for i in range(256)]
+    batch = batch_items()
     inputs: dict[str, Any] = {
         "dicts": batch,
         "records": scorers.registry.as_items(batch),
@@ -309,7 +323,7 @@ def batch_row(env: dict[str, str], seconds: float, workdir: Path) -> tuple[dict[
     }
     params = scorers.get_reward("iou").params()
     scorers.freeze_heap()  # as README advises a trainer scoring in its own process, and as the server does
-    extra: dict[str, Any] = {}
+    out: dict[str, float] = {}
     for label in IN_PROCESS:
         items = inputs[label]
         per_batch = time_per_call(lambda items=items: scorers.score("iou", items, params), repeat=5)
@@ -318,13 +332,24 @@ def batch_row(env: dict[str, str], seconds: float, workdir: Path) -> tuple[dict[
         while time.process_time() - cpu_start < 1.0:
             scorers.score("iou", items, params)
             calls += 1
-        extra[f"in-process {label} items/s"] = len(batch) / per_batch
-        extra[f"in-process {label} CPU µs/item"] = (time.process_time() - cpu_start) * 1e6 / (calls * len(batch))
-    with server(medreward_cmd(1), env | {"MEDREWARD_STORE_URL": f"sqlite:///{workdir}/b.db"}, workdir) as srv:
-        res = run_wrk(srv, "/v1/rewards/iou", static_script({"items": batch}), seconds, 2, workdir)
-    extra["items/s"] = res["req/s"] * len(batch)
-    extra["server CPU µs/item"] = res["server CPU µs/req"] / len(batch)
-    return res, extra
+        out[f"in-process {label} items/s"] = len(batch) / per_batch
+        out[f"in-process {label} CPU µs/item"] = (time.process_time() - cpu_start) * 1e6 / (calls * len(batch))
+    return out
+
+
+def batch_items() -> list[dict[str, Any]]:
+    return [dict(BOX_ITEM, boxes=[[20 + i % 7, 20, 80, 90]]) for i in range(256)]
+
+
+def batch_row(
+    env: dict[str, str], seconds: float, workdir: Path, workers: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Batches of 256 over HTTP: ``workers`` workers, two connections each."""
+    batch = batch_items()
+    db = f"sqlite:///{workdir}/b{workers}.db"
+    with server(medreward_cmd(workers), env | {"MEDREWARD_STORE_URL": db}, workdir) as srv:
+        res = run_wrk(srv, "/v1/rewards/iou", static_script({"items": batch}), seconds, 2 * workers, workdir)
+    return res, {"items/s": res["req/s"] * len(batch), "server CPU µs/item": res["server CPU µs/req"] / len(batch)}
 
 
 @contextmanager
