@@ -8,7 +8,7 @@ None here and is validated by the model as before, so every error message is unc
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -24,20 +24,6 @@ class _PlainRewardRequest(msgspec.Struct, forbid_unknown_fields=True):
     params: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-_decode = msgspec.json.Decoder(_PlainRewardRequest).decode
-
-
-def plain_reward_request(body: bytes) -> RewardRequest | None:
-    """The request in ``body`` with its items as records, or None: validate it with the model."""
-    try:
-        plain = _decode(body)
-    except msgspec.MsgspecError:
-        return None
-    # The model's other fields keep their defaults (no run): the decoder refused any of them. The
-    # records stand in for Items: they have the same fields, and the route only reads fields.
-    return RewardRequest.model_construct(items=cast("list[Item]", plain.items), params=plain.params)
-
-
 class _PlainScoreRequest(msgspec.Struct, forbid_unknown_fields=True):
     """A `ScoreRequest` by profile name without a run: an inline profile goes to the model."""
 
@@ -45,13 +31,35 @@ class _PlainScoreRequest(msgspec.Struct, forbid_unknown_fields=True):
     items: list[ItemRecord]
 
 
-_decode_score = msgspec.json.Decoder(_PlainScoreRequest).decode
+_S = TypeVar("_S", bound=msgspec.Struct)
+
+
+def _decoded(decoder: msgspec.json.Decoder[_S], body: bytes) -> _S | None:
+    try:
+        return decoder.decode(body)
+    except msgspec.MsgspecError:
+        return None
+
+
+_REWARD = msgspec.json.Decoder(_PlainRewardRequest)
+_SCORE = msgspec.json.Decoder(_PlainScoreRequest)
+
+
+# In both, the model's other fields keep their defaults (no run): the decoder refused any of them.
+# The records stand in for Items: they have the same fields, and the routes only read fields.
+
+
+def plain_reward_request(body: bytes) -> RewardRequest | None:
+    """The request in ``body`` with its items as records, or None: validate it with the model."""
+    plain = _decoded(_REWARD, body)
+    if plain is None:
+        return None
+    return RewardRequest.model_construct(items=cast("list[Item]", plain.items), params=plain.params)
 
 
 def plain_score_request(body: bytes) -> ScoreRequest | None:
     """`plain_reward_request` for ``POST /v1/score``."""
-    try:
-        plain = _decode_score(body)
-    except msgspec.MsgspecError:
+    plain = _decoded(_SCORE, body)
+    if plain is None:
         return None
     return ScoreRequest.model_construct(profile=plain.profile, items=cast("list[Item]", plain.items))
