@@ -113,29 +113,31 @@ class FastPathMiddleware:
         )
         response: Response | None = None
         failure: Exception | None = None
+        scored_inline = False
         with pause():
             try:
                 call = self._prepare(scope, kind, name, body)
             except Exception:
                 call = None
-            if call is not None:
+            if call is not None and call.inline:
                 scope["route"] = call.route  # the label the request metrics and access log use
-                if call.inline:
-                    try:
-                        response = call.fn()
-                    except Exception as exc:
-                        failure = exc
-                    # Freed here, with the collector still paused: the validated request (a model,
-                    # a dict and box lists per item) had the collector's allocation count far
-                    # past its threshold, and resumed with it alive, the next allocation set off
-                    # a collection that walked all of it (~0.25 µs per item of a 256-item box
-                    # batch, measured under wrk 2026-12-01). Freed, the count falls back.
-                    call = _Call(_NO_CALL, call.route, inline=True)
-        if call is None:  # nothing has happened yet: the full stack answers as if we were not here
+                try:
+                    response = call.fn()
+                except Exception as exc:
+                    failure = exc
+                scored_inline = True
+                # Dropped here, with the collector still paused, which frees the validated request:
+                # its allocations (a record or model and box lists per item) had the collector's
+                # count far past its threshold, and resumed with them alive, the next allocation
+                # set off a collection that walked all of them (101 collections per 100 256-item
+                # box batches, ~4% of their CPU by py-spy; 2026-12-01). Freed, the count falls back.
+                call = None
+        if call is None and not scored_inline:  # nothing has happened yet: the full stack answers
             await self.app(scope, replay_body(body, receive), send)
             return
-        if not call.inline:
-            try:  # scorers.score pauses the collector in the worker as its rewards ask
+        if call is not None:  # in the threadpool: scorers.score pauses the collector there as its rewards ask
+            scope["route"] = call.route
+            try:
                 response = await anyio.to_thread.run_sync(call.fn)
             except Exception as exc:
                 failure = exc
@@ -179,13 +181,6 @@ class FastPathMiddleware:
             return _Call(partial(score_reward, name, request, svc), REWARDS_ROUTE, inline)
         assert isinstance(request, ScoreRequest)
         return _Call(partial(score_profile_route, request, svc), SCORE_ROUTE, False)
-
-
-def _no_call() -> Response:
-    raise AssertionError("an inline call's function runs once, inside the pause")
-
-
-_NO_CALL: Callable[[], Response] = _no_call
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ dicts 0.43 ms), half of what scoring it with ``iou`` costs; msgspec decodes the 
 into `ItemRecord` structs in ~0.27 µs each (measured here 2026-12-01). Rewards only read an
 item's fields, which both types have under the same names, so they score either alike.
 
-The records are an accelerator, never a second validator: `records_from_json` and
-`records_from_python` return None whenever msgspec refuses anything (an unknown field, a float
+The records are an accelerator, never a second validator: `records_from_python` (and
+`app.lean_requests`, for request bodies) return None whenever msgspec refuses anything (an unknown field, a float
 where an int is due, a bool, NaN, a number past float range...), and the caller then validates
 with the `Item` model as before, which accepts it (pydantic's lax conversions) or raises the one
 error users see. What msgspec accepts, pydantic accepts with the same values: checked field by
@@ -39,9 +39,6 @@ class ItemRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     num_tokens: Annotated[int, msgspec.Meta(ge=0)] | None = None
     group: str | int | None = None
 
-
-ItemLike = Item | ItemRecord
-"""What a reward may be handed; both have every field of `Item` as an attribute."""
 
 _LIST = list[ItemRecord]
 

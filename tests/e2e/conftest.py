@@ -5,6 +5,7 @@ Stopped with SIGTERM (graceful shutdown) and required to exit cleanly.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -78,6 +80,13 @@ class Server:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+
+def json_log_lines(logs: str) -> list[dict[str, Any]]:
+    """The server's JSON log lines, as objects. A line the server is still writing while the test
+    reads the file (the access line is written after the response went out) is left out."""
+    complete = logs[: logs.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.startswith("{")]
 
 
 def server_env(**extra: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import ALICE, ROOT, free_port, server_env
+from tests.e2e.conftest import ALICE, ROOT, free_port, json_log_lines, server_env
 
 LIMIT = 64 * 1024
 BIG = 8 * 1024 * 1024  # far past the socket buffers: an undrained body resets the connection
@@ -140,8 +140,7 @@ def test_a_bug_is_a_500_with_its_request_id_logged_once_on_a_kept_connection(fau
     conn.close()
     time.sleep(0.2)  # the log line is written after the response
     logs = fault.logs()
-    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
-    errors = [e for e in lines if e["level"] == "error"]
+    errors = [e for e in json_log_lines(logs) if e["level"] == "error"]
     mine = [e for e in errors if e.get("request_id") == "bug-7f3a"]
     assert len(mine) == 1 and "RuntimeError: a deliberate bug" in mine[0]["exc_info"]
     assert "Exception in ASGI application" not in logs, "uvicorn logged the traceback a second time"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import ALICE, Server, server_env
+from tests.e2e.conftest import ALICE, Server, json_log_lines, server_env
 
 
 def test_readyz_and_metrics(server: Server, alice: httpx.Client) -> None:
@@ -31,7 +30,7 @@ def test_request_id_echoed_and_logged_without_keys(server: Server, alice: httpx.
     resp = alice.get("/v1/runs", headers={"X-Request-ID": "trace-abc-123"})
     assert resp.headers["x-request-id"] == "trace-abc-123"
     assert alice.get("/healthz").headers["x-request-id"]  # generated when absent
-    lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+    lines = json_log_lines(server.logs())
     access = [line for line in lines if line.get("request_id") == "trace-abc-123"]
     assert access and access[0]["route"] == "/v1/runs" and access[0]["status"] == 200
     assert "e2e-key-alice" not in server.logs()
