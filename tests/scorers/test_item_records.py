@@ -144,6 +144,9 @@ def test_score_requests_too(fields: dict[str, Any], profile: Any) -> None:
         b'{"items": {"completion": "a"}}',
         b'{"items": [{"completion": "a"}], "params": []}',
         b"not json",
+        b'{"items": [{"completion": "a\xff\xfeb"}]}',  # not UTF-8
+        b'{"items": [{"completion": "a\x00b"}]}',  # a raw control character
+        b'\xef\xbb\xbf{"items": []}',  # a byte-order mark
     ],
 )
 def test_bodies_left_to_the_model(body: bytes) -> None:
