@@ -6,6 +6,8 @@ import io
 import json
 import logging
 
+import pytest
+
 from app.logging import JsonFormatter, log_quickly, request_id_var
 
 
@@ -38,6 +40,13 @@ def test_extras_of_any_type_are_written() -> None:
     assert doc["message"] == "m x" and doc["status"] == 200 and doc["text"] == "ünï\n"
     assert doc["big"] == 2**70  # past orjson's 64 bits: the standard encoder writes the line
     assert isinstance(doc["obj"], str)
+
+
+@pytest.mark.parametrize("text", ["/v1/runs/a\u2028b", "x\u0085y\u2029z\x1c", "ünï", "plain"])
+def test_a_line_is_one_ascii_line_whatever_the_text(text: str) -> None:
+    line = JsonFormatter().format(_record(1.0, path=text))
+    assert line.isascii() and len(line.splitlines()) == 1
+    assert json.loads(line)["path"] == text
 
 
 def test_log_quickly_writes_what_log_would_with_the_request_id() -> None:
