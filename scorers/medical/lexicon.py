@@ -15,7 +15,7 @@ lungs" may be edema or effusion.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from scorers.medical.surface import surface
 
@@ -153,6 +153,11 @@ def normal_restatements() -> Iterator[tuple[str, str]]:
         yield f"sharp {angle}", "no pleural effusion"
 
 
+def _token_phrases(phrases: Iterable[str]) -> tuple[tuple[str, ...], ...]:
+    """Each phrase as the normaliser's tokens."""
+    return tuple(tuple(surface(p).split()) for p in phrases)
+
+
 # Devices whose position a report states, and how it states that the position is right or wrong.
 # A tip in the right main bronchus (an endotracheal tube advanced too far), in the esophagus, too
 # high or too low, coiled or kinked is a malposition; "in good position" says it is not.
@@ -161,9 +166,8 @@ DEVICE_WORDS = frozenset(
 )
 # In the normaliser's token form: "well positioned" is read as one word, "wellpositioned"
 # (`scorers.medical.surface.join_and_filter` joins "well-" to the next word).
-GOOD_POSITION: tuple[tuple[str, ...], ...] = tuple(
-    tuple(surface(p).split())
-    for p in (
+GOOD_POSITION = _token_phrases(
+    (
         "good position",
         "satisfactory position",
         "appropriate position",
@@ -182,9 +186,8 @@ GOOD_POSITION: tuple[tuple[str, ...], ...] = tuple(
         "appropriately sited",
     )
 )
-BAD_POSITION: tuple[tuple[str, ...], ...] = tuple(
-    tuple(surface(p).split())
-    for p in (
+BAD_POSITION = _token_phrases(
+    (
         "malpositioned",
         "malposition",
         "misplaced",
