@@ -50,6 +50,7 @@ from app.api.deps import Service
 from app.api.routes.rewards import score_reward
 from app.api.routes.score import score as score_profile_route
 from app.lean_requests import plain_reward_request, plain_score_request
+from app.limits import most_boxes
 from app.middleware import replay_body
 from app.schemas import RewardRequest, ScoreRequest
 from scorers import REGISTRY, Item
@@ -71,10 +72,9 @@ INLINE_EXCLUDED = frozenset({"semantic"})
 INLINE_BATCH_BYTES = 64 << 10
 INLINE_BATCH_REWARDS = frozenset({"iou"})
 _POLYGONS = attrgetter("polygons")
-_BOXES = attrgetter("boxes")
 # From this body size the cyclic collector is paused while the request is validated and, on the
 # event loop, scored and answered (`scorers.gc_pause`):
-# validating a batch allocates a model, a dict, a set and the box lists per item, and scoring
+# decoding a batch allocates a record (or a model, a dict and a set) and box lists per item, and scoring
 # and the response as many again; none of it forms a cycle and all of it is freed by reference
 # counting once the response is written, yet the collector ran several times per 256-item box
 # batch and walked it: ~1 µs per item, a quarter of the scorer's own time (2026-12-01).
@@ -218,11 +218,7 @@ def _inline(name: str, items: list[Item], body_bytes: int) -> bool:
         return False
     if len(items) <= INLINE_ITEMS:
         return True
-    return (
-        name in INLINE_BATCH_REWARDS
-        and body_bytes <= INLINE_BATCH_BYTES
-        and max(map(len, filter(None, map(_BOXES, items))), default=0) <= 1
-    )
+    return name in INLINE_BATCH_REWARDS and body_bytes <= INLINE_BATCH_BYTES and most_boxes(items) <= 1
 
 
 @dataclass(frozen=True)

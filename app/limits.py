@@ -98,8 +98,7 @@ def plainly_within(items: Sequence[Item], settings: Settings) -> bool:
     rare = list(map(_RARE, items))
     if rare.count(_NO_RARE) != len(rare):
         return False
-    # filter(None, ...) drops None (and empty values, which no limit can exceed).
-    if max(map(len, filter(None, map(_BOXES, items))), default=0) > settings.max_boxes:
+    if most_boxes(items) > settings.max_boxes:
         return False
     references = list(filter(None, map(_REFERENCE, items)))
     if references and (
@@ -114,6 +113,12 @@ def plainly_within(items: Sequence[Item], settings: Settings) -> bool:
     elif groups and kinds != {int}:  # integer ids need no check; a mix goes to the loop
         return False
     return max(filter(None, map(_NUM_TOKENS, items)), default=0) <= settings.max_num_tokens
+
+
+def most_boxes(items: Sequence[Item]) -> int:
+    """The most reference boxes any item holds (0 for none), read across the batch in C."""
+    # filter(None, ...) drops None (and empty lists, which change nothing here).
+    return max(map(len, filter(None, map(_BOXES, items))), default=0)
 
 
 def _check_reference_texts(item: Item, settings: Settings, where: str) -> None:
