@@ -151,14 +151,27 @@ class AggregateMetrics(BaseModel):
     key_metrics: dict[str, Any] = Field(default_factory=dict, description="The headline `mean/*` metrics.")
 
 
+def finite_number(value: Any) -> float | None:
+    """``value`` as a finite float (booleans as 0/1), or None: not a number, not finite, or an
+    integer past float range (JSON allows any number of digits; ``float()`` raises on them)."""
+    if not isinstance(value, bool | int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def numeric_fields(row: dict[str, Any]) -> dict[str, float]:
-    """Top-level numbers of a verify response (booleans as 0/1), the task and rollout keys left out."""
+    """Top-level finite numbers of a verify response (booleans as 0/1), the task and rollout keys left out."""
     out: dict[str, float] = {}
     for key, value in row.items():
         if key in (TASK_INDEX, ROLLOUT_INDEX):
             continue
-        if isinstance(value, bool | int | float) and math.isfinite(float(value)):
-            out[key] = float(value)
+        number = finite_number(value)
+        if number is not None:
+            out[key] = number
     return out
 
 
@@ -193,7 +206,7 @@ def aggregate_metrics(responses: list[dict[str, Any]]) -> AggregateMetrics:
     dead = counted = 0
     for task, rows in sorted(tasks.items(), key=lambda kv: str(kv[0])):
         groups.append({**describe(numeric_fields(r) for r in rows), TASK_INDEX: task})
-        rewards = [float(r["reward"]) for r in rows if isinstance(r.get("reward"), int | float)]
+        rewards = [x for x in (finite_number(r.get("reward")) for r in rows) if x is not None]
         if len(rewards) > 1:
             counted += 1
             dead += max(rewards) == min(rewards)

@@ -429,3 +429,20 @@ def test_labels_that_are_json_nested_past_recursion_are_a_4xx(client: TestClient
     else:
         resp = client.post("/slime/vqa-closed", json={"response": "<answer>yes</answer>", "label": label})
     assert 400 <= resp.status_code < 500, resp.text
+
+
+def test_nemo_gym_metrics_past_float_range_are_left_out_of_the_aggregate(client: TestClient) -> None:
+    # JSON allows integers of any length; float() raises on one past 1.8e308 (found by the fuzz test).
+    huge = "1" + "0" * 400
+    rows = [
+        f'{{"reward": {huge}, "steps": {huge}, "score": 0.5, "_ng_task_index": 0}}',
+        '{"reward": 1.0, "steps": 3, "score": 1.5, "_ng_task_index": 0}',
+    ]
+    body = '{"verify_responses": [' + ", ".join(rows) + "]}"
+    resp = client.post(
+        "/nemo-gym/vqa-closed/aggregate_metrics", content=body, headers={"content-type": "application/json"}
+    )
+    assert resp.status_code == 200, resp.text
+    agent = resp.json()["agent_metrics"]
+    assert (agent["mean/score"], agent["mean/steps"], agent["mean/reward"]) == (1.0, 3.0, 1.0)
+    assert "medreward/dead_group_rate" not in agent, "one finite reward: no group to judge"
