@@ -4,24 +4,34 @@ Validating a 256-item box batch into `RewardRequest` (a pydantic `Item` model pe
 ~0.30 ms of a ~1.5 ms request; msgspec decodes the same body into `ItemRecord` structs in
 ~0.07 ms (`scorers.item_records`). Anything msgspec refuses, a run's fields included, gets
 None here and is validated by the model as before, so every error message is unchanged.
+
+A body decoded here needs none of `app.json_body`'s checks: msgspec refuses lone surrogate
+escapes, and every value lands in a type of bounded nesting (`LEAN_DEPTH`), so a body that
+nests deeper than that is refused too. Reward params are typed for it: scalars, lists of
+scalars, and objects of those (``length``'s ``answer``), as every reward's params are.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 import msgspec
+import msgspec.inspect as mi
 
 from app.schemas import RewardRequest, ScoreRequest
 from scorers import Item
 from scorers.item_records import ItemRecord
+
+_Scalar = str | int | float | bool | None
+_Flat = _Scalar | list[_Scalar]
+_Param = _Flat | dict[str, _Flat]
 
 
 class _PlainRewardRequest(msgspec.Struct, forbid_unknown_fields=True):
     """A `RewardRequest` without a run: its items and params only."""
 
     items: list[ItemRecord]
-    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    params: dict[str, _Param] = msgspec.field(default_factory=dict)
 
 
 class _PlainScoreRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -30,6 +40,27 @@ class _PlainScoreRequest(msgspec.Struct, forbid_unknown_fields=True):
     profile: str
     items: list[ItemRecord]
 
+
+def nesting(info: mi.Type) -> int:
+    """How deeply arrays and objects can nest in JSON decoded into ``info`` (0 for a scalar)."""
+    if isinstance(info, mi.StructType):
+        return 1 + max((nesting(f.type) for f in info.fields), default=0)
+    if isinstance(info, mi.DictType):
+        return 1 + max(nesting(info.key_type), nesting(info.value_type))
+    if isinstance(info, mi.ListType):
+        return 1 + nesting(info.item_type)
+    if isinstance(info, mi.TupleType):
+        return 1 + max((nesting(t) for t in info.item_types), default=0)
+    if isinstance(info, mi.UnionType):
+        return max(nesting(t) for t in info.types)
+    if isinstance(info, mi.AnyType | mi.RawType):
+        raise TypeError("unbounded nesting: a lean request type must not hold Any")
+    return 0
+
+
+# The deepest JSON either decoder accepts: a body it decodes is within MEDREWARD_MAX_JSON_DEPTH
+# whenever that is at least this (settings allow 2 and up; the default is 64).
+LEAN_DEPTH = max(nesting(mi.type_info(t)) for t in (_PlainRewardRequest, _PlainScoreRequest))
 
 _S = TypeVar("_S", bound=msgspec.Struct)
 

@@ -1,6 +1,6 @@
 """Request limits (settings): items, characters, references, boxes, polygon vertices, token counts.
 
-Body bytes and JSON nesting are limited earlier, by `app.middleware.BodyLimitMiddleware`. Every
+Body bytes and JSON nesting are limited earlier, by `app.middleware` (and `app.fastpath`). Every
 limit here answers 413 (or 422 for a value out of range) naming the first field over it, so a
 request that would cost other tenants seconds of CPU is refused before any scoring starts.
 """

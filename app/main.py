@@ -18,7 +18,7 @@ from app.fastpath import FastPathMiddleware
 from app.grouping import GroupBuffer
 from app.insight import recorder as insight_recorder
 from app.insight import routes as insight
-from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestContextMiddleware
 from app.models import load_models
 from app.profile_checks import check_file_profiles
 from app.profiles import ProfileBook, load_file
@@ -98,15 +98,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (health, rewards, score, profiles, runs, openrlhf, slime, nemo_gym, insight):
         app.include_router(module.router)
-    # The fast path sits inside both: request ids, logs, metrics and the body limit apply to it too.
+    # Innermost first. The JSON checks apply to the full stack; the fast path makes them itself
+    # on the bodies it does not decode into its shallow types (`app.fastpath`).
+    app.add_middleware(JsonBodyMiddleware, max_depth=settings.max_json_depth)
+    # The fast path sits inside the next two: request ids, logs, metrics and the body limit apply to it too.
     app.add_middleware(FastPathMiddleware)
-    # Outermost first: the request id must wrap the body limit so that 413s are logged too.
-    app.add_middleware(
-        BodyLimitMiddleware,
-        max_bytes=settings.max_body_bytes,
-        max_depth=settings.max_json_depth,
-        drain_bytes=settings.max_drain_bytes,
-    )
+    # Added last, the request id wraps the body limit: 413s are logged too.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, drain_bytes=settings.max_drain_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app
 

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids, access log, metrics and the last-resort 500; the request body's limits.
+"""Pure ASGI middleware: request ids, access log, metrics, the last-resort 500; body limits, JSON checks.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) so that per-sample traffic pays no extra task per request.
 """
@@ -106,18 +106,16 @@ class RequestContextMiddleware:
 class BodyLimitMiddleware:
     """The request body, read whole and checked before any route sees it.
 
-    - Over ``max_bytes`` (by Content-Length, or by counting what arrives): 413. The rest of the
-      body is first read and dropped, up to ``drain_bytes`` more and `DRAIN_TIMEOUT_S`, so that
-      the client, still sending, gets the 413 and its message instead of a reset connection;
-      a client that sent ``Expect: 100-continue`` is answered at once, before it sends anything.
-    - JSON nested deeper than ``max_depth``: 422; lone UTF-16 surrogates replaced
-      (`app.json_body`), in this one place for every route.
+    Over ``max_bytes`` (by Content-Length, or by counting what arrives): 413. The rest of the
+    body is first read and dropped, up to ``drain_bytes`` more and `DRAIN_TIMEOUT_S`, so that
+    the client, still sending, gets the 413 and its message instead of a reset connection;
+    a client that sent ``Expect: 100-continue`` is answered at once, before it sends anything.
+    The JSON inside is checked further in, by `JsonBodyMiddleware`.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int = 64, drain_bytes: int = 64 << 20) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, drain_bytes: int = 64 << 20) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.max_depth = max_depth
         self.drain_bytes = drain_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -152,15 +150,7 @@ class BodyLimitMiddleware:
                 await self._too_large(send)
                 return
             chunks.append(body)
-        data = b"".join(chunks)
-        content_type = (_header(scope, b"content-type") or "json").lower()
-        if "json" in content_type:
-            try:
-                data = clean_json_body(data, self.max_depth)
-            except BodyRejected as exc:
-                await send_error(send, exc.status, exc.code, exc.message)
-                return
-        await self.app(scope, replay_body(data, receive), send)
+        await self.app(scope, replay_body(b"".join(chunks), receive), send)
 
     async def _drain(self, receive: Receive, over: int) -> None:
         """Read and drop the rest of the body (bounded in bytes and time)."""
@@ -174,6 +164,43 @@ class BodyLimitMiddleware:
     async def _too_large(self, send: Send) -> None:
         message = f"request body over {self.max_bytes} bytes (MEDREWARD_MAX_BODY_BYTES)"
         await send_error(send, 413, "body_too_large", message)
+
+
+class JsonBodyMiddleware:
+    """A JSON body nested deeper than ``max_depth`` gets 422; lone UTF-16 surrogates are replaced.
+
+    The checks of `app.json_body`, in this one place for every route and adapter of the full
+    stack. It sits inside `app.fastpath.FastPathMiddleware`, which makes the same checks itself
+    on the bodies it validates, except for those msgspec decoded into its shallow request types:
+    those hold no lone surrogate and cannot nest deeper than the types do.
+    """
+
+    def __init__(self, app: ASGIApp, max_depth: int) -> None:
+        self.app = app
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        content_type = (_header(scope, b"content-type") or "json").lower()
+        if "json" not in content_type:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:  # one message: the body limit's replay
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+        try:
+            data = clean_json_body(b"".join(chunks), self.max_depth)
+        except BodyRejected as exc:
+            await send_error(send, exc.status, exc.code, exc.message)
+            return
+        await self.app(scope, replay_body(data, receive), send)
 
 
 def replay_body(body: bytes, receive: Receive) -> Receive:

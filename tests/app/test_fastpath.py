@@ -11,10 +11,13 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 from fastapi.testclient import TestClient
 
 import app.fastpath as fastpath
+from app.json_body import json_depth
+from app.lean_requests import LEAN_DEPTH, nesting, plain_reward_request
 from tests.app.conftest import ALICE, KEYS, make_client
 
 BOX = {"completion": "<think>t</think><answer>[10, 10, 50, 50]</answer>", "boxes": [[10, 10, 50, 52]]}
@@ -285,3 +288,50 @@ def test_an_item_refused_after_scoring_is_counted_once_and_answered_as_the_full_
     assert (fast.status_code, fast.content) == (full.status_code, full.content)
     assert fallbacks == [], "answered without replaying the body"
     assert (after_fast - before, after_full - after_fast) == (2, 2), "each request's two items counted once"
+
+
+# ---- the JSON checks: made by the fast path itself, or settled by msgspec's types -------------------
+
+POLYGON_ITEM = {"completion": "<answer>[1, 1, 5, 5]</answer>", "polygons": [[[0, 0], [9, 0], [9, 9]]]}
+
+
+def test_the_lean_types_bound_the_nesting_of_what_they_accept() -> None:
+    deepest = {"items": [POLYGON_ITEM], "params": {"answer": {"table": [1.0]}}}
+    body = json.dumps(deepest).encode()
+    assert json_depth(body) == LEAN_DEPTH == 6
+    assert plain_reward_request(body) is not None
+    # One level more anywhere is refused (the full stack's checks then apply).
+    for deeper in (
+        {"items": [{**POLYGON_ITEM, "polygons": [[[[0, 0]]]]}]},
+        {"items": [POLYGON_ITEM], "params": {"answer": {"table": [[1.0]]}}},
+        {"items": [POLYGON_ITEM], "params": {"x": {"y": {"z": 1}}}},
+    ):
+        assert plain_reward_request(json.dumps(deeper).encode()) is None
+    with pytest.raises(TypeError, match="unbounded"):
+        nesting(msgspec.inspect.type_info(dict[str, Any]))
+
+
+@pytest.mark.parametrize(
+    ("path", "within"),
+    [("/v1/rewards/iou", {"items": [BOX]}), ("/v1/score", {"profile": "vqa-mcq", "items": [MCQ]})],
+)
+def test_a_depth_limit_below_the_lean_types_still_holds_on_the_fast_path(
+    fallbacks: list[bytes], path: str, within: dict[str, Any]
+) -> None:
+    too_deep = {**within, "items": [{**within["items"][0], "polygons": POLYGON_ITEM["polygons"]}]}  # depth 6
+    with make_client(max_json_depth=5) as c:
+        fast, full = _both(c, path, too_deep, {})
+        assert fast == full and fast[0] == 422 and json.loads(fast[2])["error"]["code"] == "too_deeply_nested"
+        fallbacks.clear()
+        fast, full = _both(c, path, within, {})
+        assert fast == full and fast[0] == 200
+        assert fallbacks == [], "served by the fast path"
+
+
+def test_lone_surrogates_are_replaced_on_the_fast_path_as_on_the_full_stack(fallbacks: list[bytes]) -> None:
+    body = '{"items": [{"completion": "<answer>ab\\ud800</answer>", "reference": "ab\\ufffd"}]}'
+    with make_client() as c:
+        fast, full = _both(c, "/v1/rewards/answer", body, {})
+        assert fast == full and fast[0] == 200
+        assert json.loads(fast[2])["rewards"] == [1.0], "the completion's lone surrogate was read as U+FFFD"
+        assert fallbacks == [], "served by the fast path"
