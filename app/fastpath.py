@@ -173,7 +173,8 @@ class FastPathMiddleware:
         # need no JSON checks: msgspec refuses lone surrogates, and the types bound the nesting.
         request: BaseModel | None = None
         if LEAN_DEPTH <= max_depth:
-            request = plain_reward_request(body) if kind == "rewards" else plain_score_request(body)
+            lean = plain_reward_request if kind == "rewards" else plain_score_request
+            request = lean(body, state.settings)
         if request is None:
             # The checks the full stack makes (`app.middleware.JsonBodyMiddleware`): a body too
             # deep raises, and goes there for its 422.

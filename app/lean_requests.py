@@ -5,6 +5,10 @@ Validating a 256-item box batch into `RewardRequest` (a pydantic `Item` model pe
 ~0.07 ms (`scorers.item_records`). Anything msgspec refuses, a run's fields included, gets
 None here and is validated by the model as before, so every error message is unchanged.
 
+Items are decoded into `app.limits.checked_record`'s type for the settings' limits, so a body
+over any limit is refused here (and gets the model's path and its 413), and `check_items`
+knows the records within by their type.
+
 A body decoded here needs none of `app.json_body`'s checks: msgspec refuses lone surrogate
 escapes, and every value lands in a type of bounded nesting (`LEAN_DEPTH`), so a body that
 nests deeper than that is refused too. Reward params are typed for it: scalars, lists of
@@ -13,12 +17,16 @@ scalars, and objects of those (``length``'s ``answer``), as every reward's param
 
 from __future__ import annotations
 
-from typing import TypeVar, cast
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated, Any, TypeVar, cast
 
 import msgspec
 import msgspec.inspect as mi
 
+from app.limits import ItemLimits, checked_record
 from app.schemas import RewardRequest, ScoreRequest
+from app.settings import Settings
 from scorers import Item
 from scorers.item_records import ItemRecord
 
@@ -72,25 +80,48 @@ def _decoded(decoder: msgspec.json.Decoder[_S], body: bytes) -> _S | None:
         return None
 
 
-_REWARD = msgspec.json.Decoder(_PlainRewardRequest)
-_SCORE = msgspec.json.Decoder(_PlainScoreRequest)
+@dataclass(frozen=True)
+class LeanDecoders:
+    """Both request kinds' decoders for one set of limits: a body over any is refused (`checked_record`)."""
+
+    reward: msgspec.json.Decoder[_PlainRewardRequest]
+    score: msgspec.json.Decoder[_PlainScoreRequest]
+
+
+@lru_cache(maxsize=8)
+def lean_decoders(limits: ItemLimits, max_items: int) -> LeanDecoders:
+    """The decoders for these limits: the lean request types with their items checked as decoded."""
+    items = Annotated[list[checked_record(limits)], msgspec.Meta(max_length=max_items)]  # type: ignore[misc,valid-type]
+
+    def checked(name: str, base: type[msgspec.Struct]) -> Any:
+        return msgspec.defstruct(name, [("items", items)], bases=(base,), forbid_unknown_fields=True, module=__name__)
+
+    return LeanDecoders(
+        msgspec.json.Decoder(checked("CheckedRewardRequest", _PlainRewardRequest)),
+        msgspec.json.Decoder(checked("CheckedScoreRequest", _PlainScoreRequest)),
+    )
+
+
+def _for(settings: Settings) -> LeanDecoders:
+    return lean_decoders(ItemLimits.of(settings), settings.max_items)
 
 
 # In both, the model's other fields keep their defaults (no run): the decoder refused any of them.
 # The records stand in for Items: they have the same fields, and the routes only read fields.
 
 
-def plain_reward_request(body: bytes) -> RewardRequest | None:
-    """The request in ``body`` with its items as records, or None: validate it with the model."""
-    plain = _decoded(_REWARD, body)
+def plain_reward_request(body: bytes, settings: Settings) -> RewardRequest | None:
+    """The request in ``body`` with its items as records checked against ``settings``' limits, or
+    None: validate it with the model."""
+    plain = _decoded(_for(settings).reward, body)
     if plain is None:
         return None
     return RewardRequest.model_construct(items=cast("list[Item]", plain.items), params=plain.params)
 
 
-def plain_score_request(body: bytes) -> ScoreRequest | None:
+def plain_score_request(body: bytes, settings: Settings) -> ScoreRequest | None:
     """`plain_reward_request` for ``POST /v1/score``."""
-    plain = _decoded(_SCORE, body)
+    plain = _decoded(_for(settings).score, body)
     if plain is None:
         return None
     return ScoreRequest.model_construct(profile=plain.profile, items=cast("list[Item]", plain.items))

@@ -145,7 +145,7 @@ def as_items(items: Sequence[Item | Mapping[str, Any]]) -> Sequence[Item]:
     """
     if type(items) in (list, tuple):
         kinds = set(map(type, items))
-        if kinds <= _ITEM_TYPES:
+        if all(issubclass(kind, _ITEM_TYPES) for kind in kinds):  # the few distinct types, not the items
             return items  # type: ignore[return-value]  # every element is an Item or a record: checked just above
         if kinds == {dict}:
             records = records_from_python(items)
@@ -154,7 +154,7 @@ def as_items(items: Sequence[Item | Mapping[str, Any]]) -> Sequence[Item]:
     return [_as_item(it) for it in items]
 
 
-_ITEM_TYPES = frozenset({Item, ItemRecord})
+_ITEM_TYPES = (Item, ItemRecord)  # and their subclasses (the service's records checked against its limits)
 
 
 def _as_item(item: Item | Mapping[str, Any]) -> Item:

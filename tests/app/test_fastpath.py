@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 import app.fastpath as fastpath
 from app.json_body import json_depth
 from app.lean_requests import LEAN_DEPTH, nesting, plain_reward_request
+from app.settings import Settings
 from tests.app.conftest import ALICE, KEYS, make_client
 
 BOX = {"completion": "<think>t</think><answer>[10, 10, 50, 50]</answer>", "boxes": [[10, 10, 50, 52]]}
@@ -61,6 +62,9 @@ REFUSED: list[tuple[str, Any, dict[str, str]]] = [
     ("/v1/rewards/iou", '{"items": [{"completion": "x", "num_tokens": 1e400}]}', {}),
     ("/v1/rewards/iou", '{"items": [{"completion": "x", "group": 123456789012345678901234567890}]}', {}),
 ]
+
+
+SETTINGS = Settings(store_url="memory://", load_models=False)
 
 
 @pytest.fixture
@@ -299,14 +303,14 @@ def test_the_lean_types_bound_the_nesting_of_what_they_accept() -> None:
     deepest = {"items": [POLYGON_ITEM], "params": {"answer": {"table": [1.0]}}}
     body = json.dumps(deepest).encode()
     assert json_depth(body) == LEAN_DEPTH == 6
-    assert plain_reward_request(body) is not None
+    assert plain_reward_request(body, SETTINGS) is not None
     # One level more anywhere is refused (the full stack's checks then apply).
     for deeper in (
         {"items": [{**POLYGON_ITEM, "polygons": [[[[0, 0]]]]}]},
         {"items": [POLYGON_ITEM], "params": {"answer": {"table": [[1.0]]}}},
         {"items": [POLYGON_ITEM], "params": {"x": {"y": {"z": 1}}}},
     ):
-        assert plain_reward_request(json.dumps(deeper).encode()) is None
+        assert plain_reward_request(json.dumps(deeper).encode(), SETTINGS) is None
     with pytest.raises(TypeError, match="unbounded"):
         nesting(msgspec.inspect.type_info(dict[str, Any]))
 

@@ -1,15 +1,22 @@
-"""`check_items`' batch-wide shortcut (`plainly_within`) never lets an item over a limit through."""
+"""`check_items`' batch-wide shortcuts never let an item over a limit through.
+
+`plainly_within` reads fields across the batch; records decoded into `checked_record`'s type
+were checked by msgspec as they were decoded.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.api.errors import ApiError
-from app.limits import MAX_GROUP_CHARS, check_each, check_items, plainly_within
+from app.lean_requests import plain_reward_request
+from app.limits import MAX_GROUP_CHARS, ItemLimits, check_each, check_items, checked_record, plainly_within
 from app.settings import Settings
 from scorers import Item
 
@@ -51,9 +58,9 @@ def items(draw: st.DrawFn) -> list[Item]:
     return out
 
 
-def _loop_verdict(batch: list[Item]) -> tuple[int, str, str, str | None] | None:
+def _loop_verdict(batch: list[Item], limits: Settings = LIMITS) -> tuple[int, str, str, str | None] | None:
     try:
-        check_each(batch, LIMITS)
+        check_each(batch, limits)
     except ApiError as exc:
         return exc.status, exc.code, str(exc), exc.field
     return None
@@ -102,3 +109,69 @@ def test_mixed_group_kinds_go_to_the_loop() -> None:
     batch = [Item(completion="a", group=1), Item(completion="b", group="g")]
     assert not plainly_within(batch, LIMITS)
     check_items(batch, LIMITS)  # and pass it
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items())
+def test_records_decoded_against_the_limits_are_exactly_the_batches_within_them(batch: list[Item]) -> None:
+    body = json.dumps({"items": [item.model_dump(exclude_none=True) for item in batch]}).encode()
+    request = plain_reward_request(body, LIMITS)
+    within = _loop_verdict(batch) is None
+    # Over a limit: refused (the model's path gives the 413); within: decoded, lean. Polygons'
+    # vertices are the one limit msgspec does not count: over it alone, a batch is decoded, and checked.
+    any_vertices = LIMITS.model_copy(update={"max_polygon_vertices": 10**9})
+    assert (request is not None) == (_loop_verdict(batch, any_vertices) is None)
+    if request is None:
+        return
+    assert all(type(r) is checked_record(ItemLimits.of(LIMITS)) for r in request.items)
+    assert plainly_within(request.items, LIMITS) == all(r.polygons is None for r in request.items)
+    if within:
+        check_items(request.items, LIMITS)
+    else:
+        with pytest.raises(ApiError, match="polygon vertices"):
+            check_items(request.items, LIMITS)
+
+
+def test_a_batch_over_max_items_is_not_decoded_as_checked() -> None:
+    few = LIMITS.model_copy(update={"max_items": 3})
+    body = {"items": [{"completion": "x"}] * 3}
+    assert plain_reward_request(json.dumps(body).encode(), few) is not None
+    assert plain_reward_request(json.dumps({"items": body["items"] * 2}).encode(), few) is None
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"completion": "x" * 9},
+        {"completion": "\U0001f600" * 9},
+        {"boxes": [[1, 2, 3, 4]] * 3},
+        {"polygons": [[[0, 0], [1, 0], [1, 1]]] * 3},
+        {"group": "g" * (MAX_GROUP_CHARS + 1)},
+        {"reference": "x" * 7},
+        {"reference": ["a", "b", "c"]},
+        {"reference": ["a", "x" * 7]},
+        {"options": {"A": "x", "B": "y", "C": "z"}},
+        {"options": {"A": "x" * 7}},
+        {"options": {"A" * 7: "x"}},
+        {"grades": ["a", "b", "c"]},
+        {"knowledge": "k" * 7},
+        {"num_tokens": 51},
+    ],
+)
+def test_a_field_one_past_its_limit_is_not_decoded_as_checked(extra: dict[str, Any]) -> None:
+    at_limit = {
+        "completion": "x" * 8,
+        "boxes": [[1, 2, 3, 4]] * 2,
+        "group": "g" * MAX_GROUP_CHARS,
+        "reference": ["a", "x" * 6],
+        "options": {"A": "x" * 6, "B" * 6: "y"},
+        "knowledge": "k" * 6,
+        "num_tokens": 50,
+    }
+    checked = checked_record(ItemLimits.of(LIMITS))
+    assert msgspec.json.decode(json.dumps(at_limit).encode(), type=checked)
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.json.decode(json.dumps(at_limit | extra).encode(), type=checked)
+    item = Item(**(at_limit | extra))
+    with pytest.raises(ApiError):
+        check_each([item], LIMITS)

@@ -20,10 +20,13 @@ from pydantic import ValidationError
 
 from app.lean_requests import plain_reward_request, plain_score_request
 from app.schemas import RewardRequest, ScoreRequest
+from app.settings import Settings
 from scorers import REGISTRY, Item, score
 from scorers.item_records import ItemRecord, records_from_python, with_fields
 from scorers.registry import as_items
 from tests.scorers.test_contract import GARBAGE_COMPLETIONS, GARBAGE_FIELDS
+
+SETTINGS = Settings(store_url="memory://", load_models=False)
 
 
 def _plain(annotation: Any) -> str:
@@ -114,7 +117,7 @@ def test_from_python_what_msgspec_accepts_the_model_accepts_alike(fields: dict[s
 @given(_fields)
 def test_from_json_what_msgspec_accepts_the_model_accepts_alike(fields: dict[str, Any]) -> None:
     body = json.dumps({"items": [fields], "params": {}}, allow_nan=True).encode()
-    both = _both_accept(plain_reward_request(body), lambda: RewardRequest.model_validate_json(body), body)
+    both = _both_accept(plain_reward_request(body, SETTINGS), lambda: RewardRequest.model_validate_json(body), body)
     if both:
         plain, model = both
         assert _values(plain.items[0]) == _values(model.items[0])
@@ -125,7 +128,7 @@ def test_from_json_what_msgspec_accepts_the_model_accepts_alike(fields: dict[str
 @given(_fields, st.sampled_from(["vqa-closed", "grounding-medloc"]) | _value)
 def test_score_requests_too(fields: dict[str, Any], profile: Any) -> None:
     body = json.dumps({"profile": profile, "items": [fields]}, allow_nan=True).encode()
-    both = _both_accept(plain_score_request(body), lambda: ScoreRequest.model_validate_json(body), body)
+    both = _both_accept(plain_score_request(body, SETTINGS), lambda: ScoreRequest.model_validate_json(body), body)
     if both:
         plain, model = both
         assert plain.profile == model.profile
@@ -150,11 +153,13 @@ def test_score_requests_too(fields: dict[str, Any], profile: Any) -> None:
     ],
 )
 def test_bodies_left_to_the_model(body: bytes) -> None:
-    assert plain_reward_request(body) is None
+    assert plain_reward_request(body, SETTINGS) is None
 
 
 def test_a_plain_body_keeps_the_models_defaults() -> None:
-    request = plain_reward_request(b'{"items": [{"completion": "a", "boxes": [[1, 2, 3, 4]]}], "params": {"x": 1}}')
+    request = plain_reward_request(
+        b'{"items": [{"completion": "a", "boxes": [[1, 2, 3, 4]]}], "params": {"x": 1}}', SETTINGS
+    )
     assert request is not None
     assert request.run_id is None and request.group_size is None and request.step is None
     assert request.params == {"x": 1}
@@ -170,6 +175,16 @@ def test_as_items_takes_records_and_mixed_input() -> None:
     assert [it.completion for it in mixed] == ["x", "z"]
     with pytest.raises(ValidationError):
         as_items([{"completion": "a", "bogus": 1}])
+
+
+class _NarrowerRecord(ItemRecord, frozen=True):
+    """As the service's records checked against its limits (`app.limits.checked_record`)."""
+
+
+def test_a_batch_of_record_subclasses_is_taken_as_it_is() -> None:
+    # Not item by item in Python: that cost ~0.2 µs an item of a box batch, 5% of scoring it.
+    batch = [msgspec.convert({"completion": "x"}, _NarrowerRecord), Item(completion="y")]
+    assert as_items(batch) is batch
 
 
 def test_with_fields_replaces_on_either_type() -> None:
