@@ -225,7 +225,7 @@ def _inline(name: str, items: list[Item], body_bytes: int) -> bool:
         return False
     # Polygons go to the threadpool: even bounded, repairing outlines can take a while, and on
     # the event loop it would stall every other tenant's requests.
-    if list(map(_POLYGONS, items)).count(None) != len(items):
+    if any(map(_POLYGONS, items)):  # (an empty list has no outline)
         return False
     if len(items) <= INLINE_ITEMS:
         return True

@@ -110,6 +110,8 @@ def build_params(reward: str, params: dict[str, Any] | BaseModel, field_name: st
     if isinstance(params, spec.params):
         return params
     raw = params.model_dump() if isinstance(params, BaseModel) else params
+    if not raw and spec.defaults is not None:  # most requests: the defaults, validated at registration
+        return spec.defaults
     try:
         return spec.params.model_validate(raw)
     except ValidationError as exc:
