@@ -20,6 +20,7 @@ for the Redis rows, ``redis-server``. Run: ``.venv/bin/python -m bench.bench_loa
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -193,7 +194,9 @@ def redis_url(workdir: Path) -> Iterator[str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=10.0, help="wrk duration per row")
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="wrk seconds per row (a batch row splits them over its rounds)"
+    )
     parser.add_argument("--workers", default="1,2", help="worker counts to measure")
     parser.add_argument("--quick", action="store_true", help="only per-sample and batch at 1 worker, 3 s rows")
     parser.add_argument(
@@ -333,17 +336,22 @@ def in_process_batch(seconds: float = 0.5) -> dict[str, float]:
         "Item models": [scorers.Item.model_validate(d) for d in batch],
     }
     params = scorers.get_reward("iou").params()
+    frozen_before = gc.get_freeze_count()
     scorers.freeze_heap()  # as README advises a trainer scoring in its own process, and as the server does
     out: dict[str, float] = {}
-    for label in IN_PROCESS:
-        items = inputs[label]
-        scorers.score("iou", items, params)  # warm
-        wall, cpu, calls = time.perf_counter(), time.process_time(), 0
-        while time.perf_counter() - wall < seconds:
-            scorers.score("iou", items, params)
-            calls += 1
-        out[f"in-process {label} items/s"] = calls * len(batch) / (time.perf_counter() - wall)
-        out[f"in-process {label} CPU µs/item"] = (time.process_time() - cpu) * 1e6 / (calls * len(batch))
+    try:
+        for label in IN_PROCESS:
+            items = inputs[label]
+            scorers.score("iou", items, params)  # warm
+            wall, cpu, calls = time.perf_counter(), time.process_time(), 0
+            while time.perf_counter() - wall < seconds:
+                scorers.score("iou", items, params)
+                calls += 1
+            out[f"in-process {label} items/s"] = calls * len(batch) / (time.perf_counter() - wall)
+            out[f"in-process {label} CPU µs/item"] = (time.process_time() - cpu) * 1e6 / (calls * len(batch))
+    finally:
+        if not frozen_before:  # leave the caller's heap as it was (the smoke test's process)
+            gc.unfreeze()
     return out
 
 
@@ -361,9 +369,10 @@ def batch_row(
     db = f"sqlite:///{workdir}/b{workers}.db"
     script = static_script({"items": batch})
     rounds: list[dict[str, Any]] = []
+    per_round = max(1, round(seconds / BATCH_ROUNDS))  # wrk takes whole seconds
     with server(medreward_cmd(workers), env | {"MEDREWARD_STORE_URL": db}, workdir) as srv:
         for i in range(BATCH_ROUNDS):
-            res = run_wrk(srv, "/v1/rewards/iou", script, seconds / BATCH_ROUNDS, 2 * workers, workdir, i == 0)
+            res = run_wrk(srv, "/v1/rewards/iou", script, per_round, 2 * workers, workdir, i == 0)
             inproc = in_process_batch()
             items_s, cpu_item = res["req/s"] * len(batch), res["server CPU µs/req"] / len(batch)
             rounds.append(
