@@ -151,7 +151,8 @@ def checked_record(limits: ItemLimits) -> type[ItemRecord]:
     """`ItemRecord` with ``limits`` as msgspec constraints: what decodes into it is within them.
 
     msgspec checks lengths and bounds as it decodes (a string's length in characters, as
-    ``len``), at no measurable cost; a body over any limit fails to decode, is validated by the
+    ``len``): a 256-item box batch decodes in 109 µs against 98 unchecked, and `check_items` then
+    takes 16 µs instead of 90 (2026-12-01). A body over any limit fails to decode, is validated by the
     model instead, and gets `check_items`' 413 naming the field. One class per set of limits
     (cached), so `plainly_within` can tell records checked against its settings by their type.
     """

@@ -339,3 +339,25 @@ def test_lone_surrogates_are_replaced_on_the_fast_path_as_on_the_full_stack(fall
         assert fast == full and fast[0] == 200
         assert json.loads(fast[2])["rewards"] == [1.0], "the completion's lone surrogate was read as U+FFFD"
         assert fallbacks == [], "served by the fast path"
+
+
+def test_a_typed_body_skips_the_json_scans_and_any_other_gets_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.middleware as middleware
+
+    scanned: list[str] = []
+    for module, label in ((fastpath, "fast path"), (middleware, "full stack")):
+        original = module.clean_json_body
+
+        def counting(body: bytes, depth: int, original: Any = original, label: str = label) -> bytes:
+            scanned.append(label)
+            return original(body, depth)
+
+        monkeypatch.setattr(module, "clean_json_body", counting)
+    with make_client() as c:
+        assert c.post("/v1/rewards/iou", json={"items": [BOX] * 20}).status_code == 200
+        assert scanned == [], "msgspec's types settled both checks"
+        body = {"items": [{**BOX, "group": "g"}], "run_id": "r1", "group_size": 2}
+        assert c.post("/v1/rewards/iou", json=body).status_code == 200  # a run: validated by the model
+        assert scanned == ["fast path"]
+        assert c.post("/v1/rewards/iou?full=1", json={"items": [BOX]}).status_code == 200
+        assert scanned == ["fast path", "full stack"]
