@@ -36,6 +36,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _may_carry_body(scope: Scope) -> bool:
+    """An HTTP request whose method may carry a body the service reads."""
+    return scope["type"] == "http" and scope.get("method") not in ("GET", "HEAD", "OPTIONS", "DELETE")
+
+
 async def send_error(send: Send, status: int, code: str, message: str) -> None:
     """One complete JSON error response in the service's error shape."""
     metrics.ERRORS.labels(code=code).inc()
@@ -119,7 +124,7 @@ class BodyLimitMiddleware:
         self.drain_bytes = drain_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        if not _may_carry_body(scope):
             await self.app(scope, receive, send)
             return
         declared: int | None = None
@@ -180,11 +185,7 @@ class JsonBodyMiddleware:
         self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
-            await self.app(scope, receive, send)
-            return
-        content_type = (_header(scope, b"content-type") or "json").lower()
-        if "json" not in content_type:
+        if not _may_carry_body(scope) or "json" not in (_header(scope, b"content-type") or "json").lower():
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
