@@ -11,6 +11,8 @@ import os
 import random
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 
 from schedulers.base import GroupReport
 from schedulers.stores import open_store
+from schedulers.stores.sqlite import SQLiteStore
 
 CTX = mp.get_context("spawn")
 TENANT, RUN = "lab", "grounding-1"
@@ -159,3 +162,40 @@ def test_acknowledged_reports_survive_a_writer_killed_mid_stream(shared_url: str
         path = shared_url.removeprefix("sqlite:///")
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+# ---- SQLite: writers of every process queue on one lock file ----------------------------------------
+
+_PROBE = "import fcntl, os, sys; fcntl.flock(os.open(sys.argv[1], os.O_RDWR), fcntl.LOCK_EX | fcntl.LOCK_NB)"
+
+
+def _lock_is_free(path: Path) -> bool:
+    """Whether another process can take the writers' lock now (without waiting)."""
+    return subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True).returncode == 0
+
+
+def _child_lock_is_free(store: SQLiteStore, out: Connection) -> None:
+    """A forked child's view: its own descriptor, not the parent's (which would share its lock)."""
+    import fcntl
+
+    try:
+        fcntl.flock(store._writer_lock_fd(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        out.send(True)
+    except BlockingIOError:
+        out.send(False)
+
+
+def test_sqlite_writers_hold_the_lock_file_for_their_transaction(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "runs.db")
+    lock = tmp_path / "runs.db-writer.lock"
+    with store._tx():  # a write transaction, as every write takes (the API's writes are all inside one)
+        assert not _lock_is_free(lock), "another process waits in the kernel, not in SQLite's busy handler"
+        parent, child = mp.get_context("fork").Pipe()
+        forked = mp.get_context("fork").Process(target=_child_lock_is_free, args=(store, child))
+        forked.start()
+        forked.join(30)
+        assert parent.poll(0) and parent.recv() is False, "a forked worker queues too"
+    assert _lock_is_free(lock)
+    store.create_run(TENANT, RUN, "medloc", {})  # and the writes go on
+    assert _lock_is_free(lock)
+    store.close()
