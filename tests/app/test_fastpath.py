@@ -64,9 +64,6 @@ REFUSED: list[tuple[str, Any, dict[str, str]]] = [
 ]
 
 
-SETTINGS = Settings(store_url="memory://", load_models=False)
-
-
 @pytest.fixture
 def fallbacks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     seen: list[bytes] = []
@@ -296,6 +293,7 @@ def test_an_item_refused_after_scoring_is_counted_once_and_answered_as_the_full_
 
 # ---- the JSON checks: made by the fast path itself, or settled by msgspec's types -------------------
 
+SETTINGS = Settings(store_url="memory://", load_models=False)
 POLYGON_ITEM = {"completion": "<answer>[1, 1, 5, 5]</answer>", "polygons": [[[0, 0], [9, 0], [9, 9]]]}
 
 
