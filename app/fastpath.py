@@ -41,7 +41,6 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
-from operator import attrgetter
 
 import anyio.to_thread
 from fastapi import Request, Response
@@ -53,8 +52,8 @@ from app.api.routes.rewards import score_reward
 from app.api.routes.score import score as score_profile_route
 from app.json_body import clean_json_body
 from app.lean_requests import LEAN_DEPTH, plain_reward_request, plain_score_request
-from app.limits import most_boxes
-from app.middleware import replay_body
+from app.limits import any_polygons, most_boxes
+from app.middleware import read_body, replay_body
 from app.schemas import RewardRequest, ScoreRequest
 from scorers import REGISTRY, Item
 from scorers.gc_pause import collector_paused
@@ -74,7 +73,6 @@ INLINE_EXCLUDED = frozenset({"semantic"})
 # 256-item batch (measured under wrk, 2026-12-01), a quarter of the scorer's own time.
 INLINE_BATCH_BYTES = 64 << 10
 INLINE_BATCH_REWARDS = frozenset({"iou"})
-_POLYGONS = attrgetter("polygons")
 # From this body size the cyclic collector is paused while the request is validated and, on the
 # event loop, scored and answered (`scorers.gc_pause`):
 # decoding a batch allocates a record (or a model, a dict and a set) and box lists per item, and scoring
@@ -106,7 +104,7 @@ class FastPathMiddleware:
         else:
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if body is None:  # the client went away
             return
         # Paused around work on this thread only, never across an await: other requests' work
@@ -225,7 +223,7 @@ def _inline(name: str, items: list[Item], body_bytes: int) -> bool:
         return False
     # Polygons go to the threadpool: even bounded, repairing outlines can take a while, and on
     # the event loop it would stall every other tenant's requests.
-    if any(map(_POLYGONS, items)):  # (an empty list has no outline)
+    if any_polygons(items):
         return False
     if len(items) <= INLINE_ITEMS:
         return True
@@ -241,14 +239,3 @@ class RouteLabel:
 
 REWARDS_ROUTE = RouteLabel(REWARDS_PREFIX + "{name}")
 SCORE_ROUTE = RouteLabel(SCORE_PATH)
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)

@@ -102,7 +102,7 @@ def plainly_within(items: Sequence[Item], settings: Settings) -> bool:
     the loop in `check_items`.
     """
     if set(map(type, items)) == {checked_record(ItemLimits.of(settings))}:
-        return not any(map(_POLYGONS, items))  # their vertices: the one limit left ([] has none)
+        return not any_polygons(items)  # their vertices: the one limit left
     if max(map(len, map(_COMPLETION, items)), default=0) > settings.max_completion_chars:
         return False
     rare = list(map(_RARE, items))
@@ -174,6 +174,11 @@ def checked_record(limits: ItemLimits) -> type[ItemRecord]:
         "CheckedItemRecord", fields, bases=(ItemRecord,), frozen=True, forbid_unknown_fields=True, module=__name__
     )
     return cast("type[ItemRecord]", record)
+
+
+def any_polygons(items: Sequence[Item]) -> bool:
+    """Whether any item holds a reference polygon (an empty list holds none), read across the batch in C."""
+    return any(map(_POLYGONS, items))
 
 
 def most_boxes(items: Sequence[Item]) -> int:

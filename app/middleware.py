@@ -188,20 +188,27 @@ class JsonBodyMiddleware:
         if not _may_carry_body(scope) or "json" not in (_header(scope, b"content-type") or "json").lower():
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        more = True
-        while more:  # one message: the body limit's replay
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            more = bool(message.get("more_body", False))
+        body = await read_body(receive)  # one message: the body limit's replay
+        if body is None:  # the client went away
+            return
         try:
-            data = clean_json_body(b"".join(chunks), self.max_depth)
+            data = clean_json_body(body, self.max_depth)
         except BodyRejected as exc:
             await send_error(send, exc.status, exc.code, exc.message)
             return
         await self.app(scope, replay_body(data, receive), send)
+
+
+async def read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when the client went away first."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def replay_body(body: bytes, receive: Receive) -> Receive:

@@ -158,7 +158,7 @@ _ITEM_TYPES = (Item, ItemRecord)  # and their subclasses (the service's records 
 
 
 def _as_item(item: Item | Mapping[str, Any]) -> Item:
-    if isinstance(item, (Item, ItemRecord)):
+    if isinstance(item, _ITEM_TYPES):
         return item  # a record reads as an Item (`scorers.item_records`)
     return Item.model_validate(item)
 
