@@ -40,6 +40,7 @@ class _PlainRewardRequest(msgspec.Struct, forbid_unknown_fields=True):
 
     items: list[ItemRecord]
     params: dict[str, _Param] = msgspec.field(default_factory=dict)
+    details: bool = True
 
 
 class _PlainScoreRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,6 +48,7 @@ class _PlainScoreRequest(msgspec.Struct, forbid_unknown_fields=True):
 
     profile: str
     items: list[ItemRecord]
+    details: bool = True
 
 
 def nesting(info: mi.Type) -> int:
@@ -116,7 +118,9 @@ def plain_reward_request(body: bytes, settings: Settings) -> RewardRequest | Non
     plain = _decoded(_for(settings).reward, body)
     if plain is None:
         return None
-    return RewardRequest.model_construct(items=cast("list[Item]", plain.items), params=plain.params)
+    return RewardRequest.model_construct(
+        items=cast("list[Item]", plain.items), params=plain.params, details=plain.details
+    )
 
 
 def plain_score_request(body: bytes, settings: Settings) -> ScoreRequest | None:
@@ -124,4 +128,6 @@ def plain_score_request(body: bytes, settings: Settings) -> ScoreRequest | None:
     plain = _decoded(_for(settings).score, body)
     if plain is None:
         return None
-    return ScoreRequest.model_construct(profile=plain.profile, items=cast("list[Item]", plain.items))
+    return ScoreRequest.model_construct(
+        profile=plain.profile, items=cast("list[Item]", plain.items), details=plain.details
+    )

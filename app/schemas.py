@@ -98,6 +98,11 @@ class _Scheduled(_Request):
         description="Per-sample traffic: hold each group's IoUs until this many completions arrived, then report "
         "the group (scored at once with the τ in force).",
     )
+    details: bool = Field(
+        default=True,
+        description="false: the response's details is null, for trainers that read the rewards only (reasons "
+        "still say why an item abstains).",
+    )
 
 
 class RewardRequest(_Scheduled):
@@ -120,7 +125,12 @@ class RewardRequest(_Scheduled):
 class RewardResponse(BaseModel):
     rewards: list[float | None] = Field(description="One per item; null = the reward abstains (see status).")
     status: list[str] = Field(description="ok | unscorable | error, one per item.")
-    details: list[dict[str, Any]] = Field(description="What was extracted and which rule fired, per item.")
+    reasons: list[str | None] = Field(
+        default_factory=list, description="Per item, why its reward is null (null where it has one)."
+    )
+    details: list[dict[str, Any]] | None = Field(
+        description="What was extracted and which rule fired, per item; null when the request asked for none."
+    )
     schedule: dict[str, Any] | None = Field(default=None, description="Run state after the report (with run_id).")
 
 
@@ -151,7 +161,9 @@ class ScoreResponse(BaseModel):
     reasons: list[str | None] = Field(
         default_factory=list, description="Per item, why its total is null (null where it has one)."
     )
-    details: list[dict[str, Any]] = Field(description="Per item: each component's details.")
+    details: list[dict[str, Any]] | None = Field(
+        description="Per item: each component's details; null when the request asked for none."
+    )
     schedule: dict[str, Any] | None = None
 
 

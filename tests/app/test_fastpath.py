@@ -37,12 +37,15 @@ SERVED: list[tuple[str, Any, dict[str, str]]] = [
         {},
     ),
     ("/v1/rewards/iou", {"items": [BOX]}, {"content-type": "application/json; charset=utf-8"}),
+    ("/v1/rewards/iou", {"items": [BOX] * 20 + [{"completion": "no box"}], "details": False}, {}),
+    ("/v1/score", {"profile": "vqa-mcq", "items": [MCQ], "details": False}, {}),
 ]
 
 REFUSED: list[tuple[str, Any, dict[str, str]]] = [
     ("/v1/rewards/nope", {"items": [BOX]}, {}),
     ("/v1/rewards/iou", {"items": [{"completion": 3}]}, {}),
     ("/v1/rewards/iou", {"items": [BOX], "extra": 1}, {}),
+    ("/v1/rewards/iou", {"items": [BOX], "details": "no"}, {}),
     ("/v1/rewards/iou", {"items": [BOX], "params": {"mode": "sloppy"}}, {}),
     ("/v1/rewards/format", {"items": [MCQ], "run_id": "r1"}, {}),
     ("/v1/rewards/iou", {"items": [BOX] * 2000}, {}),

@@ -23,15 +23,22 @@ class Colour(enum.Enum):
     RED = "red"
 
 
-def _model_bytes(scores: list[Score], schedule: dict[str, Any] | None) -> bytes:
+def _model_bytes(scores: list[Score], schedule: dict[str, Any] | None, details: bool = True) -> bytes:
     """What the route wrote before: the validated model through pydantic (or its fallback)."""
+    rewards = [finite(s.reward) for s in scores]
     model = RewardResponse(
-        rewards=[finite(s.reward) for s in scores],
+        rewards=rewards,
         status=[s.status for s in scores],
-        details=[s.details for s in scores],
+        reasons=[_reason(s) if r is None else None for s, r in zip(scores, rewards, strict=True)],
+        details=[s.details for s in scores] if details else None,
         schedule=schedule,
     )
     return bytes(json_response(model).body)
+
+
+def _reason(s: Score) -> str:
+    """Why a reward is null: the details' reason as text, else the status."""
+    return s.status if s.details.get("reason") is None else str(s.details["reason"])
 
 
 scalars = (
@@ -61,9 +68,15 @@ scores = st.builds(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(scores, max_size=6), st.none() | st.dictionaries(st.text(max_size=6), values, max_size=4))
-def test_the_same_bytes_as_the_validated_model(batch: list[Score], schedule: dict[str, Any] | None) -> None:
-    assert bytes(reward_response(batch, schedule).body) == _model_bytes(batch, schedule)
+@given(
+    st.lists(scores, max_size=6),
+    st.none() | st.dictionaries(st.text(max_size=6), values, max_size=4),
+    st.booleans(),
+)
+def test_the_same_bytes_as_the_validated_model(
+    batch: list[Score], schedule: dict[str, Any] | None, details: bool
+) -> None:
+    assert bytes(reward_response(batch, schedule, details=details).body) == _model_bytes(batch, schedule, details)
 
 
 @pytest.mark.parametrize(

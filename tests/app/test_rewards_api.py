@@ -148,3 +148,24 @@ def test_recitation_without_knowledge_abstains(client: TestClient) -> None:
     )
     assert body.json()["rewards"] == [None]
     assert body.json()["status"] == ["unscorable"]
+
+
+@pytest.mark.parametrize("path", ["/v1/rewards/iou", "/v1/rewards/iou?via=full-stack"])
+def test_details_false_leaves_them_out_and_keeps_the_reasons(client: TestClient, path: str) -> None:
+    items = [{"completion": "<answer>[10, 10, 50, 50]</answer>", "boxes": [[10, 10, 50, 50]]}, {"completion": "x"}]
+    full = client.post(path, json={"items": items}).json()
+    lean = client.post(path, json={"items": items, "details": False}).json()
+    assert lean["rewards"] == full["rewards"] == [1.0, None]
+    assert lean["status"] == full["status"] == ["ok", "unscorable"]
+    assert lean["reasons"] == full["reasons"] == [None, full["details"][1]["reason"]]
+    assert full["reasons"][1].startswith("no reference boxes")
+    assert lean["details"] is None and len(full["details"]) == 2
+
+
+def test_details_false_on_a_profile(client: TestClient) -> None:
+    items = [{"completion": "<think>a</think><answer>[10, 10, 50, 50]</answer>", "boxes": [[10, 10, 50, 50]]}]
+    body = {"profile": "grounding-medloc", "items": items}
+    full = client.post("/v1/score", json=body).json()
+    lean = client.post("/v1/score", json=body | {"details": False}).json()
+    assert lean["details"] is None and full["details"][0]["iou"]["iou"] == 1.0
+    assert {k: v for k, v in lean.items() if k != "details"} == {k: v for k, v in full.items() if k != "details"}

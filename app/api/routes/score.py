@@ -40,7 +40,7 @@ def score(
         weights=out.weights,
         status=out.status,
         reasons=out.reasons,
-        details=out.details,
+        details=out.details if body.details else None,
         schedule=out.schedule,
     )
     return json_response(response)
