@@ -2,7 +2,7 @@
 
 Validating a 256-item box batch into `RewardRequest` (a pydantic `Item` model per item) took
 ~0.30 ms of a ~1.5 ms request; msgspec decodes the same body into `ItemRecord` structs in
-~0.07 ms (`scorers.item_records`). Anything msgspec refuses, a run's fields included, gets
+~0.07 ms (`scorers.item_records`). Anything msgspec refuses, a run (``run_id``) included, gets
 None here and is validated by the model as before, so every error message is unchanged.
 
 Items are decoded into `app.limits.checked_record`'s type for the settings' limits, so a body
@@ -35,12 +35,20 @@ _Flat = _Scalar | list[_Scalar]
 _Param = _Flat | dict[str, _Flat]
 
 
+# `app.schemas.REQUEST_ID` with Python's end anchor: msgspec matches with `re.search`, where "$"
+# also matches before a final newline; pydantic's regex engine, like "\Z" here, does not.
+_RequestId = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9._:-]{1,128}\Z")]
+
+
 class _PlainRewardRequest(msgspec.Struct, forbid_unknown_fields=True):
-    """A `RewardRequest` without a run: its items and params only."""
+    """A `RewardRequest` without a run: its items and params, and the client's request id, which
+    the client library sends with every call (it names the call in errors) and which does nothing
+    without a run."""
 
     items: list[ItemRecord]
     params: dict[str, _Param] = msgspec.field(default_factory=dict)
     details: bool = True
+    request_id: _RequestId | None = None
 
 
 class _PlainScoreRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,6 +57,7 @@ class _PlainScoreRequest(msgspec.Struct, forbid_unknown_fields=True):
     profile: str
     items: list[ItemRecord]
     details: bool = True
+    request_id: _RequestId | None = None
 
 
 def nesting(info: mi.Type) -> int:
@@ -108,7 +117,8 @@ def _for(settings: Settings) -> LeanDecoders:
     return lean_decoders(ItemLimits.of(settings), settings.max_items)
 
 
-# In both, the model's other fields keep their defaults (no run): the decoder refused any of them.
+# In both, the model's other fields keep their defaults (no run): the decoder refused any of them;
+# a request_id without a run changes nothing.
 # The records stand in for Items: they have the same fields, and the routes only read fields.
 
 
@@ -119,7 +129,7 @@ def plain_reward_request(body: bytes, settings: Settings) -> RewardRequest | Non
     if plain is None:
         return None
     return RewardRequest.model_construct(
-        items=cast("list[Item]", plain.items), params=plain.params, details=plain.details
+        items=cast("list[Item]", plain.items), params=plain.params, details=plain.details, request_id=plain.request_id
     )
 
 

@@ -100,9 +100,11 @@ class MedRewardClient(Routes):
         step: int | None = None,
         request_id: str | None = None,
         group_size: int | None = None,
+        details: bool = True,
     ) -> ScoreResult:
-        """Composite score of a batch with a profile (a name or an inline profile)."""
-        batch = self._score(items, profile, run_id, step, request_id, group_size)
+        """Composite score of a batch with a profile (a name or an inline profile); ``details=False``
+        asks for no per-item details (the result's are then empty dicts)."""
+        batch = self._score(items, profile, run_id, step, request_id, group_size, details)
         return batch.result([self._do(c) for c in batch.calls])
 
     def reward(
@@ -115,9 +117,10 @@ class MedRewardClient(Routes):
         step: int | None = None,
         request_id: str | None = None,
         group_size: int | None = None,
+        details: bool = True,
     ) -> RewardResult:
-        """One reward over a batch."""
-        batch = self._reward(name, items, params, run_id, step, request_id, group_size)
+        """One reward over a batch; ``details=False`` as for `score`."""
+        batch = self._reward(name, items, params, run_id, step, request_id, group_size, details)
         return batch.result([self._do(c) for c in batch.calls])
 
     def list_rewards(self) -> list[dict[str, Any]]:
@@ -236,9 +239,11 @@ class AsyncMedRewardClient(Routes):
         step: int | None = None,
         request_id: str | None = None,
         group_size: int | None = None,
+        details: bool = True,
     ) -> ScoreResult:
-        """Composite score of a batch with a profile (a name or an inline profile)."""
-        batch = self._score(items, profile, run_id, step, request_id, group_size)
+        """Composite score of a batch with a profile (a name or an inline profile); ``details=False``
+        asks for no per-item details (the result's are then empty dicts)."""
+        batch = self._score(items, profile, run_id, step, request_id, group_size, details)
         return batch.result([await self._do(c) for c in batch.calls])
 
     async def reward(
@@ -251,9 +256,10 @@ class AsyncMedRewardClient(Routes):
         step: int | None = None,
         request_id: str | None = None,
         group_size: int | None = None,
+        details: bool = True,
     ) -> RewardResult:
-        """One reward over a batch."""
-        batch = self._reward(name, items, params, run_id, step, request_id, group_size)
+        """One reward over a batch; ``details=False`` as for `score`."""
+        batch = self._reward(name, items, params, run_id, step, request_id, group_size, details)
         return batch.result([await self._do(c) for c in batch.calls])
 
     async def list_rewards(self) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["MedRewardError", "RewardResult", "ScoreResult", "merge_rewards", "merge_scores"]
@@ -103,12 +103,14 @@ class ScoreResult:
 
 @dataclass(frozen=True)
 class RewardResult:
-    """``POST /v1/rewards/{name}``: one reward per item (None = the reward abstains; ``status`` says why)."""
+    """``POST /v1/rewards/{name}``: one reward per item (None = the reward abstains; ``status``
+    says how and ``reasons`` why)."""
 
     rewards: list[float | None]
     status: list[str]
     details: list[dict[str, Any]]
     schedule: dict[str, Any] | None = None
+    reasons: list[str | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.rewards)
@@ -116,11 +118,14 @@ class RewardResult:
     @classmethod
     def from_json(cls, doc: Any) -> RewardResult:
         rewards = _floats(doc["rewards"])
+        # Absent from older servers' answers: then each abstention's details say why, when sent.
+        reasons = doc.get("reasons") or [None] * len(rewards)
         return cls(
             rewards=rewards,
             status=list(doc.get("status") or ["ok"] * len(rewards)),
             details=list(doc.get("details") or [{} for _ in rewards]),
             schedule=doc.get("schedule"),
+            reasons=[None if r is None else str(r) for r in reasons],
         )
 
 
@@ -162,6 +167,7 @@ def merge_rewards(parts: list[RewardResult], positions: list[list[int]], size: i
         status=_scatter([p.status for p in parts], positions, size),
         details=_scatter([p.details for p in parts], positions, size),
         schedule=parts[-1].schedule,
+        reasons=_scatter([p.reasons or [None] * len(p) for p in parts], positions, size),
     )
 
 

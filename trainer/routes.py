@@ -75,8 +75,10 @@ class Routes:
         step: int | None,
         request_id: str | None,
         group_size: int | None,
+        details: bool = True,
     ) -> Batch[ScoreResult]:
         body = _drop_none({"profile": profile, "run_id": run_id, "step": step, "group_size": group_size})
+        body |= _lean(details)
         return self._batch("/v1/score", body, items, request_id, ScoreResult.from_json, merge_scores)
 
     def _reward(
@@ -88,8 +90,10 @@ class Routes:
         step: int | None,
         request_id: str | None,
         group_size: int | None,
+        details: bool = True,
     ) -> Batch[RewardResult]:
         body = _drop_none({"params": dict(params or {}), "run_id": run_id, "step": step, "group_size": group_size})
+        body |= _lean(details)
         return self._batch(f"/v1/rewards/{name}", body, items, request_id, RewardResult.from_json, merge_rewards)
 
     def _list_rewards(self) -> Call[list[dict[str, Any]]]:
@@ -146,6 +150,11 @@ class Routes:
 
 def _drop_none(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if v is not None}
+
+
+def _lean(details: bool) -> dict[str, Any]:
+    """``details: false`` when the caller wants none (the service's default is to send them)."""
+    return {} if details else {"details": False}
 
 
 def _doc(doc: Any) -> dict[str, Any]:

@@ -39,6 +39,9 @@ SERVED: list[tuple[str, Any, dict[str, str]]] = [
     ("/v1/rewards/iou", {"items": [BOX]}, {"content-type": "application/json; charset=utf-8"}),
     ("/v1/rewards/iou", {"items": [BOX] * 20 + [{"completion": "no box"}], "details": False}, {}),
     ("/v1/score", {"profile": "vqa-mcq", "items": [MCQ], "details": False}, {}),
+    # The client library names every call: a request id without a run stays on the lean decoder.
+    ("/v1/rewards/iou", {"items": [BOX], "request_id": "step-3.0:a_b-c"}, {}),
+    ("/v1/score", {"profile": "vqa-mcq", "items": [MCQ], "request_id": "r" * 128}, {}),
 ]
 
 REFUSED: list[tuple[str, Any, dict[str, str]]] = [
@@ -46,6 +49,13 @@ REFUSED: list[tuple[str, Any, dict[str, str]]] = [
     ("/v1/rewards/iou", {"items": [{"completion": 3}]}, {}),
     ("/v1/rewards/iou", {"items": [BOX], "extra": 1}, {}),
     ("/v1/rewards/iou", {"items": [BOX], "details": "no"}, {}),
+    # Request ids the model refuses ("$" would let msgspec take the newline), or that come with a run.
+    ("/v1/rewards/iou", {"items": [BOX], "request_id": "r1\n"}, {}),
+    ("/v1/rewards/iou", {"items": [BOX], "request_id": ""}, {}),
+    ("/v1/rewards/iou", {"items": [BOX], "request_id": "r" * 129}, {}),
+    ("/v1/rewards/iou", {"items": [BOX], "request_id": "r/1"}, {}),
+    ("/v1/score", {"profile": "vqa-mcq", "items": [MCQ], "request_id": "é"}, {}),
+    ("/v1/rewards/iou", {"items": [BOX], "request_id": "r1", "step": 2}, {}),
     ("/v1/rewards/iou", {"items": [BOX], "params": {"mode": "sloppy"}}, {}),
     ("/v1/rewards/format", {"items": [MCQ], "run_id": "r1"}, {}),
     ("/v1/rewards/iou", {"items": [BOX] * 2000}, {}),
@@ -356,6 +366,10 @@ def test_a_typed_body_skips_the_json_scans_and_any_other_gets_them(monkeypatch: 
         monkeypatch.setattr(module, "clean_json_body", counting)
     with make_client() as c:
         assert c.post("/v1/rewards/iou", json={"items": [BOX] * 20}).status_code == 200
+        # As the client library sends them: a request id, and no details wanted.
+        body = {"items": [BOX] * 20, "request_id": "step-1.0", "details": False}
+        assert c.post("/v1/rewards/iou", json=body).status_code == 200
+        assert c.post("/v1/score", json={"profile": "vqa-mcq", "items": [MCQ], "request_id": "s2"}).status_code == 200
         assert scanned == [], "msgspec's types settled both checks"
         body = {"items": [{**BOX, "group": "g"}], "run_id": "r1", "group_size": 2}
         assert c.post("/v1/rewards/iou", json=body).status_code == 200  # a run: validated by the model

@@ -205,6 +205,16 @@ def test_request_id_generated_per_call_or_taken_from_the_caller(run: Runner) -> 
     assert third == "step-9.rank-0"
 
 
+def test_details_false_is_sent_only_when_asked(run: Runner) -> None:
+    svc = Service()
+    client = run.client(svc)
+    run.call(client, "score", ITEMS, "vqa-closed")
+    run.call(client, "score", ITEMS, "vqa-closed", details=False)
+    run.call(client, "reward", "format", ITEMS, details=False)
+    asked = [b.get("details", "default") for b in svc.bodies()]
+    assert asked == ["default", False, False]
+
+
 def test_chunks_keep_groups_whole_and_results_in_order(run: Runner) -> None:
     # Ten items in four groups, interleaved; max_batch 4 → chunks of whole groups.
     groups = ["a", "b", "a", "c", "b", "a", "d", "d", "c", "c"]

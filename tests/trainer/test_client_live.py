@@ -41,6 +41,19 @@ def test_every_route(medreward_env: Server) -> None:
         assert (info.value.status, info.value.code, info.value.field) == (404, "run_not_found", "run_id")
 
 
+def test_details_false_keeps_rewards_and_reasons(medreward_env: Server) -> None:
+    items = [grounding_item([118, 190, 250, 320], "g"), {"completion": "<answer>[1, 2, 3, 4]</answer>"}]
+    with MedRewardClient(max_batch=1) as client:  # two chunks: the reasons come back in the caller's order
+        full, lean = (client.reward("iou", items, details=d) for d in (True, False))
+        assert lean.rewards == full.rewards == [1.0, None]
+        assert lean.reasons == full.reasons and full.reasons[1] is not None
+        assert full.reasons[1].startswith("no reference boxes")
+        assert lean.details == [{}, {}] and full.details[0]["iou"] == 1.0
+        scored = client.score(items, "grounding-medloc", details=False)
+        assert scored.rewards[0] == pytest.approx(1.0) and scored.details == [{}, {}]
+        assert scored.item_reason(1) is not None and "iou" in scored.item_reason(1)
+
+
 def test_null_total_with_reason_and_422_naming_the_field(medreward_env: Server) -> None:
     with MedRewardClient() as client:
         out = client.score(

@@ -52,7 +52,7 @@ def _score(
     client = _CLIENTS.get(config)
     if client is None:
         client = _CLIENTS[config] = config.sync_client()
-    result = client.score([item], config.profile, run_id=config.run_id, group_size=config.group_size)
+    result = client.score([item], config.profile, run_id=config.run_id, group_size=config.group_size, details=False)
     total = result.rewards[0]
     if total is None:
         log.warning("medreward abstained (%s); reward %s", result.item_reason(0), abstain_value)

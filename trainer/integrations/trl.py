@@ -152,7 +152,7 @@ class MedRewardTRL(_TRLReward):
         items, options = self._request(prompts, completions, completion_ids, trainer_state, columns)
         if self._client is None:
             self._client = self.config.sync_client()
-        result = self._client.score(items, self.config.profile, **options)
+        result = self._client.score(items, self.config.profile, **options, details=False)
         return self._finish(result, columns)
 
 
@@ -175,5 +175,5 @@ class AsyncMedRewardTRL(_TRLReward):
         if self._client is None or self._client_loop is not loop:
             # An httpx.AsyncClient belongs to one event loop: TRL keeps one daemon loop, tests may not.
             self._client, self._client_loop = self.config.async_client(), loop
-        result = await self._client.score(items, self.config.profile, **options)
+        result = await self._client.score(items, self.config.profile, **options, details=False)
         return self._finish(result, columns)

@@ -100,7 +100,9 @@ async def compute_score(
         max_retries=max_retries,
     )
     item = verl_item(solution_str, ground_truth, extra_info)
-    result = await _client(config).score([item], config.profile, run_id=config.run_id, group_size=config.group_size)
+    result = await _client(config).score(
+        [item], config.profile, run_id=config.run_id, group_size=config.group_size, details=False
+    )
     total = result.rewards[0]
     out = {"score": abstain_score if total is None else total}
     for name, values in result.components.items():
