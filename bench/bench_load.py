@@ -11,7 +11,9 @@ connections (per-sample traffic), or 256 items per POST (batch traffic). Rows:
 - batch of 256 over HTTP (two connections per worker, at 1 and 2 workers) vs ``scorers.score``
   in-process on one core: on item dicts, as a trainer calls it (the items are decoded on each call),
   and on the same items decoded beforehand (records, `Item` models); in alternating rounds, each
-  compared with its neighbour (`BATCH_ROUNDS`).
+  compared with its neighbour (`BATCH_ROUNDS`). Two bodies: a plain one (every item's details in
+  the response), and what the client library sends for a trainer that reads rewards only
+  (``details: false``, with its request id).
 
 Prints the table and writes ``bench/results/load.json``. Needs ``wrk`` (apt-get install wrk) and,
 for the Redis rows, ``redis-server``. Run: ``.venv/bin/python -m bench.bench_load [--seconds 10]``.
@@ -259,8 +261,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     if "batch" in which:
         for w in worker_counts:
-            res, extra = batch_row(env, seconds, workdir, w)
-            row("batch 256 iou", "medreward", w, "-", res, **extra)
+            for traffic, (res, extra) in batch_rows(env, seconds, workdir, w).items():
+                row(traffic, "medreward", w, "-", res, **extra)
 
     by = {(r["traffic"], r["server"], r["workers"]): r for r in rows}
     ratios = {}
@@ -271,27 +273,27 @@ def main(argv: Sequence[str] | None = None) -> None:
             ratios[f"per-sample server CPU per request, minimal FastAPI / medreward, {w} worker(s)"] = (
                 base["server CPU µs/req"] / mine["server CPU µs/req"]
             )
-    for w in worker_counts:
-        batch_w = by.get(("batch 256 iou", "medreward", w))
+    for traffic, w in ((t, w) for t in (BATCH, BATCH_LEAN) for w in worker_counts):
+        batch_w = by.get((traffic, "medreward", w))
         for label in IN_PROCESS if batch_w else ():
             assert batch_w is not None
             # One in-process core against w server workers: the target is the one-worker ratio.
-            ratios[f"batch 256 http ({w} worker(s)) vs in-process ({label})"] = batch_w[f"vs in-process {label}"]
+            ratios[f"{traffic} http ({w} worker(s)) vs in-process ({label})"] = batch_w[f"vs in-process {label}"]
             if w == 1:
-                ratios[f"batch 256 CPU per item, in-process ({label}) / over HTTP"] = batch_w[
+                ratios[f"{traffic} CPU per item, in-process ({label}) / over HTTP"] = batch_w[
                     f"CPU vs in-process {label}"
                 ]
-    batch = by.get(("batch 256 iou", "medreward", worker_counts[0]))
+    batch = by.get((BATCH, "medreward", worker_counts[0]))
     if ("per-sample iou", "medreward", 2) in by and ("per-sample iou", "medreward", 1) in by:
         ratios["per-sample 2 workers / 1 worker"] = (
             by[("per-sample iou", "medreward", 2)]["req/s"] / by[("per-sample iou", "medreward", 1)]["req/s"]
         )
     print_table(f"medreward under wrk ({CONNECTIONS} keep-alive connections per-sample, {seconds:g} s per row)", rows)
     if batch:  # its own columns, which the table (keyed by the first row) leaves out
-        for w in worker_counts:
-            b = by[("batch 256 iou", "medreward", w)]
+        for traffic, w in ((t, w) for t in (BATCH, BATCH_LEAN) for w in worker_counts):
+            b = by[(traffic, "medreward", w)]
             print(
-                f"  batch 256, {w} worker(s): {b['items/s']:,.0f} items/s over HTTP, "
+                f"  {traffic}, {w} worker(s): {b['items/s']:,.0f} items/s over HTTP, "
                 f"{b['server CPU µs/item']:.2f} µs CPU/item"
             )
         for label in IN_PROCESS:
@@ -359,32 +361,60 @@ def batch_items() -> list[dict[str, Any]]:
     return [dict(BOX_ITEM, boxes=[[20 + i % 7, 20, 80, 90]]) for i in range(256)]
 
 
-def batch_row(
+def batch_bodies() -> dict[str, dict[str, Any]]:
+    """The batch rows' traffic label → request body: a plain body, and the one the client library
+    sends for a trainer that reads the rewards only (its TRL, verl and AReaL adapters)."""
+    from trainer.routes import Routes
+
+    routes = Routes(None, None, timeout=30.0, max_retries=0, backoff=0.0, max_batch=1024, deadline=None)
+    client_body = routes._reward("iou", batch_items(), None, None, None, None, None, details=False).calls[0].body
+    assert client_body is not None and client_body.get("details") is False
+    return {BATCH: {"items": batch_items()}, BATCH_LEAN: client_body}
+
+
+BATCH = "batch 256 iou"
+BATCH_LEAN = "batch 256 iou, details: false"
+
+
+def batch_rows(
     env: dict[str, str], seconds: float, workdir: Path, workers: int
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Batches of 256 over HTTP (``workers`` workers, two connections each) and in-process, in
-    `BATCH_ROUNDS` alternating rounds; each figure is the median over rounds, each ratio the
-    median of the rounds' own ratios."""
-    batch = batch_items()
+) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Per body of `batch_bodies`: batches of 256 over HTTP (``workers`` workers, two connections
+    each) and in-process, in `BATCH_ROUNDS` alternating rounds (each body in turn, then the
+    in-process baselines); each figure is the median over rounds, each ratio the median of the
+    rounds' own ratios."""
+    bodies = batch_bodies()
+    n = len(batch_items())
     db = f"sqlite:///{workdir}/b{workers}.db"
-    script = static_script({"items": batch})
-    rounds: list[dict[str, Any]] = []
+    rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in bodies}
     per_round = max(1, round(seconds / BATCH_ROUNDS))  # wrk takes whole seconds
     with server(medreward_cmd(workers), env | {"MEDREWARD_STORE_URL": db}, workdir) as srv:
         for i in range(BATCH_ROUNDS):
-            res = run_wrk(srv, "/v1/rewards/iou", script, per_round, 2 * workers, workdir, i == 0)
+            measured = {
+                label: run_wrk(srv, "/v1/rewards/iou", static_script(body), per_round, 2 * workers, workdir, i == 0)
+                for label, body in bodies.items()
+            }
             inproc = in_process_batch()
-            items_s, cpu_item = res["req/s"] * len(batch), res["server CPU µs/req"] / len(batch)
-            rounds.append(
-                {
-                    **res,
-                    "items/s": items_s,
-                    "server CPU µs/item": cpu_item,
-                    **inproc,
-                    **{f"vs in-process {k}": items_s / inproc[f"in-process {k} items/s"] for k in IN_PROCESS},
-                    **{f"CPU vs in-process {k}": inproc[f"in-process {k} CPU µs/item"] / cpu_item for k in IN_PROCESS},
-                }
-            )
+            for label, res in measured.items():
+                items_s, cpu_item = res["req/s"] * n, res["server CPU µs/req"] / n
+                rounds[label].append(
+                    {
+                        **res,
+                        "items/s": items_s,
+                        "server CPU µs/item": cpu_item,
+                        **inproc,
+                        **{f"vs in-process {k}": items_s / inproc[f"in-process {k} items/s"] for k in IN_PROCESS},
+                        **{
+                            f"CPU vs in-process {k}": inproc[f"in-process {k} CPU µs/item"] / cpu_item
+                            for k in IN_PROCESS
+                        },
+                    }
+                )
+    return {label: _medians(r) for label, r in rounds.items()}
+
+
+def _medians(rounds: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A batch row's figures (medians over its rounds) and its extra columns, the rounds among them."""
     median = {k: statistics.median(r[k] for r in rounds) for k in rounds[0] if k != "errors"}
     median["errors"] = sum(r["errors"] for r in rounds)
     median["requests"] = sum(r["requests"] for r in rounds)
