@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +200,7 @@ def _single_box_rows(
     rows: list[dict[str, object]] = []
     for label, items in cases:
         t_ours, t_base, ratio = _interleaved(
-            lambda it=items: score("iou", it), lambda it=items: baseline_rewards(it), args.min_seconds, args.repeat
+            partial(score, "iou", items), partial(baseline_rewards, items), args.min_seconds, args.repeat
         )
         n = len(items)
         rows.append(

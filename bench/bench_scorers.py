@@ -150,7 +150,7 @@ def pin_one_core() -> int | None:
 class _Rotation:
     """One scoring call per invocation, each on the next batch of the rotation; counts its calls."""
 
-    def __init__(self, name: str, batches: Sequence[list[Any]], params: Any) -> None:
+    def __init__(self, name: str, batches: Sequence[Sequence[Any]], params: Any) -> None:
         import scorers
 
         self.score = scorers.score
