@@ -3,7 +3,9 @@
 Each report is an optimistic transaction: WATCH the run key, read the run (and the request
 id's stored result), apply the report in Python, then MULTI/SET/EXEC; if another replica
 changed the run in between, EXEC fails and the report is retried from the read, so reports
-are serialised per run and none is lost. The scheduler logic stays in Python (one
+are serialised per run and none is lost. Reports to one run that arrive at a replica while
+another is in flight are applied together, in order, in its next transaction
+(`schedulers.stores.combining`). The scheduler logic stays in Python (one
 implementation for every store), which is why this is WATCH/MULTI and not a Lua script.
 
 Keys (tenant, run id, kind and name are percent-encoded, so ``:`` in them cannot collide)::
@@ -39,11 +41,11 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 import time
 import uuid
-import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -57,9 +59,11 @@ from schedulers.base import (
     GroupReport,
     GroupResult,
     ReportResult,
+    RequestConflictError,
     RunExistsError,
     RunNotFoundError,
 )
+from schedulers.stores.combining import Combiner
 from schedulers.stores.doc_merge import DocMerge, merge_fields
 from schedulers.stores.pending import check_samples
 from schedulers.stores.records import (
@@ -79,7 +83,8 @@ from schedulers.stores.records import (
 DEFAULT_REQUEST_TTL_S = 7 * 24 * 3600
 # Threads of one replica that write the same run queue on a local lock first, so that
 # optimistic retries only happen between replicas (a few), not between every request in
-# flight (hundreds, with per-sample trainers). Striped: bounded memory for any number of runs.
+# flight (hundreds, with per-sample trainers); the reports queued meanwhile go out together in
+# the next holder's transaction (`combining`). Striped: bounded memory for any number of runs.
 LOCK_STRIPES = 64
 # A report that keeps losing the WATCH race for this long gives up with a TimeoutError, which
 # the service answers with 503 + Retry-After (trainers retry), instead of holding the request
@@ -89,6 +94,17 @@ CONTENTION_DEADLINE_S = 10.0
 RECLAIM_S = 30.0
 _GROUPS_LUA = (Path(__file__).with_name("redis_groups.lua")).read_text(encoding="utf-8")
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Report:
+    """One `RedisStore.report` call, as the combined transaction applies it."""
+
+    groups: Sequence[GroupReport]
+    step: int | None
+    request_id: str | None
+    req_key: str | None
+    digest: str
 
 
 def _q(s: str) -> str:
@@ -112,7 +128,7 @@ class RedisStore:
         self.client = client
         self.prefix = prefix
         self.request_ttl_s = request_ttl_s
-        self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
+        self._writes: Combiner[_Report, ReportResult] = Combiner(LOCK_STRIPES)
         self._groups_script = client.register_script(_GROUPS_LUA)
 
     @classmethod
@@ -143,9 +159,14 @@ class RedisStore:
     # ---- optimistic transactions ---------------------------------------------------------
     def _optimistic(self, key: str, body: Callable[[Any], T]) -> T:
         """Run ``body(pipe)`` with ``key`` watched, retrying while another client wins the race."""
+        with self._writes.lock(key):
+            return self._transact(key, body)
+
+    def _transact(self, key: str, body: Callable[[Any], T]) -> T:
+        """`_optimistic` for a caller that holds ``key``'s lock."""
         attempt = 0
         deadline = time.monotonic() + CONTENTION_DEADLINE_S
-        with self._locks[zlib.crc32(key.encode()) % LOCK_STRIPES], self.client.pipeline() as pipe:
+        with self.client.pipeline() as pipe:
             while True:
                 try:
                     pipe.watch(key)
@@ -253,31 +274,52 @@ class RedisStore:
     ) -> ReportResult:
         check_report(groups, step, request_id)
         key = self._run_key(tenant, run_id)
-
         req_key = self._req_key(tenant, run_id, request_id) if request_id is not None else None
-        digest = report_digest(groups) if request_id is not None else ""
+        call = _Report(groups, step, request_id, req_key, report_digest(groups) if request_id is not None else "")
+        # Reports to one run that arrive together go out in one transaction (`combining`).
+        return self._writes.submit(key, call, partial(self._apply_reports, run_id, key))
 
-        def body(pipe: Any) -> ReportResult:
-            # One round trip for the run and the request's stored result: the window between
+    def _apply_reports(self, run_id: str, key: str, calls: list[_Report]) -> list[ReportResult | Exception]:
+        """Every call in order against the run, in one optimistic transaction: one outcome per call
+        (its result, a replay of its request id's stored result, or its `RequestConflictError`)."""
+
+        def body(pipe: Any) -> list[ReportResult | Exception]:
+            # One round trip for the run and every request's stored result: the window between
             # WATCH and EXEC, where another replica can make us retry, stays short.
-            raw, stored = pipe.mget([key, req_key or key])
+            raw, *kept = pipe.mget([key, *(c.req_key or key for c in calls)])
             if raw is None:
                 raise RunNotFoundError(run_id)
             record: Record = json.loads(raw)
-            if req_key is not None and stored is not None:
-                seen = json.loads(stored)
-                if seen.get("uid") == record["uid"]:  # else: left over from before a reset
-                    return replay(seen["result"] | {"digest": seen.get("digest")}, digest, str(request_id))
-            new, result = apply_report(record, groups, step, time.time())
-            pipe.multi()
-            pipe.set(key, _dumps(new))
-            if req_key is not None:
-                stored = {"uid": record["uid"], "digest": digest, "result": result.to_dict()}
-                pipe.set(req_key, _dumps(stored), ex=self.request_ttl_s)
-            pipe.execute()
-            return result
+            outcomes: list[ReportResult | Exception] = []
+            results: dict[str, dict[str, Any]] = {}  # request key → the result this transaction stores
+            changed = False
+            for call, stored in zip(calls, kept, strict=True):
+                if call.req_key is not None:
+                    seen = results.get(call.req_key) or (json.loads(stored) if stored is not None else None)
+                    if seen is not None and seen.get("uid") == record["uid"]:  # else: from before a reset
+                        try:
+                            outcomes.append(
+                                replay(
+                                    seen["result"] | {"digest": seen.get("digest")}, call.digest, str(call.request_id)
+                                )
+                            )
+                        except RequestConflictError as exc:  # this call's own: its request id was reused
+                            outcomes.append(exc)
+                        continue
+                record, result = apply_report(record, call.groups, call.step, time.time())
+                changed = True
+                if call.req_key is not None:
+                    results[call.req_key] = {"uid": record["uid"], "digest": call.digest, "result": result.to_dict()}
+                outcomes.append(result)
+            if changed:
+                pipe.multi()
+                pipe.set(key, _dumps(record))
+                for req_key, doc in results.items():
+                    pipe.set(req_key, _dumps(doc), ex=self.request_ttl_s)
+                pipe.execute()
+            return outcomes
 
-        return self._optimistic(key, body)
+        return self._transact(key, body)
 
     # ---- the per-sample group buffer ---------------------------------------------------------
     def add_samples(
