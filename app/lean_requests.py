@@ -139,5 +139,8 @@ def plain_score_request(body: bytes, settings: Settings) -> ScoreRequest | None:
     if plain is None:
         return None
     return ScoreRequest.model_construct(
-        profile=plain.profile, items=cast("list[Item]", plain.items), details=plain.details
+        profile=plain.profile,
+        items=cast("list[Item]", plain.items),
+        details=plain.details,
+        request_id=plain.request_id,
     )

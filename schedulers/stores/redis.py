@@ -297,12 +297,9 @@ class RedisStore:
                 if call.req_key is not None:
                     seen = results.get(call.req_key) or (json.loads(stored) if stored is not None else None)
                     if seen is not None and seen.get("uid") == record["uid"]:  # else: from before a reset
+                        kept_result = seen["result"] | {"digest": seen.get("digest")}
                         try:
-                            outcomes.append(
-                                replay(
-                                    seen["result"] | {"digest": seen.get("digest")}, call.digest, str(call.request_id)
-                                )
-                            )
+                            outcomes.append(replay(kept_result, call.digest, str(call.request_id)))
                         except RequestConflictError as exc:  # this call's own: its request id was reused
                             outcomes.append(exc)
                         continue
