@@ -37,8 +37,11 @@ def _model_bytes(scores: list[Score], schedule: dict[str, Any] | None, details: 
 
 
 def _reason(s: Score) -> str:
-    """Why a reward is null: the details' reason as text, else the status."""
-    return s.status if s.details.get("reason") is None else str(s.details["reason"])
+    """Why a reward is null: the details' reason as text, else the status (for a None reward) or
+    the scorer's bug (for a NaN or an infinity)."""
+    if s.details.get("reason") is not None:
+        return str(s.details["reason"])
+    return s.status if s.reward is None else "the scorer returned a non-finite reward"
 
 
 scalars = (

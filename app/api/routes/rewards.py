@@ -116,13 +116,16 @@ def reasons_of(scores: Sequence[Score], rewards: Sequence[Any]) -> list[str | No
         usual = False
     if usual:
         return [None] * len(scores)
-    return [_reason(s) if _abstains(r) else None for s, r in zip(scores, rewards, strict=True)]
+    return [_reason(s, r) if _abstains(r) else None for s, r in zip(scores, rewards, strict=True)]
 
 
 def _abstains(reward: Any) -> bool:
     return reward is None or (isinstance(reward, float) and not math.isfinite(reward))
 
 
-def _reason(score: Score) -> str:
+def _reason(score: Score, reward: Any) -> str:
     reason = score.details.get("reason")
-    return score.status if reason is None else str(reason)
+    if reason is not None:
+        return str(reason)
+    # A NaN or infinity is a scorer's bug, whatever its status says: null, and named as such.
+    return score.status if reward is None else "the scorer returned a non-finite reward"
