@@ -380,9 +380,9 @@ def batch_rows(
     env: dict[str, str], seconds: float, workdir: Path, workers: int
 ) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """Per body of `batch_bodies`: batches of 256 over HTTP (``workers`` workers, two connections
-    each) and in-process, in `BATCH_ROUNDS` alternating rounds (each body in turn, then the
-    in-process baselines); each figure is the median over rounds, each ratio the median of the
-    rounds' own ratios."""
+    each) and in-process, in `BATCH_ROUNDS` alternating rounds (each body in turn, which goes
+    first alternating, then the in-process baselines); each figure is the median over rounds,
+    each ratio the median of the rounds' own ratios."""
     bodies = batch_bodies()
     n = len(batch_items())
     db = f"sqlite:///{workdir}/b{workers}.db"
@@ -390,9 +390,13 @@ def batch_rows(
     per_round = max(1, round(seconds / BATCH_ROUNDS))  # wrk takes whole seconds
     with server(medreward_cmd(workers), env | {"MEDREWARD_STORE_URL": db}, workdir) as srv:
         for i in range(BATCH_ROUNDS):
+            # The bodies take turns going first, so that neither is always the one next to the in-process round.
+            order = list(bodies) if i % 2 == 0 else list(reversed(bodies))
             measured = {
-                label: run_wrk(srv, "/v1/rewards/iou", static_script(body), per_round, 2 * workers, workdir, i == 0)
-                for label, body in bodies.items()
+                label: run_wrk(
+                    srv, "/v1/rewards/iou", static_script(bodies[label]), per_round, 2 * workers, workdir, i == 0
+                )
+                for label in order
             }
             inproc = in_process_batch()
             for label, res in measured.items():
