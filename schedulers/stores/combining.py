@@ -16,7 +16,7 @@ import copy
 import threading
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 C = TypeVar("C")
@@ -27,7 +27,7 @@ R = TypeVar("R")
 class _Waiter(Generic[C, R]):
     call: C
     outcome: R | Exception | None = None
-    done: bool = field(default=False)
+    done: bool = False
 
 
 class Combiner(Generic[C, R]):

@@ -286,16 +286,19 @@ class RedisStore:
         def body(pipe: Any) -> list[ReportResult | Exception]:
             # One round trip for the run and every request's stored result: the window between
             # WATCH and EXEC, where another replica can make us retry, stays short.
-            raw, *kept = pipe.mget([key, *(c.req_key or key for c in calls)])
+            # Each request key once; calls without one read nothing more.
+            req_keys = list(dict.fromkeys(c.req_key for c in calls if c.req_key is not None))
+            raw, *kept = pipe.mget([key, *req_keys])
             if raw is None:
                 raise RunNotFoundError(run_id)
             record: Record = json.loads(raw)
+            stored = {k: json.loads(v) for k, v in zip(req_keys, kept, strict=True) if v is not None}
             outcomes: list[ReportResult | Exception] = []
             results: dict[str, dict[str, Any]] = {}  # request key → the result this transaction stores
             changed = False
-            for call, stored in zip(calls, kept, strict=True):
+            for call in calls:
                 if call.req_key is not None:
-                    seen = results.get(call.req_key) or (json.loads(stored) if stored is not None else None)
+                    seen = results.get(call.req_key) or stored.get(call.req_key)
                     if seen is not None and seen.get("uid") == record["uid"]:  # else: from before a reset
                         kept_result = seen["result"] | {"digest": seen.get("digest")}
                         try:
