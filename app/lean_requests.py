@@ -25,7 +25,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from app.limits import ItemLimits, checked_record
-from app.schemas import RewardRequest, ScoreRequest
+from app.schemas import REQUEST_ID, RewardRequest, ScoreRequest
 from app.settings import Settings
 from scorers import Item
 from scorers.item_records import ItemRecord
@@ -35,9 +35,9 @@ _Flat = _Scalar | list[_Scalar]
 _Param = _Flat | dict[str, _Flat]
 
 
-# `app.schemas.REQUEST_ID` with Python's end anchor: msgspec matches with `re.search`, where "$"
+# `app.schemas.REQUEST_ID` with Python's anchors: msgspec matches with `re.search`, where "$"
 # also matches before a final newline; pydantic's regex engine, like "\Z" here, does not.
-_RequestId = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9._:-]{1,128}\Z")]
+_RequestId = Annotated[str, msgspec.Meta(pattern=r"\A" + REQUEST_ID.removeprefix("^").removesuffix("$") + r"\Z")]
 
 
 class _PlainRewardRequest(msgspec.Struct, forbid_unknown_fields=True):
