@@ -9,13 +9,13 @@ import json
 import logging
 import re
 import time
-import uuid
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
 from app.api.errors import error_body
+from app.ids import new_id
 from app.json_body import BodyRejected, clean_json_body
 from app.logging import log_quickly, request_id_var
 
@@ -66,7 +66,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"x-request-id")
-        rid = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        rid = given if given and _REQUEST_ID.match(given) else new_id()
         token = request_id_var.set(rid)
         status = 500
         started = False

@@ -8,7 +8,6 @@ which scores each group with the τ in force when it arrives (MedLoc-R1) and ret
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from app import metrics
 from app.api.errors import ApiError, validation_error
 from app.grouping import GroupBuffer
+from app.ids import new_id
 from app.insight.recorder import ScoredBatch, record
 from app.profiles import ResolvedComponent, ResolvedProfile
 from schedulers.base import BufferResult, GroupReport, RunExistsError, RunNotFoundError, RunStore
@@ -178,7 +178,7 @@ def _scheduled_iou(
     raw, ious = _raw_ious(items, params, item_field)
     # Items without a group are each their own group (a per-sample trainer that sends no group
     # still gets a schedule); the key derives from request_id so that a retry replays.
-    prefix = run.request_id or uuid.uuid4().hex
+    prefix = run.request_id or new_id()
     order: dict[str, list[int]] = {}
     for i, item in enumerate(items):
         key = str(item.group) if item.group is not None else f"{prefix}#{i}"
@@ -224,7 +224,7 @@ def _buffered_iou(
     raw, ious = _raw_ious(items, params, item_field)
     order: dict[str, list[int]] = {}
     for i, item in enumerate(items):
-        order.setdefault(str(item.group) if item.group is not None else f"{uuid.uuid4().hex}#{i}", []).append(i)
+        order.setdefault(str(item.group) if item.group is not None else f"{new_id()}#{i}", []).append(i)
     # The run store holds each group until it is whole, for every worker and replica (app.grouping).
 
     def add(group: str, idx: list[int]) -> BufferResult:

@@ -1,0 +1,23 @@
+"""Fresh ids for requests and for ungrouped items' groups: unique, not secret, and no system call.
+
+`uuid.uuid4` reads 16 bytes from the OS, a ``getrandom`` system call on every request. The ids
+made here only tag log lines and responses (``X-Request-ID``) and name the group of an item that
+came without one, within its own run: they must not collide, nobody gains by guessing them. A
+Mersenne Twister seeded from the OS, and seeded again in a forked child so that two workers
+never share a sequence, gives 128 random bits without one. Measured with wrk against two servers
+side by side (64 connections, one item per POST, six alternating 3 s rounds, 2026-12-01): the
+server's CPU per request fell from 136-143 µs to 124-129 µs.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+_bits = random.Random()  # seeded from os.urandom
+os.register_at_fork(after_in_child=_bits.seed)
+
+
+def new_id() -> str:
+    """32 random hex digits, the shape of ``uuid.uuid4().hex``."""
+    return f"{_bits.getrandbits(128):032x}"
