@@ -4,9 +4,10 @@
 made here only tag log lines and responses (``X-Request-ID``) and name the group of an item that
 came without one, within its own run: they must not collide, nobody gains by guessing them. A
 Mersenne Twister seeded from the OS, and seeded again in a forked child so that two workers
-never share a sequence, gives 128 random bits without one. Measured with wrk against two servers
-side by side (64 connections, one item per POST, six alternating 3 s rounds, 2026-12-01): the
-server's CPU per request fell from 136-143 µs to 124-129 µs.
+never share a sequence, gives 128 random bits without one: 0.30 µs against 2.03 µs for
+``uuid4().hex`` (timeit, 2026-12-01). In an A/B of two servers (wrk, 64 connections, one item per
+POST, ten alternating 3 s rounds) the median server CPU per request fell from 136 to 130 µs; the
+request rate moved within the machine's noise.
 """
 
 from __future__ import annotations
