@@ -75,11 +75,11 @@ _items_child = Children(ITEMS)
 _reward_latency_child = Children(REWARD_LATENCY)
 
 
-def observe_scores(reward: str, scores: Sequence[Score], seconds: float) -> None:
-    """Count one scored batch."""
+def observe_scores(reward: str, scores: Sequence[Score], seconds: float, complete: bool | None = None) -> None:
+    """Count one scored batch (``complete``: whether every score has a reward, if the caller knows)."""
     _items_child(reward).inc(len(scores))
     _reward_latency_child(reward).observe(seconds)
-    if none_abstained(scores):  # the usual batch: nothing to count per item
+    if complete if complete is not None else none_abstained(scores):  # the usual batch: nothing to count per item
         return
     for s in scores:
         if s.reward is None:

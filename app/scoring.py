@@ -122,8 +122,10 @@ def timed_score(reward: str, items: Sequence[Item], params: BaseModel, item_fiel
     """Score and record the metrics; 422 when an item's own data is malformed (see `refuse_invalid`)."""
     start = time.perf_counter()
     out = score(reward, items, params)
-    metrics.observe_scores(reward, out, time.perf_counter() - start)
-    refuse_invalid(out, item_field)
+    complete = none_abstained(out)  # the usual batch: then neither needs to look at each score
+    metrics.observe_scores(reward, out, time.perf_counter() - start, complete)
+    if not complete:
+        refuse_invalid(out, item_field)
     return out
 
 

@@ -105,3 +105,17 @@ def test_details_the_model_refuses_still_raise() -> None:
         _model_bytes(batch, None)
     with pytest.raises(ValidationError):
         reward_response(batch, None)
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        [Score(1e308), Score(1e308)],  # each finite, their sum not: the careful path, no reason
+        [Score(0.5), Score.unscorable("no box found"), Score(math.nan)],
+        [Score(0.25), Score(None, "error", {})],
+        [],
+    ],
+    ids=["sum-overflows", "abstentions", "no-reason", "empty"],
+)
+def test_batches_off_the_usual_path(batch: list[Score]) -> None:
+    assert bytes(reward_response(batch, None).body) == _model_bytes(batch, None)

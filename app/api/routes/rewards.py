@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from operator import attrgetter
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Path, Response
 
@@ -71,6 +71,7 @@ def score_reward(
 _STATUS = attrgetter("status")
 _DETAILS = attrgetter("details")
 _PLAIN_REWARDS = frozenset({float, type(None)})
+_FLOATS = {float}
 
 
 def reward_response(scores: Sequence[Score], schedule: dict[str, Any] | None, *, details: bool = True) -> Response:
@@ -85,8 +86,13 @@ def reward_response(scores: Sequence[Score], schedule: dict[str, Any] | None, *,
     """
     rewards = rewards_of(scores)
     status = list(map(_STATUS, scores))
-    reasons = reasons_of(scores, rewards)
     per_item = list(map(_DETAILS, scores)) if details else None
+    kinds = set(map(type, rewards))
+    # The usual batch, every reward a finite float, settles both the reasons and the rewards'
+    # part of the check below in one pass and one sum (a NaN or infinity makes the sum
+    # non-finite; so may an overflow, which then takes the careful path).
+    usual = kinds == _FLOATS and math.isfinite(sum(cast("list[float]", rewards)))
+    reasons: list[str | None] = [None] * len(scores) if usual else reasons_of(scores, rewards)
 
     def model() -> RewardResponse:
         return RewardResponse(
@@ -94,9 +100,7 @@ def reward_response(scores: Sequence[Score], schedule: dict[str, Any] | None, *,
         )
 
     plain = (
-        set(map(type, rewards)) <= _PLAIN_REWARDS
-        # A NaN or infinity anywhere makes the sum non-finite (so may an overflow: then validation decides).
-        and math.isfinite(sum(filter(None, rewards)))
+        (usual or (kinds <= _PLAIN_REWARDS and math.isfinite(sum(filter(None, rewards)))))
         and set(map(type, status)) <= {str}
         and (per_item is None or set(map(type, per_item)) <= {dict})
         and (schedule is None or type(schedule) is dict)
