@@ -79,7 +79,9 @@ def observe_scores(reward: str, scores: Sequence[Score], seconds: float, complet
     """Count one scored batch (``complete``: whether every score has a reward, if the caller knows)."""
     _items_child(reward).inc(len(scores))
     _reward_latency_child(reward).observe(seconds)
-    if complete if complete is not None else none_abstained(scores):  # the usual batch: nothing to count per item
+    if complete is None:
+        complete = none_abstained(scores)
+    if complete:  # the usual batch: nothing to count per item
         return
     for s in scores:
         if s.reward is None:

@@ -71,7 +71,7 @@ def score_reward(
 _STATUS = attrgetter("status")
 _DETAILS = attrgetter("details")
 _PLAIN_REWARDS = frozenset({float, type(None)})
-_FLOATS = {float}
+_FLOATS = frozenset({float})
 
 
 def reward_response(scores: Sequence[Score], schedule: dict[str, Any] | None, *, details: bool = True) -> Response:
