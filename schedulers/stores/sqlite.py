@@ -161,7 +161,7 @@ class SQLiteStore:
         # taken before the read and two writers cannot both read the same old state.
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        # journal_mode is not set here: it lives in the file, and _init_schema sets it once.
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         self._local.conn = conn
         self._local.pid = os.getpid()
@@ -170,16 +170,29 @@ class SQLiteStore:
         return conn
 
     def _init_schema(self) -> None:
+        """WAL mode and the tables, under the writers' file lock.
+
+        Switching a new file to WAL needs an exclusive lock that SQLite does not wait for
+        (its busy handler is skipped where waiting could deadlock): two workers of one
+        server opening a new file at once failed startup with "database is locked" (CI,
+        2026-12-01). Under the flock, the first to come switches it and the rest find it done.
+        """
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        fd = self._writer_lock_fd()
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            for stmt in _SCHEMA.split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        conn.execute(stmt)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

@@ -11,9 +11,7 @@ import pytest
 from bench import bench_instructions, report
 
 
-def test_instructions_per_item_in_process_and_through_the_app(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_instructions_per_item_in_process_and_through_the_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(report, "RESULTS_DIR", tmp_path)
     bench_instructions.main(["--calls", "1,3", "--ways", "in-process,app", "--json", "smoke"])
     data = json.loads((tmp_path / "smoke.json").read_text())

@@ -199,3 +199,34 @@ def test_sqlite_writers_hold_the_lock_file_for_their_transaction(tmp_path: Path)
     store.create_run(TENANT, RUN, "medloc", {})  # and the writes go on
     assert _lock_is_free(lock)
     store.close()
+
+
+def open_fresh_files(paths: list[str], barrier: mp.synchronize.Barrier, out: Connection) -> None:
+    """Worker: open each new database at the same moment as the other workers, as the workers of
+    `medreward serve --workers N` do on a first start; report every failure to the parent."""
+    errors = []
+    for path in paths:
+        barrier.wait(60)
+        try:
+            SQLiteStore(Path(path)).close()
+        except sqlite3.OperationalError as exc:
+            errors.append(f"{path}: {exc}")
+    out.send(errors)
+
+
+def test_workers_opening_a_new_database_together_all_start(tmp_path: Path) -> None:
+    # CI, 2026-12-01: two uvicorn workers opened a new file at once, and one failed its
+    # startup with "database is locked" from PRAGMA journal_mode = WAL (SQLite does not wait
+    # for that lock, busy timeout or not). Six processes, twelve new files, all at once.
+    paths = [str(tmp_path / f"new-{i}.db") for i in range(12)]
+    barrier = CTX.Barrier(6)
+    pipes = [CTX.Pipe(duplex=False) for _ in range(6)]
+    procs = [CTX.Process(target=open_fresh_files, args=(paths, barrier, w)) for _, w in pipes]
+    for p in procs:
+        p.start()
+    errors = [r.recv() if r.poll(120) else ["no answer in 120 s"] for r, _ in pipes]
+    for p in procs:
+        p.join(30)
+    assert errors == [[]] * 6, errors
+    for path in paths:
+        assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone() == ("wal",)
