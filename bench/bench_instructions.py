@@ -8,6 +8,10 @@ and the difference of their totals over the difference of their items is the cos
 start-up and warm-up cancelled out:
 
 - ``in-process``: ``scorers.score("iou", dicts)``, as the load benchmark's in-process baseline;
+- four stages of the app's work on the plain body, each with the ones before it: ``decode``
+  (msgspec, into records checked against the limits), ``decode + score`` (``scorers.score`` on
+  those records), ``decode + score + response`` (the JSON response with every item's details),
+  ``decode + route function`` (the route's own checks, metrics and response around the scoring);
 - ``app``: the body through the app's ASGI middleware stack in this process (fast path, decode,
   limits, scoring, response), no server and no socket;
 - ``app (details: false)``: the same with the client library's body;
@@ -17,7 +21,7 @@ start-up and warm-up cancelled out:
 Instructions are not time: ``server`` against ``app`` says what uvicorn and the sockets add in
 work; what the load benchmark's wall-clock ratio loses beyond that is the server's instructions
 running slower (kernel work and a far larger code path per request than the in-process loop).
-Needs ``valgrind`` (``apt-get install -y valgrind``); about 4 minutes on two cores.
+Needs ``valgrind`` (``apt-get install -y valgrind``); about 7 minutes on two cores.
 """
 
 from __future__ import annotations
@@ -42,7 +46,10 @@ from bench.report import print_table, write_json
 from deploy.replicas import find_tool, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-WAYS = ("in-process", "app", "app (details: false)", "server")
+# Stages of the app's work on the plain body, each with the ones before it: where the app's
+# instructions beyond the in-process loop go (the last stage plus the middleware is `app`).
+STAGES = ("decode", "decode + score", "decode + score + response", "decode + route function")
+WAYS = ("in-process", *STAGES, "app", "app (details: false)", "server")
 WARM_CALLS = 3
 SERVER_CONNECTIONS = 2
 # Fixed hashing and one BLAS thread: an idle OpenBLAS thread's spinning is counted too, at
@@ -68,6 +75,9 @@ def run_harness(way: str, calls: int) -> None:
 
     app = create_app()
     body = _body(way)
+    if way in STAGES:
+        asyncio.run(_run_stages(app, way, body, calls))
+        return
 
     async def main() -> None:
         async with app.router.lifespan_context(app):
@@ -77,6 +87,38 @@ def run_harness(way: str, calls: int) -> None:
                 await _post(stack, app, body)
 
     asyncio.run(main())
+
+
+async def _run_stages(app: Any, way: str, body: bytes, calls: int) -> None:
+    """One of `STAGES`, called as the fast path calls it (collector paused, the lifespan's state)."""
+    import scorers
+    from app.api.deps import Service
+    from scorers.gc_pause import collector_paused
+
+    async with app.router.lifespan_context(app):
+        st = app.state
+        svc = Service(st.settings, st.store, st.profiles, st.group_buffer, "bench")
+        params = scorers.get_reward("iou").params()
+        scorers.freeze_heap()
+        for _ in range(WARM_CALLS + calls):
+            with collector_paused():  # and what the stage made is freed inside the pause, as there
+                _stage(way, body, svc, params)
+
+
+def _stage(way: str, body: bytes, svc: Any, params: Any) -> None:
+    import scorers
+    from app.api.routes.rewards import reward_response, score_reward
+    from app.lean_requests import plain_reward_request
+
+    request = plain_reward_request(body, svc.settings)
+    if request is None:
+        raise RuntimeError("the lean decoder refused the benchmark's body")
+    if way == "decode + route function":
+        score_reward("iou", request, svc)
+    elif way != "decode":
+        scores = scorers.score("iou", request.items, params)
+        if way == "decode + score + response":
+            reward_response(scores, None)
 
 
 async def _post(stack: Any, app: Any, body: bytes) -> None:
@@ -218,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             # The server serves SERVER_CONNECTIONS batches per call.
             batches = (high - low) * (SERVER_CONNECTIONS if way == "server" else 1)
             rows.append({"way": way, "instructions/item": round((hi - lo) / (batches * n_items))})
-            print(f"  {way:<22} {rows[-1]['instructions/item']:>8,} instructions per item", flush=True)
+            print(f"  {way:<26} {rows[-1]['instructions/item']:>8,} instructions per item", flush=True)
     base = next((r["instructions/item"] for r in rows if r["way"] == "in-process"), None)
     for r in rows:
         r["in-process / this"] = round(base / r["instructions/item"], 3) if base else None

@@ -4,6 +4,9 @@ for a few calls, and each way's cost per item comes from the difference of two p
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +28,19 @@ def test_instructions_per_item_in_process_and_through_the_app(tmp_path: Path, mo
 
 
 def test_the_ways_and_call_counts_are_checked() -> None:
+    assert not any("," in way for way in bench_instructions.WAYS), "--ways takes them comma-separated"
     with pytest.raises(SystemExit):
         bench_instructions.main(["--ways", "in-process,elsewhere"])
     with pytest.raises(SystemExit):
         bench_instructions.main(["--calls", "5,5"])
+
+
+@pytest.mark.parametrize("stage", bench_instructions.STAGES)
+def test_each_stage_runs_the_apps_own_functions(stage: str, tmp_path: Path) -> None:
+    # Without valgrind: the harness itself, as the counted processes run it (it raises when the
+    # lean decoder refuses the body, or a stage's function fails).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDREWARD_")}
+    env |= {"MEDREWARD_STORE_URL": f"sqlite:///{tmp_path}/runs.db", "PYTHONPATH": str(bench_instructions.ROOT)}
+    argv = [sys.executable, "-m", "bench.bench_instructions", "--harness", stage, "2"]
+    done = subprocess.run(argv, env=env, cwd=bench_instructions.ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
