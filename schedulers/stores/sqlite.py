@@ -170,45 +170,43 @@ class SQLiteStore:
         return conn
 
     def _init_schema(self) -> None:
-        """WAL mode and the tables, under the writers' file lock.
+        """WAL mode, then the tables.
 
         Switching a new file to WAL needs an exclusive lock that SQLite does not wait for
         (its busy handler is skipped where waiting could deadlock): two workers of one
         server opening a new file at once failed startup with "database is locked" (CI,
-        2026-12-01). Under the flock, the first to come switches it and the rest find it done.
+        2026-12-01). Under the writers' lock, the first to come switches it and the rest
+        find it done.
         """
         conn = self._conn()
-        fd = self._writer_lock_fd()
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
+        with self._writers_locked():
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for stmt in _SCHEMA.split(";"):
-                    if stmt.strip():
-                        conn.execute(stmt)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        with self._tx() as conn:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction holding SQLite's write lock from the start."""
         conn = self._conn()
+        with self._writers_locked():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _writers_locked(self) -> Iterator[None]:
+        """This process's threads' lock, then the processes' flock of the lock file."""
         with self._write_lock:
             fd = self._writer_lock_fd()
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
+                yield
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
