@@ -168,14 +168,23 @@ def _instructions(out: Path) -> int:
     return int(match.group(1))
 
 
+def harness_env(db: Path) -> dict[str, str]:
+    """A counted process's environment: no caller's MEDREWARD_ settings, a store of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDREWARD_")} | COUNTING_ENV
+    return env | {"MEDREWARD_STORE_URL": f"sqlite:///{db}", "PYTHONPATH": str(ROOT)}
+
+
+def harness_argv(way: str, calls: int) -> list[str]:
+    """The command of a process that makes ``calls`` calls one way (`run_harness`)."""
+    return [sys.executable, "-m", "bench.bench_instructions", "--harness", way, str(calls)]
+
+
 def count(way: str, calls: int, workdir: Path) -> int:
     """Instructions of one process that makes ``calls`` calls (after the warm-up) one way."""
     out = workdir / f"{way.replace(' ', '_').replace(',', '').replace(':', '')}-{calls}.cg"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDREWARD_")} | COUNTING_ENV
-    env |= {"MEDREWARD_STORE_URL": f"sqlite:///{workdir}/{out.stem}.db", "PYTHONPATH": str(ROOT)}
+    env = harness_env(workdir / f"{out.stem}.db")
     if way != "server":
-        argv = [sys.executable, "-m", "bench.bench_instructions", "--harness", way, str(calls)]
-        subprocess.run(_valgrind(argv, env, out), env=env, cwd=ROOT, check=True)
+        subprocess.run(_valgrind(harness_argv(way, calls), env, out), env=env, cwd=ROOT, check=True)
         return _instructions(out)
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"]

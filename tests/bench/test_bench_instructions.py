@@ -4,9 +4,7 @@ for a few calls, and each way's cost per item comes from the difference of two p
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -39,8 +37,7 @@ def test_the_ways_and_call_counts_are_checked() -> None:
 def test_each_stage_runs_the_apps_own_functions(stage: str, tmp_path: Path) -> None:
     # Without valgrind: the harness itself, as the counted processes run it (it raises when the
     # lean decoder refuses the body, or a stage's function fails).
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDREWARD_")}
-    env |= {"MEDREWARD_STORE_URL": f"sqlite:///{tmp_path}/runs.db", "PYTHONPATH": str(bench_instructions.ROOT)}
-    argv = [sys.executable, "-m", "bench.bench_instructions", "--harness", stage, "2"]
+    env = bench_instructions.harness_env(tmp_path / "runs.db")
+    argv = bench_instructions.harness_argv(stage, 2)
     done = subprocess.run(argv, env=env, cwd=bench_instructions.ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
