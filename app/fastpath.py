@@ -48,6 +48,7 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import Service
+from app.api.media import wants_msgpack
 from app.api.routes.rewards import score_reward
 from app.api.routes.score import score as score_profile_route
 from app.json_body import clean_json_body
@@ -155,11 +156,14 @@ class FastPathMiddleware:
         """The route call for this request, or None (or an exception) to leave it to the full stack."""
         authorization: str | None = None
         content_type: str | None = None
+        accept: str | None = None
         for key, value in scope["headers"]:
             if key == b"authorization":
                 authorization = value.decode("latin-1")
             elif key == b"content-type":
                 content_type = value.decode("latin-1")
+            elif key == b"accept":
+                accept = value.decode("latin-1")
         if content_type is None or not content_type.lower().startswith("application/json"):
             return None
         if authorization is not None and not authorization.startswith("Bearer "):
@@ -181,7 +185,7 @@ class FastPathMiddleware:
             request = model.model_validate_json(body)
         # As the full stack's tenant dependency does: error handlers name this tenant's runs.
         scope.setdefault("state", {})["tenant"] = tenant
-        svc = Service(state.settings, state.store, state.profiles, state.group_buffer, tenant)
+        svc = Service(state.settings, state.store, state.profiles, state.group_buffer, tenant, wants_msgpack(accept))
         # A run's store work blocks (SQLite waits for its group commit): never on the event loop.
         into_run = request.run_id is not None  # type: ignore[attr-defined]  # both request models have it
         if kind == "rewards":

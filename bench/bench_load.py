@@ -13,7 +13,8 @@ connections (per-sample traffic), or 256 items per POST (batch traffic). Rows:
   and on the same items decoded beforehand (records, `Item` models); in alternating rounds, each
   compared with its neighbour (`BATCH_ROUNDS`). Two bodies: a plain one (every item's details in
   the response), and what the client library sends for a trainer that reads rewards only
-  (``details: false``, with its request id).
+  (``details: false``, with its request id). A third row sends the plain body asking for the
+  response in MessagePack (``Accept: application/msgpack``), as the client library does.
 
 Prints the table and writes ``bench/results/load.json``. Needs ``wrk`` (apt-get install wrk) and,
 for the Redis rows, ``redis-server``. Run: ``.venv/bin/python -m bench.bench_load [--seconds 10]``.
@@ -178,8 +179,9 @@ def run_wrk(
     }
 
 
-def static_script(body: dict[str, Any]) -> str:
-    return STATIC_LUA.format(body=json.dumps(json.dumps(body)))
+def static_script(body: dict[str, Any], accept: str | None = None) -> str:
+    script = STATIC_LUA.format(body=json.dumps(json.dumps(body)))
+    return script + (f'wrk.headers["Accept"] = {json.dumps(accept)}\n' if accept else "")
 
 
 def grouped_script() -> str:
@@ -273,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             ratios[f"per-sample server CPU per request, minimal FastAPI / medreward, {w} worker(s)"] = (
                 base["server CPU µs/req"] / mine["server CPU µs/req"]
             )
-    for traffic, w in ((t, w) for t in (BATCH, BATCH_LEAN) for w in worker_counts):
+    for traffic, w in ((t, w) for t in BATCH_TRAFFIC for w in worker_counts):
         batch_w = by.get((traffic, "medreward", w))
         for label in IN_PROCESS if batch_w else ():
             assert batch_w is not None
@@ -290,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     print_table(f"medreward under wrk ({CONNECTIONS} keep-alive connections per-sample, {seconds:g} s per row)", rows)
     if batch:  # its own columns, which the table (keyed by the first row) leaves out
-        for traffic, w in ((t, w) for t in (BATCH, BATCH_LEAN) for w in worker_counts):
+        for traffic, w in ((t, w) for t in BATCH_TRAFFIC for w in worker_counts):
             b = by[(traffic, "medreward", w)]
             print(
                 f"  {traffic}, {w} worker(s): {b['items/s']:,.0f} items/s over HTTP, "
@@ -369,11 +371,15 @@ def batch_bodies() -> dict[str, dict[str, Any]]:
     routes = Routes(None, None, timeout=30.0, max_retries=0, backoff=0.0, max_batch=1024, deadline=None)
     client_body = routes._reward("iou", batch_items(), None, None, None, None, None, details=False).calls[0].body
     assert client_body is not None and client_body.get("details") is False
-    return {BATCH: {"items": batch_items()}, BATCH_LEAN: client_body}
+    return {BATCH: {"items": batch_items()}, BATCH_LEAN: client_body, BATCH_MSGPACK: {"items": batch_items()}}
 
 
 BATCH = "batch 256 iou"
 BATCH_LEAN = "batch 256 iou, details: false"
+BATCH_MSGPACK = "batch 256 iou, MessagePack"
+BATCH_TRAFFIC = (BATCH, BATCH_LEAN, BATCH_MSGPACK)
+# The Accept header each batch row sends (none: JSON).
+BATCH_ACCEPT = {BATCH_MSGPACK: "application/msgpack"}
 
 
 def batch_rows(
@@ -389,12 +395,19 @@ def batch_rows(
     rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in bodies}
     per_round = max(1, round(seconds / BATCH_ROUNDS))  # wrk takes whole seconds
     with server(medreward_cmd(workers), env | {"MEDREWARD_STORE_URL": db}, workdir) as srv:
+        check_batch_answers(srv.url, bodies)
         for i in range(BATCH_ROUNDS):
-            # The bodies take turns going first, so that neither is always the one next to the in-process round.
+            # The bodies take turns going first, so that none is always the one next to the in-process round.
             order = list(bodies) if i % 2 == 0 else list(reversed(bodies))
             measured = {
                 label: run_wrk(
-                    srv, "/v1/rewards/iou", static_script(bodies[label]), per_round, 2 * workers, workdir, i == 0
+                    srv,
+                    "/v1/rewards/iou",
+                    static_script(bodies[label], BATCH_ACCEPT.get(label)),
+                    per_round,
+                    2 * workers,
+                    workdir,
+                    i == 0,
                 )
                 for label in order
             }
@@ -415,6 +428,25 @@ def batch_rows(
                     }
                 )
     return {label: _medians(r) for label, r in rounds.items()}
+
+
+def check_batch_answers(url: str, bodies: dict[str, dict[str, Any]]) -> None:
+    """Each batch row gets what it claims to measure: a 200 in its encoding, with the same rewards."""
+    import httpx
+    import msgspec
+
+    rewards = None
+    for label, body in bodies.items():
+        accept = BATCH_ACCEPT.get(label)
+        resp = httpx.post(f"{url}/v1/rewards/iou", json=body, headers={"Accept": accept} if accept else None)
+        resp.raise_for_status()
+        msgpack = resp.headers["content-type"] == "application/msgpack"
+        if msgpack != (accept is not None):
+            raise RuntimeError(f"{label}: answered {resp.headers['content-type']}")
+        doc = msgspec.msgpack.decode(resp.content) if msgpack else resp.json()
+        if rewards is not None and doc["rewards"] != rewards:
+            raise RuntimeError(f"{label}: different rewards from the same items")
+        rewards = doc["rewards"]
 
 
 def _medians(rounds: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import orjson
+
 from trainer.results import MedRewardError
 from trainer.retry import Call
 
-__all__ = ["Batch", "Item", "check_finite", "chunk_request_id", "item_json", "new_request_id", "plan_chunks"]
+__all__ = [
+    "Batch",
+    "Item",
+    "check_finite",
+    "chunk_request_id",
+    "encode_body",
+    "item_json",
+    "new_request_id",
+    "plan_chunks",
+]
 
 _REQUEST_ID_MAX = 128  # the service's request_id pattern allows 1..128 characters
 
@@ -62,25 +74,56 @@ def _non_finite(value: Any) -> bool:
     return False
 
 
-def check_finite(rows: Sequence[Mapping[str, Any]]) -> None:
+def check_finite(body: Mapping[str, Any], positions: Sequence[int] | None = None) -> None:
     """Refuse NaN and infinity before sending: JSON cannot carry them (a NaN box is a dataset bug).
 
+    ``positions``: the caller's index of each of the body's items (a chunk of a larger batch), so
+    that the error names the caller's item.
+
     >>> try:
-    ...     check_finite([{"completion": "x", "boxes": [[1, 2, float("nan"), 4]]}])
+    ...     check_finite({"items": [{"completion": "x", "boxes": [[1, 2, float("nan"), 4]]}]})
     ... except MedRewardError as err:
     ...     print(err.code, err.field)
     invalid_item items[0].boxes
     """
-    for i, row in enumerate(rows):
-        for key, value in row.items():
-            if _non_finite(value):
-                where = f"items[{i}].{key}"
-                raise MedRewardError(
-                    None,
-                    "invalid_item",
-                    f"{where} holds NaN or infinity, which JSON cannot carry: fix the dataset row",
-                    where,
-                )
+    for field, value in body.items():
+        if field == "items" and isinstance(value, list):
+            for i, row in enumerate(value):
+                for key, inner in row.items():
+                    if _non_finite(inner):
+                        _refuse(f"items[{i if positions is None else positions[i]}].{key}", "fix the dataset row")
+        elif _non_finite(value):
+            _refuse(field, "fix the value")
+
+
+def _refuse(where: str, fix: str) -> None:
+    raise MedRewardError(None, "invalid_item", f"{where} holds NaN or infinity, which JSON cannot carry: {fix}", where)
+
+
+def encode_body(body: Mapping[str, Any], positions: Sequence[int] | None = None) -> bytes:
+    """A batch request's body as JSON, refused (`check_finite`, with ``positions``) when it holds
+    NaN or an infinity.
+
+    orjson writes a 256-item batch in a tenth of the time ``json.dumps`` takes, and it writes
+    every non-finite number as ``null``: a body without ``null`` in it therefore holds none, and
+    only a body with one is walked, to tell a NaN from a plain None (walking every body cost the
+    client ~2.5 µs per box item, about what the service spends scoring it). What orjson does not
+    take (a non-str key, an integer past 64 bits, a float subclass) is written by ``json.dumps``
+    as httpx would write it.
+
+    >>> encode_body({"items": [{"completion": "x", "boxes": [[1, 2, 3, 4]]}]})
+    b'{"items":[{"completion":"x","boxes":[[1,2,3,4]]}]}'
+    """
+    try:
+        content: bytes | None = orjson.dumps(body)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        content = None
+    if content is not None and b"null" not in content:
+        return content
+    check_finite(body, positions)
+    if content is None:
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    return content
 
 
 def new_request_id() -> str:

@@ -13,6 +13,8 @@ One method per route. Both clients share everything but the I/O: each route is d
 - Chunking: a batch larger than ``max_batch`` is sent as several requests, whole prompt groups
   kept together, chunk ``k`` with request id ``<request_id>.<k>``; results come back in the
   caller's order.
+- Encoding: scoring responses are asked for in MessagePack (``msgpack=False``: JSON) and every
+  answer is read by its content type.
 
 >>> MedRewardClient("http://127.0.0.1:8000", max_batch=256).max_batch
 256
@@ -29,7 +31,7 @@ import httpx
 
 from trainer.batching import Item
 from trainer.results import MedRewardError, RewardResult, ScoreResult
-from trainer.retry import RETRY_ERRORS, Call, Done, Retry, RetryPolicy, request_headers
+from trainer.retry import RETRY_ERRORS, Call, Done, Retry, RetryPolicy, request_content, request_headers
 from trainer.routes import Routes
 
 __all__ = ["AsyncMedRewardClient", "MedRewardClient", "MedRewardError", "RetryPolicy", "RewardResult", "ScoreResult"]
@@ -49,6 +51,8 @@ class MedRewardClient(Routes):
         max_batch: items per request; larger batches are chunked by prompt group.
         deadline: seconds for a whole call, retries included (None: only the retry count bounds it).
         transport: an httpx transport (tests pass ``httpx.MockTransport``).
+        msgpack: ask for scoring responses in MessagePack (the same values; False: JSON, e.g. to
+            read them in a proxy's log). Either encoding is read, whichever the service sends.
     """
 
     def __init__(
@@ -62,8 +66,9 @@ class MedRewardClient(Routes):
         max_batch: int = 512,
         deadline: float | None = None,
         transport: httpx.BaseTransport | None = None,
+        msgpack: bool = True,
     ) -> None:
-        super().__init__(base_url, api_key, timeout, max_retries, backoff, max_batch, deadline)
+        super().__init__(base_url, api_key, timeout, max_retries, backoff, max_batch, deadline, msgpack)
         self._http = httpx.Client(
             base_url=self.base_url, headers=self._headers(), timeout=timeout, transport=transport
         )
@@ -82,7 +87,9 @@ class MedRewardClient(Routes):
         retry = Retry(call, self.policy)
         while True:
             try:
-                response = self._http.request(call.method, call.path, json=call.body, headers=request_headers(call))
+                response = self._http.request(
+                    call.method, call.path, headers=request_headers(call), **request_content(call)
+                )
             except RETRY_ERRORS as exc:
                 step: Done[T] | float = retry.failed(exc)
             else:
@@ -199,8 +206,9 @@ class AsyncMedRewardClient(Routes):
         max_batch: int = 512,
         deadline: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        msgpack: bool = True,
     ) -> None:
-        super().__init__(base_url, api_key, timeout, max_retries, backoff, max_batch, deadline)
+        super().__init__(base_url, api_key, timeout, max_retries, backoff, max_batch, deadline, msgpack)
         self._http = httpx.AsyncClient(
             base_url=self.base_url, headers=self._headers(), timeout=timeout, transport=transport
         )
@@ -220,7 +228,7 @@ class AsyncMedRewardClient(Routes):
         while True:
             try:
                 response = await self._http.request(
-                    call.method, call.path, json=call.body, headers=request_headers(call)
+                    call.method, call.path, headers=request_headers(call), **request_content(call)
                 )
             except RETRY_ERRORS as exc:
                 step: Done[T] | float = retry.failed(exc)

@@ -10,10 +10,29 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import httpx
+import msgspec
 
 from trainer.results import MedRewardError
 
-__all__ = ["RETRY_ERRORS", "RETRY_STATUS", "Call", "Done", "Retry", "RetryPolicy", "error_from", "retry_after"]
+__all__ = [
+    "ACCEPT_MSGPACK",
+    "RETRY_ERRORS",
+    "RETRY_STATUS",
+    "Call",
+    "Done",
+    "Retry",
+    "RetryPolicy",
+    "error_from",
+    "read_document",
+    "request_content",
+    "request_headers",
+    "retry_after",
+]
+
+# MessagePack preferred, JSON accepted: the service writes its scoring responses in MessagePack
+# when asked, everything else (errors included) in JSON.
+ACCEPT_MSGPACK = "application/msgpack, application/json;q=0.9"
+_MSGPACK_TYPES = ("application/msgpack", "application/vnd.msgpack", "application/x-msgpack")
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
 # Transport failures worth another try: nothing reached the service, or its answer was cut off.
@@ -38,6 +57,8 @@ class Call(Generic[T]):
     parse: Callable[[Any], T]
     body: dict[str, Any] | None = None
     request_id: str | None = None
+    content: bytes | None = None
+    """``body`` already encoded as JSON (batch calls: `trainer.batching.encode_body`), sent as it is."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +164,15 @@ def _outcome(call: Call[T], response: httpx.Response) -> T:
         raise error_from(response)
     if response.status_code == 204 or not response.content:
         return call.parse(None)
-    return call.parse(response.json())
+    return call.parse(read_document(response))
+
+
+def read_document(response: httpx.Response) -> Any:
+    """The answer's body by its content type: MessagePack, else JSON."""
+    content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type in _MSGPACK_TYPES:
+        return msgspec.msgpack.decode(response.content)
+    return response.json()
 
 
 def _transport_error(exc: Exception, call: Call[Any]) -> MedRewardError:
@@ -152,4 +181,12 @@ def _transport_error(exc: Exception, call: Call[Any]) -> MedRewardError:
 
 
 def request_headers(call: Call[Any]) -> dict[str, str] | None:
-    return {"X-Request-ID": call.request_id} if call.request_id else None
+    headers = {"X-Request-ID": call.request_id} if call.request_id else {}
+    if call.content is not None:
+        headers["Content-Type"] = "application/json"
+    return headers or None
+
+
+def request_content(call: Call[Any]) -> dict[str, Any]:
+    """The body arguments of ``httpx.Client.request``: the encoded content, else the body as JSON."""
+    return {"content": call.content} if call.content is not None else {"json": call.body}

@@ -6,9 +6,9 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from trainer.batching import Batch, Item, check_finite, chunk_request_id, item_json, new_request_id, plan_chunks
+from trainer.batching import Batch, Item, chunk_request_id, encode_body, item_json, new_request_id, plan_chunks
 from trainer.results import RewardResult, ScoreResult, merge_rewards, merge_scores
-from trainer.retry import Call, RetryPolicy
+from trainer.retry import ACCEPT_MSGPACK, Call, RetryPolicy
 
 __all__ = ["DEFAULT_URL", "Routes"]
 
@@ -29,6 +29,7 @@ class Routes:
         backoff: float,
         max_batch: int,
         deadline: float | None,
+        msgpack: bool = True,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -37,9 +38,15 @@ class Routes:
         self.timeout = timeout
         self.max_batch = max_batch
         self.policy = RetryPolicy(max_retries=max_retries, backoff=backoff, deadline=deadline)
+        self.msgpack = msgpack
 
     def _headers(self) -> dict[str, str]:
         headers = {"User-Agent": "medreward-client/0.1"}
+        if self.msgpack:
+            # Scoring responses then come as MessagePack (the same values, a fraction of the time
+            # to read); every other answer, and a service that does not offer it, stays JSON, and
+            # each answer is read by its own content type (`trainer.retry`).
+            headers["Accept"] = ACCEPT_MSGPACK
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
@@ -54,16 +61,20 @@ class Routes:
         merge: Callable[[list[R], list[list[int]], int], R],
     ) -> Batch[R]:
         rows = [item_json(x) for x in items]
-        check_finite(rows)
         rid = request_id or new_request_id()
         if len(rows) <= self.max_batch:
             chunks, ids = [list(range(len(rows)))], [rid]
         else:
             chunks = plan_chunks(rows, self.max_batch)
             ids = [chunk_request_id(rid, k) for k in range(len(chunks))]
+        bodies = [
+            {**body, "items": [rows[i] for i in idx], "request_id": cid} for idx, cid in zip(chunks, ids, strict=True)
+        ]
+        # Every chunk is encoded (and so checked) before the first is sent: a NaN in the last
+        # chunk must not leave the earlier ones reported to a run.
         calls = [
-            Call("POST", path, parse, {**body, "items": [rows[i] for i in idx], "request_id": cid}, cid)
-            for idx, cid in zip(chunks, ids, strict=True)
+            Call("POST", path, parse, b, cid, encode_body(b, idx))
+            for b, cid, idx in zip(bodies, ids, chunks, strict=True)
         ]
         return Batch(calls, chunks, merge, len(rows))
 

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.api.media import wants_msgpack
 from app.auth import KeyRing
 from app.grouping import GroupBuffer
 from app.profiles import ProfileBook
@@ -87,15 +88,17 @@ class Service:
     profiles: ProfileBook
     buffer: GroupBuffer
     tenant: str
+    msgpack: bool = False
+    """Write the scoring response as MessagePack: the caller's ``Accept`` asked for it (`app.api.media`)."""
 
 
-def _service(request: Request, tenant: str) -> Service:
+def _service(request: Request, tenant: str, msgpack: bool = False) -> Service:
     state = request.app.state
-    return Service(state.settings, state.store, state.profiles, state.group_buffer, tenant)
+    return Service(state.settings, state.store, state.profiles, state.group_buffer, tenant, msgpack)
 
 
 async def get_service(request: Request, tenant: Annotated[str, Depends(get_tenant)]) -> Service:
-    return _service(request, tenant)
+    return _service(request, tenant, wants_msgpack(request.headers.get("accept")))
 
 
 async def get_adapter_service(request: Request, tenant: Annotated[str, Depends(get_adapter_tenant)]) -> Service:

@@ -16,6 +16,12 @@ floats), escape the same characters and write NaN and infinities as null. Anythi
 write differently or not at all (numpy scalars, str/int/dict subclasses, dates, dataclasses,
 sets, non-str keys, integers past 64 bits) makes it raise, and the response is then written by
 pydantic as before.
+
+With ``msgpack=True`` (the caller's ``Accept`` asked for it, `app.api.media`) the same payload is
+written as MessagePack by msgspec, with the same values as the JSON response except one: a
+non-finite float inside details is carried as it is (MessagePack has NaN and infinities; JSON
+writes null). Rewards are null where they are not finite, in both. A payload msgspec refuses
+takes the model's values (`_msgpack_plain`), as a JSON payload orjson refuses takes pydantic's.
 """
 
 from __future__ import annotations
@@ -26,9 +32,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import orjson
 from fastapi import Response
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+from app.api.media import MSGPACK
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +57,78 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
 _ORJSON_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
-def fast_json_response(payload: dict[str, Any], model: Callable[[], BaseModel], status_code: int = 200) -> Response:
-    """``payload`` written by orjson when it holds plain JSON values only; else ``json_response(model())``.
+def model_response(model: BaseModel, *, msgpack: bool = False, status_code: int = 200) -> Response:
+    """``model`` as JSON (`json_response`), or as MessagePack with the same values; either way
+    marked as chosen by ``Accept``."""
+    if not msgpack:
+        return _negotiated(json_response(model, status_code))
+    return _msgpack(_MSGPACK_ENCODE(_msgpack_plain(model.model_dump())), status_code)
+
+
+def fast_response(
+    payload: dict[str, Any], model: Callable[[], BaseModel], *, msgpack: bool = False, status_code: int = 200
+) -> Response:
+    """``payload`` written by orjson (or msgspec's MessagePack encoder) when it holds plain values
+    only; else ``model_response(model())``.
 
     ``payload`` must be what ``model()``'s ``model_dump_json`` would write: the same keys in the
     same order, values already of the fields' types (the caller checks what validation would
     change, e.g. an int reward pydantic writes as a float).
     """
+    if msgpack:
+        try:
+            return _msgpack(_MSGPACK_ENCODE(payload), status_code)
+        except (TypeError, ValueError, OverflowError):  # an unknown type, a lone surrogate, a 65-bit int
+            return model_response(model(), msgpack=True, status_code=status_code)
     try:
         body = orjson.dumps(payload, option=_ORJSON_STRICT)
     except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
-        return json_response(model(), status_code)
-    return Response(body, status_code=status_code, media_type="application/json")
+        return model_response(model(), status_code=status_code)
+    return Response(body, status_code=status_code, media_type="application/json", headers=_VARY)
+
+
+# A MessagePack response is its payload as msgspec writes it: the types `fast_response` lets
+# through (str, int, float, bool, None, list, tuple, dict) are written as JSON writes them.
+_MSGPACK_ENCODE = msgspec.msgpack.Encoder().encode
+_INT_RANGE = range(-(2**63), 2**64)  # what MessagePack's integers hold
+
+
+# The encoding follows the request's Accept header: a cache between client and service must key on it.
+_VARY = {"vary": "accept"}
+
+
+def _msgpack(body: bytes, status_code: int) -> Response:
+    return Response(body, status_code=status_code, media_type=MSGPACK, headers=_VARY)
+
+
+def _negotiated(response: Response) -> Response:
+    response.headers["vary"] = "accept"
+    return response
+
+
+def _msgpack_plain(value: Any) -> Any:
+    """A model's python-mode values as the JSON response has them (pydantic's JSON form for every
+    other type, lone surrogates replaced), floats as they are, and integers MessagePack cannot hold
+    as floats: so msgspec writes it whatever a scorer put into its details."""
+    kind = type(value)
+    if kind is float or kind is bool or value is None:
+        return value
+    if kind is int:
+        return value if value in _INT_RANGE else float(value)
+    if kind is str:
+        return value if value.isascii() else value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {_msgpack_key(k): _msgpack_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_msgpack_plain(v) for v in value]
+    if isinstance(value, float):  # numpy's float64 and other float subclasses: their value, NaN kept
+        return float(value)
+    return _msgpack_plain(to_jsonable_python(value, fallback=repr))
+
+
+def _msgpack_key(key: Any) -> str:
+    plain = _msgpack_plain(key)
+    return plain if type(plain) is str else json.dumps(plain)
 
 
 def _plain(value: Any) -> Any:

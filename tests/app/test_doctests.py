@@ -7,7 +7,14 @@ import importlib
 
 import pytest
 
-MODULES = ["app.auth", "app.cli", "app.adapters.common", "app.adapters.openrlhf", "app.adapters.nemo_gym"]
+MODULES = [
+    "app.api.media",
+    "app.auth",
+    "app.cli",
+    "app.adapters.common",
+    "app.adapters.openrlhf",
+    "app.adapters.nemo_gym",
+]
 
 
 @pytest.mark.parametrize("name", MODULES, ids=MODULES)

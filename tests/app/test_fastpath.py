@@ -24,6 +24,7 @@ from tests.app.conftest import ALICE, KEYS, make_client
 BOX = {"completion": "<think>t</think><answer>[10, 10, 50, 50]</answer>", "boxes": [[10, 10, 50, 52]]}
 MCQ = {"completion": "<think>t</think><answer>B</answer>", "reference": "B", "options": {"A": "x", "B": "y"}}
 JSON = {"content-type": "application/json"}
+MSGPACK = {"accept": "application/msgpack, application/json;q=0.9"}
 
 SERVED: list[tuple[str, Any, dict[str, str]]] = [
     ("/v1/rewards/iou", {"items": [BOX]}, {}),
@@ -42,6 +43,11 @@ SERVED: list[tuple[str, Any, dict[str, str]]] = [
     # The client library names every call: a request id without a run stays on the lean decoder.
     ("/v1/rewards/iou", {"items": [BOX], "request_id": "step-3.0:a_b-c"}, {}),
     ("/v1/score", {"profile": "vqa-mcq", "items": [MCQ], "request_id": "r" * 128}, {}),
+    # MessagePack when the caller asks for it, as the client library does.
+    ("/v1/rewards/iou", {"items": [BOX] * 20 + [{"completion": "no box"}]}, MSGPACK),
+    ("/v1/rewards/answer", {"items": [MCQ], "details": False}, MSGPACK),
+    ("/v1/score", {"profile": "vqa-mcq", "items": [MCQ, {"completion": "none", "reference": "B"}]}, MSGPACK),
+    ("/v1/rewards/iou", {"items": [BOX]}, {"accept": "application/json, application/msgpack;q=0.5"}),
 ]
 
 REFUSED: list[tuple[str, Any, dict[str, str]]] = [
@@ -64,6 +70,7 @@ REFUSED: list[tuple[str, Any, dict[str, str]]] = [
     ("/v1/rewards/iou", '{"items": [{"completion": "\\ud800"}]}', {}),
     ("/v1/rewards/iou", "", {}),
     ("/v1/rewards/iou", {"items": [BOX]}, {"content-type": "text/plain"}),
+    ("/v1/rewards/iou", {"items": [{"completion": 3}]}, MSGPACK),  # errors stay JSON
     ("/v1/score", {"profile": "nope", "items": [MCQ]}, {}),
     ("/v1/score", {"items": [MCQ]}, {}),
     # JSON-mode parsing must read what json.loads + python-mode validation reads:
@@ -102,7 +109,7 @@ def _both(c: TestClient, path: str, body: Any, headers: dict[str, str]) -> tuple
     out = []
     for url in (path, path + "?via=full-stack"):
         resp = c.post(url, content=content, headers=JSON | headers)
-        out.append((resp.status_code, resp.headers.get("content-type"), resp.content))
+        out.append((resp.status_code, resp.headers.get("content-type"), resp.content, resp.headers.get("vary")))
         assert resp.headers.get("x-request-id"), "the request-id middleware applies to both paths"
     return out[0], out[1]
 
@@ -116,6 +123,26 @@ def test_the_fast_path_serves_the_common_case_identically(
     assert fast[0] == 200, fast
     assert fast == full
     assert fallbacks == [], "served by the fast path"
+    assert fast[3] == "accept", "the encoding follows Accept"
+
+
+@pytest.mark.parametrize(
+    "headers", [MSGPACK, {"accept": "application/vnd.msgpack"}, {"accept": "application/x-msgpack"}]
+)
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [(p, b) for p, b, h in SERVED if not h],
+    ids=[f"{p} {i}" for i, (p, _, h) in enumerate(SERVED) if not h],
+)
+def test_msgpack_answers_carry_the_json_answers_values(
+    client: tuple[TestClient, dict[str, str]], path: str, body: Any, headers: dict[str, str]
+) -> None:
+    c, auth = client
+    as_json = c.post(path, json=body, headers=auth)
+    as_msgpack = c.post(path, json=body, headers=auth | headers)
+    assert as_json.headers["content-type"] == "application/json"
+    assert as_msgpack.headers["content-type"] == "application/msgpack"
+    assert msgspec.msgpack.decode(as_msgpack.content) == as_json.json()
 
 
 @pytest.mark.parametrize(("path", "body", "headers"), REFUSED, ids=[f"{p} {i}" for i, (p, _, _) in enumerate(REFUSED)])

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+import json
 import math
 import uuid
 from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -119,3 +121,79 @@ def test_details_the_model_refuses_still_raise() -> None:
 )
 def test_batches_off_the_usual_path(batch: list[Score]) -> None:
     assert bytes(reward_response(batch, None).body) == _model_bytes(batch, None)
+
+
+def _finite_or_none(value: Any) -> Any:
+    """The JSON response's reading of a value: non-finite floats are null there."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def _json_wrote_it_plainly(batch: list[Score], schedule: dict[str, Any] | None, details: bool) -> bool:
+    """False where pydantic could not write the model and the last-resort encoder (reprs) did."""
+    rewards = [finite(s.reward) for s in batch]
+    model = RewardResponse(
+        rewards=rewards,
+        status=[s.status for s in batch],
+        reasons=[None] * len(batch),
+        details=[s.details for s in batch] if details else None,
+        schedule=schedule,
+    )
+    try:
+        model.model_dump_json()
+    except ValueError:
+        return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(scores, max_size=6),
+    st.none() | st.dictionaries(st.text(max_size=6), values, max_size=4),
+    st.booleans(),
+)
+def test_msgpack_carries_the_json_responses_values(
+    batch: list[Score], schedule: dict[str, Any] | None, details: bool
+) -> None:
+    as_json = reward_response(batch, schedule, details=details)
+    as_msgpack = reward_response(batch, schedule, details=details, msgpack=True)
+    assert as_msgpack.headers["content-type"] == "application/msgpack"
+    assert as_msgpack.headers["vary"] == as_json.headers["vary"] == "accept"
+    decoded = msgspec.msgpack.decode(as_msgpack.body)
+    # Rewards are null where not finite in both encodings; inside details MessagePack keeps a NaN.
+    assert all(r is None or math.isfinite(r) for r in decoded["rewards"])
+    expected = json.loads(as_json.body)
+    if not _json_wrote_it_plainly(batch, schedule, details):
+        # The JSON response fell back to reprs for what pydantic cannot write; MessagePack writes
+        # pydantic's values where it has them, so only the shape is compared.
+        assert decoded.keys() == expected.keys() and len(decoded["rewards"]) == len(expected["rewards"])
+        return
+    assert _close(_finite_or_none(decoded), expected)
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal, with integers past MessagePack's 64 bits compared as the floats it carries them as."""
+    if isinstance(b, int) and not isinstance(b, bool) and isinstance(a, float):
+        return a == float(b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b) and type(a) is type(b)
+
+
+def test_msgpack_keeps_a_nan_inside_details_and_nulls_a_nan_reward() -> None:
+    batch = [Score(0.5, "ok", {"x": math.nan, "box": (1.0, 2.0)}), Score(math.nan, "ok", {"y": math.inf})]
+    decoded = msgspec.msgpack.decode(reward_response(batch, None, msgpack=True).body)
+    assert decoded["rewards"] == [0.5, None]
+    assert decoded["reasons"] == [None, "the scorer returned a non-finite reward"]
+    assert math.isnan(decoded["details"][0]["x"]) and decoded["details"][0]["box"] == [1.0, 2.0]
+    assert decoded["details"][1]["y"] == math.inf
+    # The fast path (every reward finite) and the model's path write a details NaN alike.
+    alone = msgspec.msgpack.decode(reward_response(batch[:1], None, msgpack=True).body)
+    assert math.isnan(alone["details"][0]["x"])

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Response
 
 from app.api.deps import ServiceDep, TenantDep
 from app.api.errors import ApiError, not_found
-from app.api.responses import fast_json_response, json_response
+from app.api.responses import fast_response, model_response
 from app.limits import check_items, check_outbound
 from app.schemas import RewardInfo, RewardList, RewardRequest, RewardResponse
 from app.scoring import SCHEDULED_REWARD, build_params, open_run, record_reward, score_one_reward
@@ -65,7 +65,7 @@ def score_reward(
     scores, schedule = score_one_reward(name, body.items, params, run)
     if run is not None:
         record_reward(run, name, body.items, scores, schedule)
-    return reward_response(scores, schedule, details=body.details)
+    return reward_response(scores, schedule, details=body.details, msgpack=svc.msgpack)
 
 
 _STATUS = attrgetter("status")
@@ -74,14 +74,17 @@ _PLAIN_REWARDS = frozenset({float, type(None)})
 _FLOATS = frozenset({float})
 
 
-def reward_response(scores: Sequence[Score], schedule: dict[str, Any] | None, *, details: bool = True) -> Response:
-    """The `RewardResponse` for these scores, as bytes (``details=False``: with details null).
+def reward_response(
+    scores: Sequence[Score], schedule: dict[str, Any] | None, *, details: bool = True, msgpack: bool = False
+) -> Response:
+    """The `RewardResponse` for these scores, as bytes (``details=False``: with details null;
+    ``msgpack=True``: MessagePack, `app.api.responses`).
 
     Validating the response model (a float check per reward, a copy of every details dict) and
     pydantic's serialiser cost ~1.5 µs per item of a 256-item box batch, a third of the scorer's
     own time, for values the scorers already produce in the model's types. When every reward is
     a finite float or None, every status a str and every details a dict, the payload is written
-    as it is (`fast_json_response`: the same bytes); anything else (an int or numpy reward, a
+    as it is (`fast_response`: the same bytes); anything else (an int or numpy reward, a
     non-finite one) goes through the model's validation as before.
     """
     rewards = rewards_of(scores)
@@ -106,9 +109,9 @@ def reward_response(scores: Sequence[Score], schedule: dict[str, Any] | None, *,
         and (schedule is None or type(schedule) is dict)
     )
     if not plain:
-        return json_response(model())
+        return model_response(model(), msgpack=msgpack)
     payload = {"rewards": rewards, "status": status, "reasons": reasons, "details": per_item, "schedule": schedule}
-    return fast_json_response(payload, model)
+    return fast_response(payload, model, msgpack=msgpack)
 
 
 def reasons_of(scores: Sequence[Score], rewards: Sequence[Any]) -> list[str | None]:

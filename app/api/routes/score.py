@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.api.deps import ServiceDep
-from app.api.responses import json_response
+from app.api.responses import model_response
 from app.api.routes.rewards import finite
 from app.limits import check_items
 from app.profile_checks import check_profile
@@ -43,4 +43,4 @@ def score(
         details=out.details if body.details else None,
         schedule=out.schedule,
     )
-    return json_response(response)
+    return model_response(response, msgpack=svc.msgpack)
