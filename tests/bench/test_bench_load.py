@@ -14,6 +14,7 @@ from bench import bench_load, report
 
 def test_batch_rows_alternate_with_in_process_rounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(report, "RESULTS_DIR", tmp_path)
+    gc.unfreeze()  # an earlier test's app start-up froze this process's heap
     bench_load.main(["--rows", "batch", "--workers", "1", "--seconds", "2"])
     data = json.loads((tmp_path / "load-partial.json").read_text())
     rows = data["rows"]
