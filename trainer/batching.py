@@ -9,7 +9,7 @@ import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 import orjson
 
@@ -96,7 +96,7 @@ def check_finite(body: Mapping[str, Any], positions: Sequence[int] | None = None
             _refuse(field, "fix the value")
 
 
-def _refuse(where: str, fix: str) -> None:
+def _refuse(where: str, fix: str) -> NoReturn:
     raise MedRewardError(None, "invalid_item", f"{where} holds NaN or infinity, which JSON cannot carry: {fix}", where)
 
 
@@ -104,8 +104,8 @@ def encode_body(body: Mapping[str, Any], positions: Sequence[int] | None = None)
     """A batch request's body as JSON, refused (`check_finite`, with ``positions``) when it holds
     NaN or an infinity.
 
-    orjson writes a 256-item batch in a tenth of the time ``json.dumps`` takes, and it writes
-    every non-finite number as ``null``: a body without ``null`` in it therefore holds none, and
+    orjson writes a 256-item box batch in 11 µs where ``json.dumps`` takes 246 (2026-12-02), and
+    it writes every non-finite number as ``null``: a body without ``null`` in it therefore holds none, and
     only a body with one is walked, to tell a NaN from a plain None (walking every body cost the
     client ~2.5 µs per box item, about what the service spends scoring it). What orjson does not
     take (a non-str key, an integer past 64 bits, a float subclass) is written by ``json.dumps``

@@ -3,9 +3,9 @@
 A 256-item box batch with every item's details is 42 kB of JSON with eight floats per item;
 writing it is the largest part of what the server adds to the scorer (`bench/bench_instructions.py`),
 and reading it back with ``json.loads`` costs the trainer more than the scoring did. MessagePack
-carries the same values in 32 kB, written in about half the time (msgspec against orjson) and
-read several times faster. It is opt-in by ``Accept`` (RFC 9110 §12.5.1), so every client that
-sends none, or prefers JSON, gets the bytes it always got.
+carries the same values in 32 kB, encoded in about half the time (msgspec against orjson) and
+decoded 3.5× faster than ``json.loads`` reads the JSON (2026-12-02). It is opt-in by ``Accept``
+(RFC 9110 §12.5.1), so every client that sends none, or prefers JSON, gets the bytes it always got.
 """
 
 from __future__ import annotations

@@ -57,6 +57,14 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
 _ORJSON_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 
+# A MessagePack response is its payload as msgspec writes it: the types `fast_response` lets
+# through (str, int, float, bool, None, list, tuple, dict) are written as JSON writes them.
+_MSGPACK_ENCODE = msgspec.msgpack.Encoder().encode
+_INT_RANGE = range(-(2**63), 2**64)  # what MessagePack's integers hold
+# The encoding follows the request's Accept header: a cache between client and service must key on it.
+_VARY = {"vary": "accept"}
+
+
 def model_response(model: BaseModel, *, msgpack: bool = False, status_code: int = 200) -> Response:
     """``model`` as JSON (`json_response`), or as MessagePack with the same values; either way
     marked as chosen by ``Accept``."""
@@ -87,16 +95,6 @@ def fast_response(
     return Response(body, status_code=status_code, media_type="application/json", headers=_VARY)
 
 
-# A MessagePack response is its payload as msgspec writes it: the types `fast_response` lets
-# through (str, int, float, bool, None, list, tuple, dict) are written as JSON writes them.
-_MSGPACK_ENCODE = msgspec.msgpack.Encoder().encode
-_INT_RANGE = range(-(2**63), 2**64)  # what MessagePack's integers hold
-
-
-# The encoding follows the request's Accept header: a cache between client and service must key on it.
-_VARY = {"vary": "accept"}
-
-
 def _msgpack(body: bytes, status_code: int) -> Response:
     return Response(body, status_code=status_code, media_type=MSGPACK, headers=_VARY)
 
@@ -107,9 +105,10 @@ def _negotiated(response: Response) -> Response:
 
 
 def _msgpack_plain(value: Any) -> Any:
-    """A model's python-mode values as the JSON response has them (pydantic's JSON form for every
-    other type, lone surrogates replaced), floats as they are, and integers MessagePack cannot hold
-    as floats: so msgspec writes it whatever a scorer put into its details."""
+    """A model's python-mode values in types msgspec writes, whatever a scorer put into its
+    details: what the JSON response has for them (pydantic's JSON form of any other type, lone
+    surrogates replaced), except that floats stay as they are (NaN included) and integers past
+    MessagePack's 64 bits become floats."""
     kind = type(value)
     if kind is float or kind is bool or value is None:
         return value
