@@ -20,6 +20,16 @@ MSGPACK_TYPES = frozenset({MSGPACK, "application/vnd.msgpack", "application/x-ms
 JSON_RANGES = ("application/json", "application/*", "*/*")
 
 
+def msgpack_alternative(schema: str) -> dict[int | str, dict[str, object]]:
+    """A scoring route's OpenAPI entry for its 200 answer's second encoding: ``schema``'s document."""
+    return {
+        200: {
+            "content": {MSGPACK: {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+            "description": "Scored: JSON, or the same document in MessagePack when Accept asks for it.",
+        }
+    }
+
+
 @lru_cache(maxsize=64)  # a trainer sends one Accept header all run long; a hostile variety only evicts
 def wants_msgpack(accept: str | None) -> bool:
     """True when ``accept`` weighs a MessagePack type above zero and at least as high as JSON.

@@ -55,3 +55,13 @@ def test_routes_of_the_contract_are_all_there(client: TestClient) -> None:
         ("/healthz", "get"), ("/readyz", "get"), ("/metrics", "get"),
     }  # fmt: skip
     assert expected <= set(OPERATIONS)
+
+
+@pytest.mark.parametrize(
+    ("path", "schema"), [("/v1/rewards/{name}", "RewardResponse"), ("/v1/score", "ScoreResponse")]
+)
+def test_scoring_routes_document_both_encodings(path: str, schema: str) -> None:
+    content = SPEC["paths"][path]["post"]["responses"]["200"]["content"]
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    assert content == {"application/json": {"schema": ref}, "application/msgpack": {"schema": ref}}
+    assert schema in SPEC["components"]["schemas"]

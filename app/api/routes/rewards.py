@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Response
 
 from app.api.deps import ServiceDep, TenantDep
 from app.api.errors import ApiError, not_found
+from app.api.media import msgpack_alternative
 from app.api.responses import fast_response, model_response
 from app.limits import check_items, check_outbound
 from app.schemas import RewardInfo, RewardList, RewardRequest, RewardResponse
@@ -42,7 +43,7 @@ def get_reward_info(name: RewardName, _: TenantDep) -> RewardInfo:
     return RewardInfo(**REGISTRY[name].info())
 
 
-@router.post("/{name}", response_model=RewardResponse)
+@router.post("/{name}", response_model=RewardResponse, responses=msgpack_alternative("RewardResponse"))
 def score_reward(
     name: RewardName,
     body: RewardRequest,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.api.deps import ServiceDep
+from app.api.media import msgpack_alternative
 from app.api.responses import model_response
 from app.api.routes.rewards import finite
 from app.limits import check_items
@@ -16,7 +17,7 @@ from app.scoring import open_run, profile_scheduler, score_profile
 router = APIRouter(prefix="/v1/score", tags=["score"])
 
 
-@router.post("", response_model=ScoreResponse)
+@router.post("", response_model=ScoreResponse, responses=msgpack_alternative("ScoreResponse"))
 def score(
     body: ScoreRequest,
     svc: ServiceDep,
