@@ -52,7 +52,7 @@ def item_json(item: Item) -> dict[str, Any]:
     >>> item_json({"completion": "x", "reference": "yes"})
     {'completion': 'x', 'reference': 'yes'}
     """
-    if isinstance(item, Mapping):
+    if type(item) is dict or isinstance(item, Mapping):  # the exact type first: ABC checks cost ~0.2 µs
         return dict(item)
     dump = getattr(item, "model_dump", None)
     if callable(dump):  # pydantic (scorers.Item, app.schemas)
