@@ -121,7 +121,8 @@ def _stage(way: str, body: bytes, svc: Any, params: Any) -> None:
             reward_response(scores, None)
 
 
-async def _post(stack: Any, app: Any, body: bytes) -> None:
+async def _post(stack: Any, app: Any, body: bytes) -> list[dict[str, Any]]:
+    """The box batch through ``stack`` as a server would hand it over; the messages it sent back."""
     scope = {
         "type": "http",
         "method": "POST",
@@ -147,6 +148,7 @@ async def _post(stack: Any, app: Any, body: bytes) -> None:
     await stack(scope, receive, send)
     if sent[0]["status"] != 200:
         raise RuntimeError(f"the app answered {sent[0]['status']}: {sent[-1].get('body', b'')[:300]!r}")
+    return sent
 
 
 def _valgrind(argv: list[str], env: dict[str, str], out: Path) -> list[str]:

@@ -53,16 +53,18 @@ while True:
 async def measure(rounds: int) -> dict[str, list[float]]:
     """Per way, each round's median µs per app call."""
     from app.main import create_app
+    from app.settings import Settings
 
-    app = create_app()
-    body = _body("batch")
     allowed = os.sched_getaffinity(0)
     cores = sorted(allowed)
-    os.sched_setaffinity(0, {cores[0]})
-    try:
-        return await _measure_pinned(app, body, cores[-1], rounds)
-    finally:
-        os.sched_setaffinity(0, allowed)  # the caller's process (a test run) gets its cores back
+    with tempfile.TemporaryDirectory(prefix="medreward-loopback-") as tmp:
+        # The app's own store, not a medreward.db in the working directory.
+        app = create_app(Settings(store_url=f"sqlite:///{tmp}/loopback.db", load_models=False))
+        os.sched_setaffinity(0, {cores[0]})
+        try:
+            return await _measure_pinned(app, _body("batch"), cores[-1], rounds)
+        finally:
+            os.sched_setaffinity(0, allowed)  # the caller's process (a test run) gets its cores back
 
 
 async def _measure_pinned(app: Any, body: bytes, peer_core: int, rounds: int) -> dict[str, list[float]]:
@@ -72,7 +74,7 @@ async def _measure_pinned(app: Any, body: bytes, peer_core: int, rounds: int) ->
     async with app.router.lifespan_context(app):
         stack = app.build_middleware_stack()
         scorers.freeze_heap()
-        response = await _response_size(stack, app, body)
+        response = sum(len(m.get("body", b"")) for m in await _post(stack, app, body))
         peer = subprocess.Popen(
             [sys.executable, "-c", PEER, str(theirs.fileno()), str(peer_core), str(response), str(len(body))],
             pass_fds=[theirs.fileno()],
@@ -103,43 +105,11 @@ async def _measure_pinned(app: Any, body: bytes, peer_core: int, rounds: int) ->
     return spent
 
 
-async def _response_size(stack: Any, app: Any, body: bytes) -> int:
-    """The response body's size for this request (what the server writes to its socket)."""
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/v1/rewards/iou",
-        "raw_path": b"/v1/rewards/iou",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        "http_version": "1.1",
-        "scheme": "http",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "app": app,
-    }
-    await stack(scope, receive, send)
-    return sum(len(m.get("body", b"")) for m in sent)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=8, help="alternating rounds of 200 requests each way")
     args = parser.parse_args(list(argv) if argv is not None else None)
-    with tempfile.TemporaryDirectory(prefix="medreward-loopback-") as tmp:
-        # The app's own store, not a medreward.db in the working directory.
-        os.environ["MEDREWARD_STORE_URL"] = f"sqlite:///{tmp}/loopback.db"
-        os.environ.setdefault("MEDREWARD_LOAD_MODELS", "false")
-        spent = asyncio.run(measure(args.rounds))
+    spent = asyncio.run(measure(args.rounds))
     base = spent["back to back"]
     ratios = [b / a for a, b in zip(base, spent["loopback exchange between"], strict=True)]
     rows = [
