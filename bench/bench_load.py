@@ -433,7 +433,8 @@ def batch_rows(
 def check_batch_answers(url: str, bodies: dict[str, dict[str, Any]]) -> None:
     """Each batch row gets what it claims to measure: a 200 in its encoding, with the same rewards."""
     import httpx
-    import msgspec
+
+    from trainer.retry import read_document
 
     rewards = None
     for label, body in bodies.items():
@@ -443,7 +444,7 @@ def check_batch_answers(url: str, bodies: dict[str, dict[str, Any]]) -> None:
         msgpack = resp.headers["content-type"] == "application/msgpack"
         if msgpack != (accept is not None):
             raise RuntimeError(f"{label}: answered {resp.headers['content-type']}")
-        doc = msgspec.msgpack.decode(resp.content) if msgpack else resp.json()
+        doc = read_document(resp)
         if rewards is not None and doc["rewards"] != rewards:
             raise RuntimeError(f"{label}: different rewards from the same items")
         rewards = doc["rewards"]

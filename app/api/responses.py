@@ -43,13 +43,13 @@ from app.api.media import MSGPACK
 log = logging.getLogger(__name__)
 
 
-def json_response(model: BaseModel, status_code: int = 200) -> Response:
+def json_response(model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     try:
         body = model.model_dump_json()
     except (ValueError, RecursionError) as exc:  # PydanticSerializationError is a ValueError
         log.error("response rendered by the fallback encoder (a scorer returned unencodable details): %s", exc)
         body = json.dumps(_plain(model.model_dump()), ensure_ascii=True, default=repr)
-    return Response(body, status_code=status_code, media_type="application/json")
+    return Response(body, status_code=status_code, media_type="application/json", headers=headers)
 
 
 # Types orjson would write in its own way (RFC 3339 dates, dataclasses as objects, subclasses as
@@ -69,7 +69,7 @@ def model_response(model: BaseModel, *, msgpack: bool = False, status_code: int 
     """``model`` as JSON (`json_response`), or as MessagePack with the same values; either way
     marked as chosen by ``Accept``."""
     if not msgpack:
-        return _negotiated(json_response(model, status_code))
+        return json_response(model, status_code, _VARY)
     return _msgpack(_MSGPACK_ENCODE(_msgpack_plain(model.model_dump())), status_code)
 
 
@@ -97,11 +97,6 @@ def fast_response(
 
 def _msgpack(body: bytes, status_code: int) -> Response:
     return Response(body, status_code=status_code, media_type=MSGPACK, headers=_VARY)
-
-
-def _negotiated(response: Response) -> Response:
-    response.headers["vary"] = "accept"
-    return response
 
 
 def _msgpack_plain(value: Any) -> Any:
