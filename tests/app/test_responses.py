@@ -70,14 +70,16 @@ scores = st.builds(
     st.sampled_from(["ok", "unscorable", "error"]),
     st.dictionaries(st.text(max_size=6), values, max_size=5),
 )
-
-
-@settings(max_examples=300, deadline=None)
-@given(
+# What `reward_response` is given: a batch of scores, a schedule or none, details asked for or not.
+RESPONSES = (
     st.lists(scores, max_size=6),
     st.none() | st.dictionaries(st.text(max_size=6), values, max_size=4),
     st.booleans(),
 )
+
+
+@settings(max_examples=300, deadline=None)
+@given(*RESPONSES)
 def test_the_same_bytes_as_the_validated_model(
     batch: list[Score], schedule: dict[str, Any] | None, details: bool
 ) -> None:
@@ -152,11 +154,7 @@ def _json_wrote_it_plainly(batch: list[Score], schedule: dict[str, Any] | None, 
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    st.lists(scores, max_size=6),
-    st.none() | st.dictionaries(st.text(max_size=6), values, max_size=4),
-    st.booleans(),
-)
+@given(*RESPONSES)
 def test_msgpack_carries_the_json_responses_values(
     batch: list[Score], schedule: dict[str, Any] | None, details: bool
 ) -> None:
