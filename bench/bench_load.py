@@ -10,11 +10,12 @@ connections (per-sample traffic), or 256 items per POST (batch traffic). Rows:
   1 and 2 workers;
 - batch of 256 over HTTP (two connections per worker, at 1 and 2 workers) vs ``scorers.score``
   in-process on one core: on item dicts, as a trainer calls it (the items are decoded on each call),
-  and on the same items decoded beforehand (records, `Item` models); in alternating rounds, each
-  compared with its neighbour (`BATCH_ROUNDS`). Two bodies: a plain one (every item's details in
-  the response), and what the client library sends for a trainer that reads rewards only
-  (``details: false``, with its request id). A third row sends the plain body asking for the
-  response in MessagePack (``Accept: application/msgpack``), as the client library does.
+  and on the same items decoded beforehand (records, `Item` models); wrk and the in-process calls
+  take turns every ~0.1 s (`bench.interleave`), so both meet the machine at the same speed. Two
+  bodies: a plain one (every item's details in the response), and what the client library sends
+  for a trainer that reads rewards only (``details: false``, with its request id). A third row
+  sends the plain body asking for the response in MessagePack (``Accept: application/msgpack``),
+  as the client library does.
 
 Prints the table and writes ``bench/results/load.json``. Needs ``wrk`` (apt-get install wrk) and,
 for the Redis rows, ``redis-server``. Run: ``.venv/bin/python -m bench.bench_load [--seconds 10]``.
@@ -28,17 +29,18 @@ import json
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.interleave import Calls, interleave
 from bench.report import print_table, write_json
 from deploy.replicas import find_tool, free_port, wait_http
 
@@ -318,19 +320,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 # (item dicts, decoded and validated by `scorers.score` on each call: completions are new every
 # step), and the scorer alone on items decoded beforehand, as records and as `Item` models.
 IN_PROCESS = ("dicts", "records", "Item models")
-# Batch rows alternate HTTP and in-process rounds, and each round's ratio compares the two
-# measured within seconds of each other: on these shared machines the speed of a core moved by
-# up to 2x from one minute to the next (in-process 3.8 against 7.5 µs per item, 2026-12-01), far
-# more than the effects measured, so a baseline measured once beforehand made the ratio a draw.
+# Each body's interleaved measurement (`bench.interleave`) runs in this many blocks, the bodies
+# taking turns, so that every body meets the same stretch of the machine's time; the blocks'
+# own ratios show the spread.
 BATCH_ROUNDS = 5
 
 
-def in_process_batch(seconds: float = 0.5) -> dict[str, float]:
-    """The 256-item box batch scored by `scorers.score` in this process, each way of `IN_PROCESS`.
-
-    Per way: items/s over ``seconds`` of wall time, and CPU µs per item (comparable with the
-    server's CPU per item whatever share of the cores each got).
-    """
+def in_process_ways() -> dict[str, Callable[[], object]]:
+    """Per way of `IN_PROCESS`: one call of `scorers.score` on the 256-item box batch."""
     import scorers
 
     batch = batch_items()
@@ -340,23 +337,7 @@ def in_process_batch(seconds: float = 0.5) -> dict[str, float]:
         "Item models": [scorers.Item.model_validate(d) for d in batch],
     }
     params = scorers.get_reward("iou").params()
-    frozen_before = gc.get_freeze_count()
-    scorers.freeze_heap()  # as README advises a trainer scoring in its own process, and as the server does
-    out: dict[str, float] = {}
-    try:
-        for label in IN_PROCESS:
-            items = inputs[label]
-            scorers.score("iou", items, params)  # warm
-            wall, cpu, calls = time.perf_counter(), time.process_time(), 0
-            while time.perf_counter() - wall < seconds:
-                scorers.score("iou", items, params)
-                calls += 1
-            out[f"in-process {label} items/s"] = calls * len(batch) / (time.perf_counter() - wall)
-            out[f"in-process {label} CPU µs/item"] = (time.process_time() - cpu) * 1e6 / (calls * len(batch))
-    finally:
-        if not frozen_before:  # leave the caller's heap as it was (the smoke test's process)
-            gc.unfreeze()
-    return out
+    return {label: partial(scorers.score, "iou", inputs[label], params) for label in IN_PROCESS}
 
 
 def batch_items() -> list[dict[str, Any]]:
@@ -382,52 +363,124 @@ BATCH_TRAFFIC = (BATCH, BATCH_LEAN, BATCH_MSGPACK)
 BATCH_ACCEPT = {BATCH_MSGPACK: "application/msgpack"}
 
 
+@dataclass
+class _Block:
+    """One body's interleaved block: the server's CPU and requests, and the in-process calls."""
+
+    server_cpu_s: float
+    requests: int
+    errors: int
+    calls: dict[str, Calls]
+
+
 def batch_rows(
     env: dict[str, str], seconds: float, workdir: Path, workers: int
 ) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """Per body of `batch_bodies`: batches of 256 over HTTP (``workers`` workers, two connections
-    each) and in-process, in `BATCH_ROUNDS` alternating rounds (each body in turn, which goes
-    first alternating, then the in-process baselines); each figure is the median over rounds,
-    each ratio the median of the rounds' own ratios."""
+    each) against `in_process_ways`.
+
+    Rate, latency and the cores the server gets come from an uninterrupted wrk run of a fifth of
+    ``seconds``; the comparison from ``seconds`` of wrk interleaved with in-process calls
+    (`bench.interleave`), in `BATCH_ROUNDS` blocks with the bodies taking turns. Each figure is
+    the total over the blocks: CPU per item on both sides, and the throughput ratio
+    ``server cores × in-process CPU per item / server CPU per item``.
+    """
     bodies = batch_bodies()
     n = len(batch_items())
     db = f"sqlite:///{workdir}/b{workers}.db"
-    rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in bodies}
-    per_round = max(1, round(seconds / BATCH_ROUNDS))  # wrk takes whole seconds
+    plain: dict[str, dict[str, Any]] = {}
+    blocks: dict[str, list[_Block]] = {label: [] for label in bodies}
+    ways = in_process_ways()
+    frozen_before = gc.get_freeze_count()
     with server(medreward_cmd(workers), env | {"MEDREWARD_STORE_URL": db}, workdir) as srv:
         check_batch_answers(srv.url, bodies)
-        for i in range(BATCH_ROUNDS):
-            # The bodies take turns going first, so that none is always the one next to the in-process round.
-            order = list(bodies) if i % 2 == 0 else list(reversed(bodies))
-            measured = {
-                label: run_wrk(
-                    srv,
-                    "/v1/rewards/iou",
-                    static_script(bodies[label], BATCH_ACCEPT.get(label)),
-                    per_round,
-                    2 * workers,
-                    workdir,
-                    i == 0,
-                )
-                for label in order
-            }
-            inproc = in_process_batch()
-            for label, res in measured.items():
-                items_s, cpu_item = res["req/s"] * n, res["server CPU µs/req"] / n
-                rounds[label].append(
-                    {
-                        **res,
-                        "items/s": items_s,
-                        "server CPU µs/item": cpu_item,
-                        **inproc,
-                        **{f"vs in-process {k}": items_s / inproc[f"in-process {k} items/s"] for k in IN_PROCESS},
-                        **{
-                            f"CPU vs in-process {k}": inproc[f"in-process {k} CPU µs/item"] / cpu_item
-                            for k in IN_PROCESS
-                        },
-                    }
-                )
-    return {label: _medians(r) for label, r in rounds.items()}
+        for i, label in enumerate(bodies):
+            script = static_script(bodies[label], BATCH_ACCEPT.get(label))
+            plain[label] = run_wrk(
+                srv, "/v1/rewards/iou", script, max(1, round(seconds / 5)), 2 * workers, workdir, i == 0
+            )
+        import scorers
+
+        scorers.freeze_heap()  # as README advises a trainer scoring in its own process, and as the server does
+        try:
+            for i in range(BATCH_ROUNDS):
+                # The bodies take turns going first, so that none always meets the same stretch of time.
+                for label in list(bodies) if i % 2 == 0 else list(reversed(bodies)):
+                    script = static_script(bodies[label], BATCH_ACCEPT.get(label))
+                    blocks[label].append(
+                        interleaved_block(srv, script, 2 * workers, seconds / BATCH_ROUNDS, ways, workdir)
+                    )
+        finally:
+            if not frozen_before:  # leave the caller's heap as it was (the smoke test's process)
+                gc.unfreeze()
+    return {label: _batch_figures(plain[label], blocks[label], n) for label in bodies}
+
+
+def interleaved_block(
+    srv: Running,
+    script: str,
+    connections: int,
+    seconds: float,
+    ways: dict[str, Callable[[], object]],
+    workdir: Path,
+) -> _Block:
+    """wrk on ``script`` interleaved with ``ways`` for ``seconds``: the server's CPU over the
+    block (its idle threads' included) and the requests wrk completed."""
+    lua = workdir / "interleaved.lua"
+    lua.write_text(script + DONE_LUA)
+    argv = [find_tool("wrk", "wrk"), "-t1", f"-c{connections}", "--timeout", "30s", "-s", str(lua)]
+    cpu0 = tree_cpu_seconds(srv.pid)
+    # Stopped by SIGINT once the block is over (wrk then prints its summary): the duration only bounds it.
+    load = subprocess.Popen(
+        [*argv, f"-d{int(seconds) + 60}s", f"{srv.url}/v1/rewards/iou"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        calls = interleave(load, ways, seconds)
+    finally:
+        load.send_signal(signal.SIGINT)
+        out, _ = load.communicate(timeout=60)
+    cpu = tree_cpu_seconds(srv.pid) - cpu0
+    line = next((ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary: {out[-500:]!r}")
+    res = json.loads(line.removeprefix("WRK_JSON "))
+    errors = sum(res[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx"))
+    return _Block(cpu, res["requests"], errors, calls)
+
+
+def _batch_figures(plain: dict[str, Any], blocks: list[_Block], n: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A batch row's figures (the uninterrupted run's) and its extra columns: the interleaved
+    comparison, totals over ``blocks``, and each block's own ratio (dicts)."""
+    requests = sum(b.requests for b in blocks)
+    server_us_item = sum(b.server_cpu_s for b in blocks) * 1e6 / (max(requests, 1) * n)
+    cores = plain["server cores"]
+    extra: dict[str, Any] = {
+        "items/s": plain["req/s"] * n,
+        "interleaved requests": requests,
+        "server CPU µs/item": server_us_item,
+    }
+    for way in IN_PROCESS:
+        calls = [b.calls[way] for b in blocks]
+        total = Calls(sum(c.calls for c in calls), sum(c.cpu_s for c in calls), sum(c.wall_s for c in calls))
+        in_us_item = total.cpu_us_per_call / n
+        extra[f"in-process {way} calls"] = total.calls
+        extra[f"in-process {way} CPU µs/item"] = in_us_item
+        extra[f"in-process {way} items/s"] = total.calls * n / total.wall_s if total.wall_s else float("nan")
+        extra[f"in-process {way} cores"] = total.cpu_s / total.wall_s if total.wall_s else float("nan")
+        extra[f"CPU vs in-process {way}"] = in_us_item / server_us_item
+        extra[f"vs in-process {way}"] = cores * in_us_item / server_us_item
+    extra["rounds"] = [
+        {
+            "server CPU µs/req": b.server_cpu_s * 1e6 / max(b.requests, 1),
+            "in-process dicts CPU µs/call": b.calls["dicts"].cpu_us_per_call,
+            "vs in-process dicts": cores * b.calls["dicts"].cpu_us_per_call * b.requests / (b.server_cpu_s * 1e6)
+            if b.server_cpu_s
+            else float("nan"),
+        }
+        for b in blocks
+    ]
+    # An error in either run shows in the table's column.
+    return plain | {"errors": plain["errors"] + sum(b.errors for b in blocks)}, extra
 
 
 def check_batch_answers(url: str, bodies: dict[str, dict[str, Any]]) -> None:
@@ -448,21 +501,6 @@ def check_batch_answers(url: str, bodies: dict[str, dict[str, Any]]) -> None:
         if rewards is not None and doc["rewards"] != rewards:
             raise RuntimeError(f"{label}: different rewards from the same items")
         rewards = doc["rewards"]
-
-
-def _medians(rounds: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A batch row's figures (medians over its rounds) and its extra columns, the rounds among them."""
-    median = {k: statistics.median(r[k] for r in rounds) for k in rounds[0] if k != "errors"}
-    median["errors"] = sum(r["errors"] for r in rounds)
-    median["requests"] = sum(r["requests"] for r in rounds)
-    res = {
-        k: median[k] for k in ("req/s", "p50 ms", "p99 ms", "server CPU µs/req", "server cores", "requests", "errors")
-    }
-    extra = {k: v for k, v in median.items() if k not in res}
-    extra["rounds"] = [
-        {k: r[k] for k in ("items/s", "in-process dicts items/s", "vs in-process dicts")} for r in rounds
-    ]
-    return res, extra
 
 
 @contextmanager

@@ -1,5 +1,5 @@
-"""Smoke test of the load benchmark's batch rows: a real server under wrk, in alternating rounds
-with in-process scoring, each round's ratio its own."""
+"""Smoke test of the load benchmark's batch rows: a real server under wrk, interleaved with
+in-process scoring (`bench.interleave`), in blocks that the bodies take in turns."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from bench import bench_load, report
 
 
-def test_batch_rows_alternate_with_in_process_rounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batch_rows_interleave_http_with_in_process_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(report, "RESULTS_DIR", tmp_path)
     gc.unfreeze()  # an earlier test's app start-up froze this process's heap
     bench_load.main(["--rows", "batch", "--workers", "1", "--seconds", "2"])
@@ -24,19 +24,18 @@ def test_batch_rows_alternate_with_in_process_rounds(tmp_path: Path, monkeypatch
         ("batch 256 iou, MessagePack", 1, 0),
     ]
     for row in rows:
-        rounds = row["rounds"]
-        assert len(rounds) == bench_load.BATCH_ROUNDS
-        for r in rounds:
-            assert r["items/s"] > 0 and r["in-process dicts items/s"] > 0
-            assert r["vs in-process dicts"] == pytest.approx(r["items/s"] / r["in-process dicts items/s"])
-        # Each figure is the median of the rounds' own.
-        ratios = sorted(r["vs in-process dicts"] for r in rounds)
-        assert row["vs in-process dicts"] == pytest.approx(ratios[len(ratios) // 2])
+        assert len(row["rounds"]) == bench_load.BATCH_ROUNDS
+        assert row["interleaved requests"] > 0
+        for way in bench_load.IN_PROCESS:
+            assert row[f"in-process {way} calls"] > 0
+            # One thread, nothing else running while it does: about one core (the CPU figures stand for time).
+            assert 0.5 < row[f"in-process {way} cores"] <= 1.01
+            cpu_ratio = row[f"in-process {way} CPU µs/item"] / row["server CPU µs/item"]
+            assert row[f"CPU vs in-process {way}"] == pytest.approx(cpu_ratio)
+            # Throughput: the server's cores (from the uninterrupted run) over its CPU per item.
+            assert row[f"vs in-process {way}"] == pytest.approx(row["server cores"] * cpu_ratio)
+        for r in row["rounds"]:
+            assert r["server CPU µs/req"] > 0 and r["in-process dicts CPU µs/call"] > 0
         key = f"{row['traffic']} http (1 worker(s)) vs in-process (dicts)"
         assert data["ratios"][key] == row["vs in-process dicts"]
-    # Every body was measured in the same rounds, against the same in-process figures.
-    for row in rows[1:]:
-        assert [r["in-process dicts items/s"] for r in rows[0]["rounds"]] == [
-            r["in-process dicts items/s"] for r in row["rounds"]
-        ]
     assert gc.get_freeze_count() == 0, "the in-process rounds unfreeze what they froze"
