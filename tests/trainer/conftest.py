@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import KEYS, Server, server  # noqa: F401  (the live-server fixture, reused)
+from tests.trainer.scripted_service import Runner
 from trainer.client import MedRewardClient
 from trainer.service import EmbeddedService
 
@@ -54,3 +55,9 @@ def embedded_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embed
 def service_client(embedded_service: EmbeddedService) -> Iterator[MedRewardClient]:
     with MedRewardClient(embedded_service.url, max_retries=1) as c:
         yield c
+
+
+@pytest.fixture(params=["sync", "async"])
+def run(request: pytest.FixtureRequest) -> Iterator[Runner]:
+    """Each client test once with the sync client and once with the async one."""
+    yield Runner(request.param)

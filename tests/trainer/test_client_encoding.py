@@ -13,11 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.trainer.test_client import ITEMS, Runner, Service, run, score_body
+from tests.trainer.scripted_service import ITEMS, Runner, Service, score_body
 from trainer import MedRewardError
 from trainer.batching import encode_body
-
-__all__ = ["run"]  # the fixture, imported for the tests below
 
 
 def msgpack_service(requests: list[httpx.Request]) -> Any:
