@@ -2,8 +2,8 @@
 
 A ratio of two rates measured seconds apart on these shared machines is mostly a measure of how
 the machine's speed moved in between: on 2026-12-02 the in-process 256-item batch took anywhere
-from 0.9 to 1.5 ms of CPU within one minute, and five load-benchmark rounds of 2 s of wrk then
-0.5 s in-process gave one body 0.55-0.98x in a single run. Here the load generator (a wrk
+from 0.8 to 1.3 ms of CPU within ten minutes, and five load-benchmark rounds of 2 s of wrk then
+0.5 s in-process gave one body 0.55-0.88x in a single run. Here the load generator (a wrk
 process) is paused with SIGSTOP, the in-process calls run for `Slices.off_s`, it resumes with
 SIGCONT for `Slices.on_s`, and so on, so both sides are measured within ~0.1 s of each other all
 through the run, and the machine's drift falls on both alike.
