@@ -20,7 +20,6 @@ Run: ``.venv/bin/python -m bench.bench_client [--rounds 5]``.
 from __future__ import annotations
 
 import argparse
-import gc
 import statistics
 import tempfile
 import time
@@ -32,6 +31,7 @@ from typing import Any
 import httpx
 
 from bench.bench_load import batch_items, medreward_cmd, server
+from bench.heap import frozen_heap
 from bench.report import print_table, write_json
 
 ROUND_SECONDS = 1.0
@@ -93,8 +93,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (each way ~1 s per round)")
     parser.add_argument("--seconds", type=float, default=ROUND_SECONDS, help="seconds per way per round")
     args = parser.parse_args(list(argv) if argv is not None else None)
-    import scorers
-
     n = len(batch_items())
     workdir = Path(tempfile.mkdtemp(prefix="medreward-client-"))
     env = {
@@ -106,20 +104,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     with server(medreward_cmd(1), env, workdir) as srv:
         calls, to_close = ways(srv.url)
         check_same_rewards(calls)
-        frozen_before = gc.get_freeze_count()
-        scorers.freeze_heap()  # as README advises a trainer scoring in its own process
         try:
-            for i in range(args.rounds):
-                order = list(calls) if i % 2 == 0 else list(reversed(calls))  # none always first
-                measured = {label: timed(calls[label], args.seconds) for label in order}
-                base = measured["in-process scorers.score"][0]
-                for label, (wall, cpu) in measured.items():
-                    samples.setdefault(label, []).append((wall, cpu, base / wall))
+            with frozen_heap():  # as README advises a trainer scoring in its own process
+                for i in range(args.rounds):
+                    order = list(calls) if i % 2 == 0 else list(reversed(calls))  # none always first
+                    measured = {label: timed(calls[label], args.seconds) for label in order}
+                    base = measured["in-process scorers.score"][0]
+                    for label, (wall, cpu) in measured.items():
+                        samples.setdefault(label, []).append((wall, cpu, base / wall))
         finally:
             for c in to_close:
                 c.close()
-            if not frozen_before:  # leave the caller's heap as it was (the smoke test's process)
-                gc.unfreeze()
     rows = [
         {
             "way": label,

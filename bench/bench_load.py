@@ -24,7 +24,6 @@ for the Redis rows, ``redis-server``. Run: ``.venv/bin/python -m bench.bench_loa
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import shutil
@@ -40,6 +39,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.heap import frozen_heap
 from bench.interleave import Calls, interleave
 from bench.report import print_table, write_json
 from deploy.replicas import find_tool, free_port, wait_http
@@ -156,18 +156,13 @@ def run_wrk(
     the neighbours' load, the CPU a request costs much less.
     """
     url = srv.url
-    wrk = find_tool("wrk", "wrk")
-    lua = workdir / "script.lua"
-    lua.write_text(script + DONE_LUA)
-    base = [wrk, "-t1", f"-c{connections}", "--latency", "--timeout", "30s", "-s", str(lua)]
+    base = wrk_argv(script, connections, workdir / "script.lua")
     if warm_up:
         subprocess.run([*base, "-d2s", url + path], capture_output=True, check=True)
     cpu0 = tree_cpu_seconds(srv.pid)
     out = subprocess.run([*base, f"-d{seconds:g}s", url + path], capture_output=True, text=True, check=True).stdout
     cpu = tree_cpu_seconds(srv.pid) - cpu0
-    line = next(ln for ln in out.splitlines() if ln.startswith("WRK_JSON "))
-    res: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
-    errors = sum(res[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx"))
+    res, errors = wrk_summary(out)
     return {
         "req/s": res["requests"] / (res["duration_us"] / 1e6),
         "p50 ms": res["p50_us"] / 1000,
@@ -179,6 +174,22 @@ def run_wrk(
         "requests": res["requests"],
         "errors": errors,
     }
+
+
+def wrk_argv(script: str, connections: int, lua: Path) -> list[str]:
+    """wrk's command line, one thread, with ``script`` (and the summary hook) written to ``lua``;
+    the duration and URL are the caller's."""
+    lua.write_text(script + DONE_LUA)
+    return [find_tool("wrk", "wrk"), "-t1", f"-c{connections}", "--latency", "--timeout", "30s", "-s", str(lua)]
+
+
+def wrk_summary(out: str) -> tuple[dict[str, Any], int]:
+    """The summary line `DONE_LUA` printed, and its errors of every kind added up."""
+    line = next((ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary: {out[-500:]!r}")
+    res: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
+    return res, sum(res[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx"))
 
 
 def static_script(body: dict[str, Any], accept: str | None = None) -> str:
@@ -386,33 +397,24 @@ def batch_rows(
     ``server cores × in-process CPU per item / server CPU per item``.
     """
     bodies = batch_bodies()
+    scripts = {label: static_script(body, BATCH_ACCEPT.get(label)) for label, body in bodies.items()}
     n = len(batch_items())
     db = f"sqlite:///{workdir}/b{workers}.db"
     plain: dict[str, dict[str, Any]] = {}
     blocks: dict[str, list[_Block]] = {label: [] for label in bodies}
     ways = in_process_ways()
-    frozen_before = gc.get_freeze_count()
     with server(medreward_cmd(workers), env | {"MEDREWARD_STORE_URL": db}, workdir) as srv:
         check_batch_answers(srv.url, bodies)
+        per_run = max(1, round(seconds / 5))  # wrk takes whole seconds
         for i, label in enumerate(bodies):
-            script = static_script(bodies[label], BATCH_ACCEPT.get(label))
-            plain[label] = run_wrk(
-                srv, "/v1/rewards/iou", script, max(1, round(seconds / 5)), 2 * workers, workdir, i == 0
-            )
-        import scorers
-
-        scorers.freeze_heap()  # as README advises a trainer scoring in its own process, and as the server does
-        try:
+            plain[label] = run_wrk(srv, "/v1/rewards/iou", scripts[label], per_run, 2 * workers, workdir, i == 0)
+        with frozen_heap():  # as README advises a trainer scoring in its own process, and as the server does
             for i in range(BATCH_ROUNDS):
                 # The bodies take turns going first, so that none always meets the same stretch of time.
                 for label in list(bodies) if i % 2 == 0 else list(reversed(bodies)):
-                    script = static_script(bodies[label], BATCH_ACCEPT.get(label))
                     blocks[label].append(
-                        interleaved_block(srv, script, 2 * workers, seconds / BATCH_ROUNDS, ways, workdir)
+                        interleaved_block(srv, scripts[label], 2 * workers, seconds / BATCH_ROUNDS, ways, workdir)
                     )
-        finally:
-            if not frozen_before:  # leave the caller's heap as it was (the smoke test's process)
-                gc.unfreeze()
     return {label: _batch_figures(plain[label], blocks[label], n) for label in bodies}
 
 
@@ -426,9 +428,7 @@ def interleaved_block(
 ) -> _Block:
     """wrk on ``script`` interleaved with ``ways`` for ``seconds``: the server's CPU over the
     block (its idle threads' included) and the requests wrk completed."""
-    lua = workdir / "interleaved.lua"
-    lua.write_text(script + DONE_LUA)
-    argv = [find_tool("wrk", "wrk"), "-t1", f"-c{connections}", "--timeout", "30s", "-s", str(lua)]
+    argv = wrk_argv(script, connections, workdir / "interleaved.lua")
     cpu0 = tree_cpu_seconds(srv.pid)
     # Stopped by SIGINT once the block is over (wrk then prints its summary): the duration only bounds it.
     load = subprocess.Popen(
@@ -440,11 +440,7 @@ def interleaved_block(
         load.send_signal(signal.SIGINT)
         out, _ = load.communicate(timeout=60)
     cpu = tree_cpu_seconds(srv.pid) - cpu0
-    line = next((ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk printed no summary: {out[-500:]!r}")
-    res = json.loads(line.removeprefix("WRK_JSON "))
-    errors = sum(res[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx"))
+    res, errors = wrk_summary(out)
     return _Block(cpu, res["requests"], errors, calls)
 
 
