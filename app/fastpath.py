@@ -53,9 +53,10 @@ from app.api.routes.rewards import score_reward
 from app.api.routes.score import score as score_profile_route
 from app.json_body import clean_json_body
 from app.lean_requests import LEAN_DEPTH, plain_reward_request, plain_score_request
-from app.limits import any_polygons, most_boxes
+from app.limits import any_polygons, most_boxes, one_box_records
 from app.middleware import read_body, replay_body
 from app.schemas import RewardRequest, ScoreRequest
+from app.settings import Settings
 from scorers import REGISTRY, Item
 from scorers.gc_pause import collector_paused
 
@@ -190,7 +191,7 @@ class FastPathMiddleware:
         into_run = request.run_id is not None  # type: ignore[attr-defined]  # both request models have it
         if kind == "rewards":
             assert isinstance(request, RewardRequest)
-            inline = not into_run and _inline(name, request.items, len(body))
+            inline = not into_run and _inline(name, request.items, len(body), state.settings)
             return _Call(partial(score_reward, name, request, svc), REWARDS_ROUTE, inline)
         assert isinstance(request, ScoreRequest)
         return _Call(partial(score_profile_route, request, svc), SCORE_ROUTE, False)
@@ -221,17 +222,18 @@ async def _handled(scope: Scope, receive: Receive, exc: Exception) -> Response:
     raise exc
 
 
-def _inline(name: str, items: list[Item], body_bytes: int) -> bool:
+def _inline(name: str, items: list[Item], body_bytes: int, settings: Settings) -> bool:
     """Score this request on the event loop rather than in the threadpool (see `INLINE_ITEMS`)."""
     if name in INLINE_EXCLUDED:
         return False
     # Polygons go to the threadpool: even bounded, repairing outlines can take a while, and on
     # the event loop it would stall every other tenant's requests.
-    if any_polygons(items):
-        return False
     if len(items) <= INLINE_ITEMS:
-        return True
-    return name in INLINE_BATCH_REWARDS and body_bytes <= INLINE_BATCH_BYTES and most_boxes(items) <= 1
+        return not any_polygons(items)
+    if name not in INLINE_BATCH_REWARDS or body_bytes > INLINE_BATCH_BYTES:
+        return False
+    # Records of the one-box type hold no polygon and at most one box each: no walk needed.
+    return one_box_records(items, settings) or (not any_polygons(items) and most_boxes(items) <= 1)
 
 
 @dataclass(frozen=True)

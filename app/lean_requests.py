@@ -7,7 +7,8 @@ None here and is validated by the model as before, so every error message is unc
 
 Items are decoded into `app.limits.checked_record`'s type for the settings' limits, so a body
 over any limit is refused here (and gets the model's path and its 413), and `check_items`
-knows the records within by their type.
+knows the records within by their type; a batch of items with at most one reference box and no
+polygons decodes into its narrower `one_box_record` type, which says that shape too.
 
 A body decoded here needs none of `app.json_body`'s checks: msgspec refuses lone surrogate
 escapes, and every value lands in a type of bounded nesting (`LEAN_DEPTH`), so a body that
@@ -24,7 +25,7 @@ from typing import Annotated, Any, TypeVar, cast
 import msgspec
 import msgspec.inspect as mi
 
-from app.limits import ItemLimits, checked_record
+from app.limits import ItemLimits, checked_record, one_box_record
 from app.schemas import REQUEST_ID, RewardRequest, ScoreRequest
 from app.settings import Settings
 from scorers import Item
@@ -84,32 +85,55 @@ LEAN_DEPTH = max(nesting(mi.type_info(t)) for t in (_PlainRewardRequest, _PlainS
 _S = TypeVar("_S", bound=msgspec.Struct)
 
 
-def _decoded(decoder: msgspec.json.Decoder[_S], body: bytes) -> _S | None:
+# Where the one-box decoder's refusal may be its own: the only fields in which it is stricter.
+_SHAPE_FIELDS = ("].boxes", "].polygons")
+
+
+def _decoded(decoders: tuple[msgspec.json.Decoder[_S], msgspec.json.Decoder[_S]], body: bytes) -> _S | None:
+    """``body`` by the one-box decoder, else (refused for a box or polygon) by the general one."""
+    one_box, general = decoders
     try:
-        return decoder.decode(body)
+        return one_box.decode(body)
+    except msgspec.MsgspecError as exc:
+        # Refused anywhere else, the general decoder would refuse the body at the same place:
+        # the two types differ in those two fields only.
+        if not any(field in str(exc) for field in _SHAPE_FIELDS):
+            return None
+    try:
+        return general.decode(body)
     except msgspec.MsgspecError:
         return None
 
 
 @dataclass(frozen=True)
 class LeanDecoders:
-    """Both request kinds' decoders for one set of limits: a body over any is refused (`checked_record`)."""
+    """Both request kinds' decoders for one set of limits, each a pair: items of the one-box type
+    (`app.limits.one_box_record`), then any items within the limits (`checked_record`). A body
+    over any limit is refused by both."""
 
-    reward: msgspec.json.Decoder[_PlainRewardRequest]
-    score: msgspec.json.Decoder[_PlainScoreRequest]
+    reward: tuple[msgspec.json.Decoder[_PlainRewardRequest], msgspec.json.Decoder[_PlainRewardRequest]]
+    score: tuple[msgspec.json.Decoder[_PlainScoreRequest], msgspec.json.Decoder[_PlainScoreRequest]]
 
 
 @lru_cache(maxsize=8)
 def lean_decoders(limits: ItemLimits, max_items: int) -> LeanDecoders:
     """The decoders for these limits: the lean request types with their items checked as decoded."""
-    items = Annotated[list[checked_record(limits)], msgspec.Meta(max_length=max_items)]  # type: ignore[misc,valid-type]
 
-    def checked(name: str, base: type[msgspec.Struct]) -> Any:
-        return msgspec.defstruct(name, [("items", items)], bases=(base,), forbid_unknown_fields=True, module=__name__)
+    def checked(name: str, base: type[msgspec.Struct], record: type[ItemRecord]) -> Any:
+        items = Annotated[list[record], msgspec.Meta(max_length=max_items)]  # type: ignore[valid-type]
+        typ = msgspec.defstruct(name, [("items", items)], bases=(base,), forbid_unknown_fields=True, module=__name__)
+        return msgspec.json.Decoder(typ)
 
+    one_box, general = one_box_record(limits), checked_record(limits)
     return LeanDecoders(
-        msgspec.json.Decoder(checked("CheckedRewardRequest", _PlainRewardRequest)),
-        msgspec.json.Decoder(checked("CheckedScoreRequest", _PlainScoreRequest)),
+        (
+            checked("OneBoxRewardRequest", _PlainRewardRequest, one_box),
+            checked("CheckedRewardRequest", _PlainRewardRequest, general),
+        ),
+        (
+            checked("OneBoxScoreRequest", _PlainScoreRequest, one_box),
+            checked("CheckedScoreRequest", _PlainScoreRequest, general),
+        ),
     )
 
 

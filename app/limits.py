@@ -101,7 +101,11 @@ def plainly_within(items: Sequence[Item], settings: Settings) -> bool:
     all near a limit, leave the verdict (and the exact 413 naming the first item over it) to
     the loop in `check_items`.
     """
-    if set(map(type, items)) == {checked_record(ItemLimits.of(settings))}:
+    limits = ItemLimits.of(settings)
+    kinds = set(map(type, items))
+    if kinds == {one_box_record(limits)}:
+        return True  # no polygons by construction: nothing left to check
+    if kinds == {checked_record(limits)}:
         return not any_polygons(items)  # their vertices: the one limit left
     if max(map(len, map(_COMPLETION, items)), default=0) > settings.max_completion_chars:
         return False
@@ -174,6 +178,33 @@ def checked_record(limits: ItemLimits) -> type[ItemRecord]:
         "CheckedItemRecord", fields, bases=(ItemRecord,), frozen=True, forbid_unknown_fields=True, module=__name__
     )
     return cast("type[ItemRecord]", record)
+
+
+@lru_cache(maxsize=8)
+def one_box_record(limits: ItemLimits) -> type[ItemRecord]:
+    """`checked_record`'s type for items of the commonest grounding shape: at most one reference
+    box, no polygons (not even an empty list).
+
+    The request decoders try it first (`app.lean_requests`): records of this type say their
+    batch's shape by their type, so neither the fast path's choice of the event loop
+    (`app.fastpath`) nor `plainly_within` walks the batch to find polygons or count boxes, which
+    took ~28 µs of a 256-item box batch's ~1.4 ms request (2026-12-02).
+    """
+    one_box = Annotated[list[list[float]], msgspec.Meta(max_length=min(1, limits.boxes))]
+    record = msgspec.defstruct(
+        "OneBoxItemRecord",
+        [("boxes", one_box | None, None), ("polygons", None, None)],
+        bases=(checked_record(limits),),
+        frozen=True,
+        forbid_unknown_fields=True,
+        module=__name__,
+    )
+    return cast("type[ItemRecord]", record)
+
+
+def one_box_records(items: Sequence[Item], settings: Settings) -> bool:
+    """Whether ``items`` were all decoded into `one_box_record`'s type for ``settings``."""
+    return set(map(type, items)) == {one_box_record(ItemLimits.of(settings))}
 
 
 def any_polygons(items: Sequence[Item]) -> bool:

@@ -11,11 +11,11 @@ connections (per-sample traffic), or 256 items per POST (batch traffic). Rows:
 - batch of 256 over HTTP (two connections per worker, at 1 and 2 workers) vs ``scorers.score``
   in-process on one core: on item dicts, as a trainer calls it (the items are decoded on each call),
   and on the same items decoded beforehand (records, `Item` models); wrk and the in-process calls
-  take turns every ~0.1 s (`bench.interleave`), so both meet the machine at the same speed. Two
-  bodies: a plain one (every item's details in the response), and what the client library sends
-  for a trainer that reads rewards only (``details: false``, with its request id). A third row
-  sends the plain body asking for the response in MessagePack (``Accept: application/msgpack``),
-  as the client library does.
+  take turns every ~0.1 s (`bench.interleave`), so both meet the machine at the same speed. Three
+  requests: a plain body (every item's details in the response, JSON); the same asking for the
+  response in MessagePack (``Accept: application/msgpack``); and the request the client library
+  sends for a trainer that reads rewards only (its TRL, verl and AReaL adapters): its body
+  (``details: false``, with its request id) and its ``Accept`` header (MessagePack, JSON second).
 
 Prints the table and writes ``bench/results/load.json``. Needs ``wrk`` (apt-get install wrk) and,
 for the Redis rows, ``redis-server``. Run: ``.venv/bin/python -m bench.bench_load [--seconds 10]``.
@@ -43,6 +43,7 @@ from bench.heap import frozen_heap
 from bench.interleave import Calls, interleave
 from bench.report import print_table, write_json
 from deploy.replicas import find_tool, free_port, wait_http
+from trainer.retry import ACCEPT_MSGPACK
 
 ROOT = Path(__file__).resolve().parents[1]
 CONNECTIONS = 64
@@ -357,21 +358,23 @@ def batch_items() -> list[dict[str, Any]]:
 
 def batch_bodies() -> dict[str, dict[str, Any]]:
     """The batch rows' traffic label → request body: a plain body, and the one the client library
-    sends for a trainer that reads the rewards only (its TRL, verl and AReaL adapters)."""
+    sends for a trainer that reads the rewards only (its TRL, verl and AReaL adapters; sent with
+    the client's ``Accept``, `BATCH_ACCEPT`)."""
     from trainer.routes import Routes
 
     routes = Routes(None, None, timeout=30.0, max_retries=0, backoff=0.0, max_batch=1024, deadline=None)
     client_body = routes._reward("iou", batch_items(), None, None, None, None, None, details=False).calls[0].body
     assert client_body is not None and client_body.get("details") is False
+    assert routes._headers()["Accept"] == BATCH_ACCEPT[BATCH_LEAN]
     return {BATCH: {"items": batch_items()}, BATCH_LEAN: client_body, BATCH_MSGPACK: {"items": batch_items()}}
 
 
 BATCH = "batch 256 iou"
-BATCH_LEAN = "batch 256 iou, details: false"
+BATCH_LEAN = "batch 256 iou, client (details: false, MessagePack)"
 BATCH_MSGPACK = "batch 256 iou, MessagePack"
 BATCH_TRAFFIC = (BATCH, BATCH_LEAN, BATCH_MSGPACK)
-# The Accept header each batch row sends (none: JSON).
-BATCH_ACCEPT = {BATCH_MSGPACK: "application/msgpack"}
+# The Accept header each batch row sends (none: JSON); the client row's is the client library's own.
+BATCH_ACCEPT = {BATCH_MSGPACK: "application/msgpack", BATCH_LEAN: ACCEPT_MSGPACK}
 
 
 @dataclass

@@ -294,6 +294,10 @@ def test_the_collector_is_paused_for_a_batch_and_back_on_after(monkeypatch: pyte
         ({"items": [{**BOX, "boxes": [[10, 10, 50, 52], [1, 1, 5, 5]]}] * 20}, False),  # several boxes an item
         ({"items": [BOX] * 1000}, False),  # over INLINE_BATCH_BYTES
         ({"items": [{"completion": "[[0,0],[9,0],[0,9]]", "polygons": [[[0, 0], [9, 0], [0, 9]]]}]}, False),
+        # Past the one-box type (`app.limits.one_box_record`): the batch is walked, as before it.
+        ({"items": [BOX] * 255 + [{**BOX, "boxes": [[10, 10, 50, 52], [1, 1, 5, 5]]}]}, False),
+        ({"items": [BOX] * 255 + [{**BOX, "polygons": []}]}, True),  # no outline in it
+        ({"items": [BOX] * 255 + [{**BOX, "polygons": [[[0, 0], [9, 0], [0, 9]]]}]}, False),
     ],
 )
 def test_which_box_batches_are_scored_on_the_event_loop(

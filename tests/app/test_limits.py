@@ -16,7 +16,16 @@ from hypothesis import strategies as st
 
 from app.api.errors import ApiError
 from app.lean_requests import plain_reward_request
-from app.limits import MAX_GROUP_CHARS, ItemLimits, check_each, check_items, checked_record, plainly_within
+from app.limits import (
+    MAX_GROUP_CHARS,
+    ItemLimits,
+    check_each,
+    check_items,
+    checked_record,
+    one_box_record,
+    one_box_records,
+    plainly_within,
+)
 from app.settings import Settings
 from scorers import Item
 
@@ -124,13 +133,66 @@ def test_records_decoded_against_the_limits_are_exactly_the_batches_within_them(
     assert (request is not None) == (_loop_verdict(batch, any_vertices) is None)
     if request is None:
         return
-    assert all(type(r) is checked_record(ItemLimits.of(LIMITS)) for r in request.items)
+    # The narrower type when every item has at most one box and no polygons (not even []).
+    one_box = all(len(r.boxes or ()) <= 1 and r.polygons is None for r in request.items)
+    assert all(type(r) is (one_box_record if one_box else checked_record)(ItemLimits.of(LIMITS)) for r in request.items)
     assert plainly_within(request.items, LIMITS) == all(not r.polygons for r in request.items)  # [] has no vertices
     if within:
         check_items(request.items, LIMITS)
     else:
         with pytest.raises(ApiError, match="polygon vertices"):
             check_items(request.items, LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("last", "one_box"),
+    [
+        ({"boxes": [[1, 2, 3, 4]]}, True),
+        ({"boxes": []}, True),
+        ({}, True),
+        ({"boxes": [[1, 2, 3, 4], [5, 6, 7, 8]]}, False),
+        ({"polygons": []}, False),
+        ({"polygons": [[[0, 0], [1, 0], [1, 1]]]}, False),
+    ],
+)
+def test_the_one_box_type_says_the_batch_shape_and_changes_no_value(last: dict[str, Any], one_box: bool) -> None:
+    batch = [{"completion": "a", "boxes": [[1, 2, 3, 4]]}] * 5 + [{"completion": "b", **last}]
+    request = plain_reward_request(json.dumps({"items": batch}).encode(), LIMITS)
+    assert request is not None, "within every limit: decoded either way"
+    assert one_box_records(request.items, LIMITS) is one_box
+    general = msgspec.json.decode(json.dumps(batch).encode(), type=list[checked_record(ItemLimits.of(LIMITS))])
+    assert [msgspec.structs.asdict(r) for r in request.items] == [msgspec.structs.asdict(r) for r in general]
+    # Within the limits either way; polygons alone still have their vertices counted.
+    assert plainly_within(request.items, LIMITS) is (one_box or "polygons" not in last or not last["polygons"])
+
+
+def test_a_body_the_one_box_type_refuses_elsewhere_is_not_decoded_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a refusal at a box or polygon sends the body to the general decoder: anything else
+    it would refuse too (here an unknown field, as every body into a run has)."""
+    from app import lean_requests
+
+    calls: list[str] = []
+    real = lean_requests.lean_decoders(ItemLimits.of(LIMITS), LIMITS.max_items)
+
+    class Counting:
+        def __init__(self, name: str, decoder: Any) -> None:
+            self.name, self.decoder = name, decoder
+
+        def decode(self, body: bytes) -> Any:
+            calls.append(self.name)
+            return self.decoder.decode(body)
+
+    counting = lean_requests.LeanDecoders(
+        (Counting("one box", real.reward[0]), Counting("general", real.reward[1])), real.score
+    )
+    monkeypatch.setattr(lean_requests, "_for", lambda settings: counting)
+    items = [{"completion": "a", "boxes": [[1, 2, 3, 4]]}]
+    assert plain_reward_request(json.dumps({"items": items, "run_id": "r"}).encode(), LIMITS) is None
+    assert calls == ["one box"]
+    calls.clear()
+    two = [{"completion": "a", "boxes": [[1, 2, 3, 4]] * 2}]
+    assert plain_reward_request(json.dumps({"items": two}).encode(), LIMITS) is not None
+    assert calls == ["one box", "general"]
 
 
 def test_a_batch_over_max_items_is_not_decoded_as_checked() -> None:

@@ -20,7 +20,7 @@ def test_batch_rows_interleave_http_with_in_process_calls(tmp_path: Path, monkey
     rows = data["rows"]
     assert [(r["traffic"], r["workers"], r["errors"]) for r in rows] == [
         ("batch 256 iou", 1, 0),
-        ("batch 256 iou, details: false", 1, 0),
+        ("batch 256 iou, client (details: false, MessagePack)", 1, 0),
         ("batch 256 iou, MessagePack", 1, 0),
     ]
     for row in rows:
