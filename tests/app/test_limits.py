@@ -135,7 +135,8 @@ def test_records_decoded_against_the_limits_are_exactly_the_batches_within_them(
         return
     # The narrower type when every item has at most one box and no polygons (not even []).
     one_box = all(len(r.boxes or ()) <= 1 and r.polygons is None for r in request.items)
-    assert all(type(r) is (one_box_record if one_box else checked_record)(ItemLimits.of(LIMITS)) for r in request.items)
+    record = (one_box_record if one_box else checked_record)(ItemLimits.of(LIMITS))
+    assert all(type(r) is record for r in request.items)
     assert plainly_within(request.items, LIMITS) == all(not r.polygons for r in request.items)  # [] has no vertices
     if within:
         check_items(request.items, LIMITS)
