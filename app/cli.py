@@ -95,9 +95,20 @@ def serve(args: argparse.Namespace) -> int:
         access_log=False,  # app.access logs each request as JSON, without query strings
         timeout_graceful_shutdown=settings.graceful_timeout_s,
         server_header=False,
+        http=_http_protocol(),
         **_worker_healthcheck(),
     )
     return 0
+
+
+def _http_protocol() -> Any:
+    """uvicorn's httptools protocol, each response written in one system call
+    (`app.http_protocol`); without httptools, uvicorn's own choice."""
+    try:
+        from app.http_protocol import HttpProtocol
+    except ImportError:
+        return "auto"
+    return HttpProtocol
 
 
 def _worker_healthcheck() -> dict[str, Any]:

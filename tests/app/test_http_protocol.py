@@ -1,0 +1,117 @@
+"""`app.http_protocol.CoalescingTransport`: a turn's writes reach the real transport as one, in order.
+
+Through a real server: `tests/e2e/test_http_writes.py`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from app.http_protocol import CoalescingTransport
+
+
+class Recording:
+    """A transport that records what reaches it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.calls.append(("write", data))
+
+    def close(self) -> None:
+        self.closing = True
+        self.calls.append(("close", None))
+
+    def abort(self) -> None:
+        self.closing = True
+        self.calls.append(("abort", None))
+
+    def write_eof(self) -> None:
+        self.calls.append(("write_eof", None))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return 7
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 5)}.get(name, default)
+
+
+def _pair() -> tuple[Recording, CoalescingTransport]:
+    real = Recording()
+    return real, CoalescingTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+
+
+async def _turn() -> None:
+    await asyncio.sleep(0)
+
+
+def test_a_turns_writes_go_out_as_one_write_at_its_end() -> None:
+    async def check() -> None:
+        real, transport = _pair()
+        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        transport.write(bytearray(b"{}"))
+        transport.write(b"")
+        assert real.calls == [], "held until the turn ends"
+        assert transport.get_write_buffer_size() == 7 + 21
+        await _turn()
+        assert real.calls == [("write", b"HTTP/1.1 200 OK\r\n\r\n{}")]
+        transport.write(b"next")
+        await _turn()
+        assert real.calls[1:] == [("write", b"next")], "a later turn's write is its own, the bytes as they are"
+
+    asyncio.run(check())
+
+
+def test_a_held_bytearray_is_copied() -> None:
+    async def check() -> None:
+        real, transport = _pair()
+        data = bytearray(b"abc")
+        transport.write(data)
+        data[:] = b"xyz"
+        await _turn()
+        assert real.calls == [("write", b"abc")]
+
+    asyncio.run(check())
+
+
+def test_close_and_write_eof_send_what_is_held_first() -> None:
+    async def check() -> None:
+        real, transport = _pair()
+        transport.write(b"a")
+        transport.write_eof()
+        transport.write(b"b")
+        transport.close()
+        assert real.calls == [("write", b"a"), ("write_eof", None), ("write", b"b"), ("close", None)]
+        await _turn()
+        assert real.calls[-1] == ("close", None), "nothing written after the close"
+
+    asyncio.run(check())
+
+
+def test_abort_drops_what_is_held() -> None:
+    async def check() -> None:
+        real, transport = _pair()
+        transport.write(b"a")
+        transport.abort()
+        await _turn()
+        assert real.calls == [("abort", None)]
+
+    asyncio.run(check())
+
+
+def test_other_calls_reach_the_real_transport() -> None:
+    async def check() -> None:
+        real, transport = _pair()
+        assert transport.get_extra_info("peername") == ("127.0.0.1", 5)
+        assert transport.is_closing() is False
+        real.closing = True
+        transport.write(b"late")
+        await _turn()
+        assert real.calls == [], "a transport already closing gets no write (as the real one would drop it)"
+
+    asyncio.run(check())
