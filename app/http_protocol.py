@@ -7,7 +7,8 @@ each segment runs the kernel's whole transmit and receive path and wakes the cli
 (strace of ``medreward serve`` under wrk, 2026-12-02: one ``read`` and two ``write`` calls per
 256-item batch request, the first of 175 bytes). `CoalescingTransport` holds what is written
 during one turn of the event loop and hands it to the real transport as one write at the end of
-that turn (``loop.call_soon``): the response goes out in one segment, in the same turn as before.
+that turn (``loop.call_soon``), or at once when it reaches `FLUSH_BYTES`: the response goes out
+in one segment, in the same turn as before.
 
 Nothing else changes: every other transport call goes to the real transport, after the held
 bytes where order matters (``close``, ``write_eof``; ``abort`` drops them, as the real one drops
@@ -22,6 +23,11 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+# Held bytes go out at once from this size: the real transport's own buffer (64 KiB high-water
+# mark by default in asyncio and uvloop) then sees a long stream's chunks as they come, and its
+# flow control (``pause_writing``, which uvicorn's ``send`` waits on) works as before.
+FLUSH_BYTES = 64 << 10
+
 
 class CoalescingTransport:
     """A transport whose writes within one event-loop turn reach the real one as one write."""
@@ -30,20 +36,25 @@ class CoalescingTransport:
         self._transport = transport
         self._loop = loop
         self._held: list[bytes] = []
+        self._held_bytes = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
         if not self._held:
             self._loop.call_soon(self._flush)
-        self._held.append(bytes(data))
+        held = bytes(data)  # the same object for bytes; a copy of a buffer the caller may reuse
+        self._held.append(held)
+        self._held_bytes += len(held)
+        if self._held_bytes >= FLUSH_BYTES:
+            self._flush()
 
     def writelines(self, lines: Any) -> None:
         for data in lines:
             self.write(data)
 
     def _flush(self) -> None:
-        held, self._held = self._held, []
+        held, self._held, self._held_bytes = self._held, [], 0
         if held and not self._transport.is_closing():
             self._transport.write(held[0] if len(held) == 1 else b"".join(held))
 
@@ -56,11 +67,11 @@ class CoalescingTransport:
         self._transport.write_eof()
 
     def abort(self) -> None:
-        self._held = []
+        self._held, self._held_bytes = [], 0
         self._transport.abort()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._held))
+        return self._transport.get_write_buffer_size() + self._held_bytes
 
     def __getattr__(self, name: str) -> Any:
         # Everything else (is_closing, pause_reading, get_extra_info, set_protocol, ...) as it is.

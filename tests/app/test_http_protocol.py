@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from app.http_protocol import CoalescingTransport
+from app.http_protocol import FLUSH_BYTES, CoalescingTransport
 
 
 class Recording:
@@ -113,5 +113,21 @@ def test_other_calls_reach_the_real_transport() -> None:
         transport.write(b"late")
         await _turn()
         assert real.calls == [], "a transport already closing gets no write (as the real one would drop it)"
+
+    asyncio.run(check())
+
+
+def test_a_long_stream_is_handed_over_as_it_reaches_the_flush_size() -> None:
+    """So the real transport's buffer, and the flow control it drives, see it within the turn."""
+
+    async def check() -> None:
+        real, transport = _pair()
+        transport.write(b"head")
+        transport.write(b"x" * (FLUSH_BYTES - 4))
+        assert real.calls == [("write", b"head" + b"x" * (FLUSH_BYTES - 4))], "one write, at once"
+        transport.write(b"tail")
+        assert transport.get_write_buffer_size() == 7 + 4
+        await _turn()
+        assert real.calls[1:] == [("write", b"tail")]
 
     asyncio.run(check())
