@@ -103,6 +103,22 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def wait_settled(pid: int, timeout: float = 60.0, quiet_s: float = 0.5) -> None:
+    """Until the server's processes use under 5% of a core over ``quiet_s``: with several workers
+    the first answers while the others are still starting, and a load begun then lands on the
+    first alone (each full run of 2026-12-02 had its first two-worker row on 1.00 cores; a
+    two-worker server under the same load 10 s after its start kept both busy)."""
+    deadline = time.monotonic() + timeout
+    last = tree_cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = tree_cpu_seconds(pid)
+        if now - last < 0.05 * quiet_s:
+            return
+        last = now
+    raise RuntimeError(f"server {pid} still busy {timeout:g} s after it answered")
+
+
 @dataclass
 class Running:
     url: str
@@ -120,6 +136,7 @@ def server(cmd: list[str], env: dict[str, str], workdir: Path) -> Iterator[Runni
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/openapi.json", proc, 90, " ".join(cmd[:2]), log)
+        wait_settled(proc.pid)
         yield Running(url, proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -39,3 +39,20 @@ def test_batch_rows_interleave_http_with_in_process_calls(tmp_path: Path, monkey
         key = f"{row['traffic']} http (1 worker(s)) vs in-process (dicts)"
         assert data["ratios"][key] == row["vs in-process dicts"]
     assert gc.get_freeze_count() == 0, "the in-process rounds unfreeze what they froze"
+
+
+def test_the_server_is_measured_once_its_processes_have_settled() -> None:
+    """A process still starting (here: busy for ~0.6 s, then idle) is waited for."""
+    import subprocess
+    import sys
+    import time
+
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\ntime.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", busy])
+    try:
+        time.sleep(0.05)
+        bench_load.wait_settled(proc.pid, timeout=30, quiet_s=0.2)
+        assert bench_load.tree_cpu_seconds(proc.pid) >= 0.5, "returned while the process was still busy"
+    finally:
+        proc.kill()
+        proc.wait()
