@@ -105,9 +105,8 @@ def tree_cpu_seconds(pid: int) -> float:
 
 def wait_settled(pid: int, timeout: float = 60.0, quiet_s: float = 0.5) -> None:
     """Until the server's processes use under 5% of a core over ``quiet_s``: with several workers
-    the first answers while the others are still starting, and a load begun then lands on the
-    first alone (each full run of 2026-12-02 had its first two-worker row on 1.00 cores; a
-    two-worker server under the same load 10 s after its start kept both busy)."""
+    the first answers while the others are still starting, and their start-up would be counted
+    in the first row's CPU and compete with its load."""
     deadline = time.monotonic() + timeout
     last = tree_cpu_seconds(pid)
     while time.monotonic() < deadline:
