@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,10 +46,6 @@ def test_batch_rows_interleave_http_with_in_process_calls(tmp_path: Path, monkey
 
 def test_the_server_is_measured_once_its_processes_have_settled() -> None:
     """A process still starting (here: busy for ~0.6 s, then idle) is waited for."""
-    import subprocess
-    import sys
-    import time
-
     busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\ntime.sleep(60)"
     proc = subprocess.Popen([sys.executable, "-c", busy])
     try:
